@@ -1,0 +1,2 @@
+//! authd: placeholder entry point, replaced by the real binary.
+fn main() {}

