@@ -26,8 +26,8 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# The whole test suite: set-up, lints, Rust tests, the MCP conformance suite.
-test: setup lint test-rust test-conformance
+# Everything CI checks: set-up, lints, Rust tests, conformance, static and end-to-end suites.
+test: setup lint test-rust test-conformance test-static test-e2e
 
 # Rust unit and integration tests (real Redis, real MCP servers, real OpenID Connect provider).
 test-rust:
@@ -36,10 +36,6 @@ test-rust:
 # The official MCP conformance suite against the sidecar.
 test-conformance:
     bash scripts/conformance.sh
-
-# Start the gateway locally.
-run: setup
-    bash scripts/run.sh
 
 # All benchmarks.
 bench: bench-sidecar bench-verify
@@ -51,3 +47,70 @@ bench-sidecar: setup
 # authd /verify against the Python service it descends from; writes reports/.
 bench-verify: setup
     bash scripts/bench-verify.sh
+
+# ---------------------------------------------------------------------------------------------------
+# The stack: native mode (`just run`) and docker compose (`just up`)
+# ---------------------------------------------------------------------------------------------------
+# Redis, development login, authd, one sidecar per compose/mcp-*.yml, Caddy on PUBLIC_URL.
+# Start the gateway on this machine (creates .env on first use; Ctrl-C stops).
+run: setup
+    python scripts/run.py
+
+# Production stack (Docker): render the fragments into compose/generated/, then build and start.
+up: render network-create
+    docker compose up -d --build
+
+# Stop the production stack (volumes kept).
+down:
+    docker compose down
+
+# Rebuild and restart one service, e.g. `just rebuild mcp-fetch`.
+rebuild SERVICE: render
+    docker compose up -d --build --force-recreate --no-deps {{SERVICE}}
+
+# Follow the logs of one service, e.g. `just logs authd`.
+logs SERVICE:
+    docker compose logs -f {{SERVICE}}
+
+# The external network Traefik and authd share.
+network-create:
+    docker network inspect "${EDGE_NETWORK:-mcp-edge}" >/dev/null 2>&1 || docker network create "${EDGE_NETWORK:-mcp-edge}"
+
+# Render compose/generated/ (services, Traefik labels, authd.env) from the fragments (ROUTING from .env).
+render:
+    python scripts/gateway.py compose
+
+# Print the edge route table both edges are generated from.
+routes ROUTING="path":
+    python scripts/gateway.py routes --routing {{ROUTING}}
+
+# Write a fresh RSA signing key into .env (restart authd afterwards).
+generate-jwt-secret: build
+    python scripts/envfile.py generate-jwt-secret --authd "$CARGO_TARGET_DIR/debug/authd"
+
+# e.g. `just mint-token oidc:dev http://127.0.0.1:8080/time/mcp --name dev` (allow lists match id or --name).
+# Mint an access token from the running `just run` stack.
+mint-token USER RESOURCE *ARGS:
+    python scripts/admin.py token mint --user {{USER}} --resource {{RESOURCE}} {{ARGS}}
+
+# Any authd admin subcommand against the running `just run` stack, e.g. `just admin clients list`.
+admin *ARGS:
+    python scripts/admin.py {{ARGS}}
+
+# Add an MCP server: `just new-server weather --runtime python --package mcp-weather --version 1.2.3 -- mcp-weather`.
+new-server NAME *ARGS:
+    python scripts/gateway.py new-server {{NAME}} {{ARGS}}
+
+# Static checks of the stack configuration (compose schema, Traefik vs Caddy routes, caddy validate).
+test-static: setup
+    pytest tests/static
+
+# End-to-end suite: the native stack (own port and data dir) driven by the official MCP Python SDK.
+test-e2e: setup build
+    pytest tests/e2e
+
+
+# Installs Debian's llvm-19 on first use for llvm-profdata and llvm-cov.
+# Coverage of authd and sidecar from the running binaries in the end-to-end suite (htmlcov/).
+coverage: setup
+    bash scripts/coverage.sh

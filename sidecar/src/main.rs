@@ -1,2 +1,199 @@
-//! sidecar: placeholder entry point, replaced by the real binary.
-fn main() {}
+//! `sidecar`: serves one stdio MCP server as a Streamable HTTP endpoint (MCP 2025-03-26,
+//! 2025-06-18, 2025-11-25), one child process per session, behind an edge that does OAuth.
+//!
+//! `sidecar serve [OPTIONS] -- CMD [ARGS...]` runs the bridge; `sidecar healthcheck --url URL`
+//! exits 0 when `/health` answers 200 (for Docker HEALTHCHECK: images have no curl).
+
+mod app;
+mod child;
+mod clock;
+mod config;
+mod exchange;
+mod framing;
+mod health;
+mod http;
+mod initialize;
+mod jsonrpc;
+mod listen;
+mod metrics;
+mod pending;
+mod pool;
+mod post;
+mod session;
+mod sessions;
+mod shutdown;
+mod sse;
+mod stderr;
+mod trace;
+mod version;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::child::ChildSpec;
+use crate::config::{Config, ServeArgs};
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::pool::WarmPool;
+use crate::sessions::Sessions;
+
+/// sysexits(3) `EX_USAGE`: bad command line or settings.
+const EX_USAGE: u8 = 64;
+/// Time children get to be reaped at shutdown.
+const CHILD_STOP_WAIT: Duration = Duration::from_secs(3);
+
+#[derive(Parser)]
+#[command(
+    name = "sidecar",
+    version,
+    about = "Streamable HTTP bridge for one stdio MCP server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over Streamable HTTP in front of `-- CMD [ARGS...]`.
+    Serve(Box<ServeArgs>),
+    /// Exit 0 when the health endpoint answers 200, else 1.
+    Healthcheck {
+        #[arg(
+            long,
+            env = "SIDECAR_HEALTHCHECK_URL",
+            default_value = "http://127.0.0.1:3000/health"
+        )]
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    // A missing .env is normal (settings may come from the real environment).
+    let _ = dotenvy::dotenv();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EX_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => match args.validate() {
+            Ok(config) => serve(config),
+            Err(problems) => {
+                eprintln!("sidecar: invalid configuration:");
+                for problem in problems {
+                    eprintln!("  - {problem}");
+                }
+                ExitCode::from(EX_USAGE)
+            }
+        },
+        Command::Healthcheck { url, timeout_secs } => {
+            healthcheck(&url, Duration::from_secs(timeout_secs))
+        }
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn serve(config: Config) -> ExitCode {
+    trace::init(&config.log_level, config.log_format);
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(config));
+    // Children are stopped and reaped by now; nothing left worth waiting for.
+    runtime.shutdown_background();
+    code
+}
+
+async fn run(config: Config) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, listen = %config.listen, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let metrics = Arc::new(Metrics::default());
+    let spec = Arc::new(ChildSpec {
+        command: config.command.clone(),
+        max_line_bytes: config.max_line_bytes,
+        metrics: metrics.clone(),
+    });
+    let app = Arc::new(App {
+        sessions: Sessions::new(config.max_sessions, config.max_sessions_per_user),
+        pool: Arc::new(WarmPool::new(spec.clone(), config.warm_pool)),
+        health: Arc::new(Health::new(config.probe_interval)),
+        metrics,
+        shutdown: CancellationToken::new(),
+        config,
+    });
+    let background = [
+        tokio::spawn(app.pool.clone().run(app.shutdown.clone())),
+        tokio::spawn(app.health.clone().run(spec, app.shutdown.clone())),
+        tokio::spawn(app::reap(app.clone())),
+    ];
+    tracing::info!(listen = %app.config.listen, path = %app.config.mcp_path,
+        command = ?app.config.command, "sidecar listening");
+    let server = tokio::spawn(http::server::serve(app.clone(), listener));
+    shutdown::signalled().await;
+    tracing::info!("shutting down: no new connections");
+    app.shutdown.cancel();
+    let _ = server.await;
+    let sessions = app.sessions.drain();
+    tracing::info!(sessions = sessions.len(), "stopping session children");
+    futures::future::join_all(sessions.iter().map(|s| s.child.stop(CHILD_STOP_WAIT))).await;
+    for task in background {
+        let _ = tokio::time::timeout(CHILD_STOP_WAIT, task).await;
+    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let Ok(uri) = url.parse::<hyper::Uri>() else {
+        eprintln!("sidecar healthcheck: invalid url {url:?}");
+        return ExitCode::from(EX_USAGE);
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::FAILURE;
+    };
+    let healthy = runtime.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+        matches!(
+            tokio::time::timeout(timeout, client.get(uri)).await,
+            Ok(Ok(response)) if response.status() == hyper::StatusCode::OK
+        )
+    });
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,292 @@
+//! The admin CLI (DESIGN §4.3): key generation and rotation, token minting for scripts and CI,
+//! client, token and user management. Output is JSON lines or the single value asked for.
+
+use clap::Subcommand;
+use jsonwebtoken::jwk::Jwk;
+use redis::AsyncCommands;
+
+use crate::allow::Identity;
+use crate::clock;
+use crate::config::Config;
+use crate::oauth::client::Client;
+use crate::oauth::grant::{TokenRecord, mint_access};
+use crate::oauth::scope;
+use crate::state::App;
+use crate::store::{Store, StoreError};
+use crate::token::keys::{env_line, generate_pem};
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Publish the current public key until its tokens expire and write a new key to the env file.
+    Rotate {
+        #[arg(long, default_value = ".env")]
+        env_file: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Print a signed access token recorded in Redis (accepted by /verify).
+    Mint {
+        /// User id (`<provider>:<id>`), the token's `sub`.
+        #[arg(long)]
+        user: String,
+        /// A configured MCP resource URL, the token's `aud`.
+        #[arg(long)]
+        resource: String,
+        /// Space-separated scopes.
+        #[arg(long, default_value = scope::MCP)]
+        scope: String,
+        /// Lifetime in seconds (default ACCESS_TOKEN_TTL_SECS).
+        #[arg(long)]
+        ttl: Option<u64>,
+        #[arg(long, default_value = "authd-cli")]
+        client_id: String,
+        /// User name (default: the user id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Email, checked against email allow lists.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ClientsCommand {
+    List,
+    Delete { client_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum TokensCommand {
+    List,
+    Revoke { jti: String },
+}
+
+#[derive(Subcommand)]
+pub enum ConsentsCommand {
+    /// Forget a user's consent for a client: the next login asks again (DESIGN §4.2).
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        client: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    Disable { user_id: String },
+    Enable { user_id: String },
+}
+
+pub fn keygen() -> i32 {
+    match generate_pem() {
+        Ok(pem) => {
+            println!("{}", env_line(&pem));
+            0
+        }
+        Err(e) => {
+            eprintln!("authd: {e}");
+            1
+        }
+    }
+}
+
+pub async fn healthcheck(url: &str) -> i32 {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build();
+    match client {
+        Ok(c) => match c.get(url).send().await {
+            Ok(r) if r.status().is_success() => 0,
+            _ => 1,
+        },
+        Err(_) => 1,
+    }
+}
+
+/// The admin subcommands that need the configuration and Redis.
+pub enum Admin {
+    Keys(KeysCommand),
+    Token(TokenCommand),
+    Clients(ClientsCommand),
+    Tokens(TokensCommand),
+    Users(UsersCommand),
+    Consents(ConsentsCommand),
+}
+
+/// Runs one admin subcommand: exit 0, 1 on failure, 64 on unusable settings.
+pub async fn run(config: Config, cmd: Admin) -> i32 {
+    let app = match App::build(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("authd: {e}");
+            return 64;
+        }
+    };
+    let result = match cmd {
+        Admin::Keys(KeysCommand::Rotate { env_file }) => rotate(&app, &env_file).await,
+        Admin::Token(c) => mint(&app, c).await,
+        Admin::Clients(c) => clients(&app, c).await,
+        Admin::Tokens(c) => tokens(&app, c).await,
+        Admin::Users(c) => users(&app, c).await,
+        Admin::Consents(ConsentsCommand::Revoke { user, client }) => {
+            let key = crate::oauth::consent::consent_key(&app, &user, &client);
+            app.store.del(&[key]).await.map_err(|e| e.to_string())
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("authd: {e}");
+            1
+        }
+    }
+}
+
+/// Previous public keys still published (`jwks_previous` sorted set scored by expiry).
+pub async fn previous_keys(store: &Store) -> Result<Vec<Jwk>, StoreError> {
+    let key = store.key("jwks", "previous");
+    let raw: Vec<String> = store
+        .conn()
+        .zrangebyscore(&key, clock::now(), "+inf")
+        .await?;
+    Ok(raw
+        .iter()
+        .filter_map(|s| serde_json::from_str(s).ok())
+        .collect())
+}
+
+async fn rotate(app: &App, env_file: &str) -> Result<(), String> {
+    let ttl = app.config.limits.access_ttl;
+    let now = clock::now();
+    let key = app.store.key("jwks", "previous");
+    let jwk = serde_json::to_string(app.keys.current_jwk()).map_err(|e| e.to_string())?;
+    let mut c = app.store.conn();
+    let _: () = redis::pipe()
+        .zrembyscore(&key, "-inf", now)
+        .zadd(&key, jwk, now + ttl)
+        .expire(&key, ttl as i64)
+        .query_async(&mut c)
+        .await
+        .map_err(|e| e.to_string())?;
+    let line = env_line(&generate_pem().map_err(|e| e.to_string())?);
+    match std::fs::read_to_string(env_file) {
+        Ok(text) => {
+            let mut replaced = false;
+            let mut out: Vec<String> = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with("JWT_PRIVATE_KEY=") {
+                        replaced = true;
+                        line.clone()
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect();
+            if !replaced {
+                out.push(line);
+            }
+            std::fs::write(env_file, out.join("\n") + "\n")
+                .map_err(|e| format!("{env_file}: {e}"))?;
+            eprintln!(
+                "authd: new key written to {env_file}; previous key {} published for {ttl} s; restart authd",
+                app.keys.kid()
+            );
+        }
+        Err(_) => {
+            eprintln!(
+                "authd: {env_file} not found; put this line in the environment and restart authd:"
+            );
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+async fn mint(app: &App, cmd: TokenCommand) -> Result<(), String> {
+    let TokenCommand::Mint {
+        user,
+        resource,
+        scope,
+        ttl,
+        client_id,
+        name,
+        email,
+    } = cmd;
+    let resources = &app.config.resources;
+    let service = resources
+        .service_of(&resource)
+        .ok_or_else(|| format!("{resource} is not a configured MCP resource"))?;
+    let resource = resources
+        .resource_of(service)
+        .unwrap_or_default()
+        .to_owned();
+    let who = Identity {
+        name: name.unwrap_or_else(|| user.clone()),
+        id: user,
+        email,
+        orgs: Vec::new(),
+    };
+    let ttl = ttl.unwrap_or(app.config.limits.access_ttl);
+    let (jwt, _) = mint_access(app, &who, &client_id, &resource, &scope, ttl, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{jwt}");
+    Ok(())
+}
+
+/// Prints every record of a key family as one JSON line each.
+async fn list<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    family: &str,
+    line: impl Fn(&str, T) -> serde_json::Value,
+) -> Result<(), String> {
+    let prefix = store.key(family, "");
+    for k in store.scan(family).await.map_err(|e| e.to_string())? {
+        if let Ok(Some(v)) = store.get::<T>(&k).await {
+            println!("{}", line(k.strip_prefix(&prefix).unwrap_or(&k), v));
+        }
+    }
+    Ok(())
+}
+
+async fn clients(app: &App, cmd: ClientsCommand) -> Result<(), String> {
+    let store = &app.store;
+    match cmd {
+        ClientsCommand::List => {
+            list(store, "client", |_, c: Client| {
+                serde_json::json!({"client_id": c.client_id, "issued_at": c.issued_at, "metadata": c.metadata})
+            })
+            .await
+        }
+        ClientsCommand::Delete { client_id } => {
+            store.del(&[store.key("client", &client_id)]).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+async fn tokens(app: &App, cmd: TokensCommand) -> Result<(), String> {
+    let store = &app.store;
+    match cmd {
+        TokensCommand::List => {
+            list(store, "token", |jti, t: TokenRecord| {
+                serde_json::json!({"jti": jti, "sub": t.sub, "client_id": t.client_id, "aud": t.aud, "scope": t.scope, "exp": t.exp})
+            })
+            .await
+        }
+        TokensCommand::Revoke { jti } => store.del(&[store.key("token", &jti)]).await.map_err(|e| e.to_string()),
+    }
+}
+
+async fn users(app: &App, cmd: UsersCommand) -> Result<(), String> {
+    let key = app.store.disabled_key();
+    let mut c = app.store.conn();
+    let r: Result<i64, _> = match cmd {
+        UsersCommand::Disable { user_id } => c.sadd(&key, user_id).await,
+        UsersCommand::Enable { user_id } => c.srem(&key, user_id).await,
+    };
+    r.map(|_| ()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,224 @@
+//! Configuration: read from the environment (after `.env` is loaded) into one validated struct.
+//!
+//! Every variable is checked in one pass so the operator sees every problem at once; `main` exits
+//! with code 64 (EX_USAGE) when the list is not empty.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+
+use crate::allow::AllowPolicy;
+use crate::resource::{Resources, Routing};
+
+mod reader;
+mod sections;
+
+use reader::Reader;
+use sections::{allow_policy, decode_private_key, limits, pinned_documents, upstream_config};
+
+/// Which upstream identity provider users log in with.
+#[derive(Debug)]
+pub enum UpstreamConfig {
+    Oidc {
+        issuer: String,
+        client_id: String,
+        client_secret: SecretString,
+        scopes: String,
+    },
+    Github {
+        client_id: String,
+        client_secret: SecretString,
+        base_url: String,
+    },
+}
+
+/// Lifetimes and limits, all in seconds or bytes.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub access_ttl: u64,
+    pub refresh_ttl: u64,
+    pub code_ttl: u64,
+    pub refresh_grace: u64,
+    pub consent_ttl: u64,
+    pub register_limit: u64,
+    pub register_window: u64,
+    pub max_body_bytes: usize,
+    pub cimd_timeout: u64,
+    pub cimd_max_bytes: usize,
+    pub cimd_cache: u64,
+    /// Tests only: allow http CIMD URLs on loopback (the SSRF guard stays on for everything else).
+    pub cimd_insecure_loopback: bool,
+}
+
+/// Operator-pinned Client ID Metadata Documents by `client_id` (CLIENTS.md C3), used when the
+/// live fetch fails (some vendors' documents sit behind bot protection).
+pub type PinnedDocuments = HashMap<String, Vec<u8>>;
+
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub resources: Resources,
+    pub redis_url: String,
+    pub redis_password: Option<SecretString>,
+    pub key_prefix: String,
+    /// PEM text of the RSA signing key (decoded from base64).
+    pub jwt_private_key: SecretString,
+    pub upstream: UpstreamConfig,
+    pub allow: AllowPolicy,
+    pub limits: Limits,
+    pub cimd_pinned: PinnedDocuments,
+}
+
+impl Config {
+    /// Reads and validates every setting; the error lists every problem found.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, Vec<String>> {
+        let mut r = Reader {
+            vars,
+            problems: Vec::new(),
+        };
+        let listen_raw = r.or("AUTHD_LISTEN", "127.0.0.1:8000");
+        let listen = listen_raw.parse().unwrap_or_else(|_| {
+            r.problems
+                .push(format!("AUTHD_LISTEN: not host:port: {listen_raw:?}"));
+            SocketAddr::from(([127, 0, 0, 1], 8000))
+        });
+        let services = r.list("MCP_SERVICES");
+        if services.is_empty() {
+            r.problems
+                .push("MCP_SERVICES: missing (comma-separated service names)".into());
+        }
+        for s in &services {
+            if !s
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                r.problems.push(format!(
+                    "MCP_SERVICES: invalid service name {s:?} (a-z, 0-9, -)"
+                ));
+            }
+        }
+        let routing = match r.or("ROUTING", "path").as_str() {
+            "path" => {
+                let raw = r.req("PUBLIC_URL");
+                // Resources are `${PUBLIC_URL}/<name>/mcp` and /verify reads `/<name>/mcp` from the
+                // forwarded URI: the public URL must be an origin, without a path.
+                if url::Url::parse(&raw).is_ok_and(|u| u.path() != "/" || u.query().is_some()) {
+                    r.problems.push(format!(
+                        "PUBLIC_URL: must be an origin without a path: {raw:?}"
+                    ));
+                }
+                Routing::Path {
+                    public_url: if raw.is_empty() {
+                        raw
+                    } else {
+                        r.url("PUBLIC_URL", &raw)
+                    },
+                }
+            }
+            "host" => {
+                let domain = r.req("BASE_DOMAIN").to_ascii_lowercase();
+                let name_chars = domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                if !domain.is_empty() && !name_chars {
+                    r.problems
+                        .push(format!("BASE_DOMAIN: not a domain name: {domain:?}"));
+                }
+                Routing::Host {
+                    base_domain: domain,
+                }
+            }
+            other => {
+                r.problems
+                    .push(format!("ROUTING: expected path or host, got {other:?}"));
+                Routing::Path {
+                    public_url: String::new(),
+                }
+            }
+        };
+        let redis_url = r.req("REDIS_URL");
+        if !redis_url.is_empty() && redis::Client::open(redis_url.as_str()).is_err() {
+            r.problems.push("REDIS_URL: not a redis:// URL".into());
+        }
+        let redis_password = r.opt("REDIS_PASSWORD").map(SecretString::from);
+        let key_prefix = r.or("REDIS_KEY_PREFIX", "oauth:");
+        let jwt_private_key = decode_private_key(&mut r);
+        let upstream = upstream_config(&mut r);
+        let allow = allow_policy(&mut r, &services);
+        let limits = limits(&mut r);
+        let cimd_pinned = pinned_documents(&mut r);
+        if r.problems.is_empty() {
+            Ok(Config {
+                listen,
+                resources: Resources::new(routing, services),
+                redis_url,
+                redis_password,
+                key_prefix,
+                jwt_private_key,
+                upstream,
+                allow,
+                limits,
+                cimd_pinned,
+            })
+        } else {
+            Err(r.problems)
+        }
+    }
+
+    /// Reads the process environment (`.env` already loaded by `main`).
+    pub fn from_env() -> Result<Config, Vec<String>> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let err = Config::from_vars(&vars(&[("ROUTING", "nope"), ("AUTH_CODE_TTL_SECS", "600")]))
+            .unwrap_err();
+        let text = err.join("\n");
+        for name in [
+            "ROUTING",
+            "MCP_SERVICES",
+            "REDIS_URL",
+            "JWT_PRIVATE_KEY",
+            "OIDC_ISSUER",
+        ] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
+        assert!(text.contains("AUTH_CODE_TTL_SECS"));
+        let err = Config::from_vars(&vars(&[("PUBLIC_URL", "https://gw.example.com/prefix")]))
+            .unwrap_err()
+            .join("\n");
+        assert!(err.contains("PUBLIC_URL: must be an origin"), "{err}");
+        let err = Config::from_vars(&vars(&[("ROUTING", "host"), ("BASE_DOMAIN", "https://x")]))
+            .unwrap_err()
+            .join("\n");
+        assert!(err.contains("BASE_DOMAIN: not a domain name"), "{err}");
+        assert!(text.contains("ALLOW_ALL_USERS"));
+    }
+
+    #[test]
+    fn bad_numbers_and_flags_are_named() {
+        let err = Config::from_vars(&vars(&[
+            ("ACCESS_TOKEN_TTL_SECS", "soon"),
+            ("CIMD_ALLOW_INSECURE_LOOPBACK_FOR_TESTS_ONLY", "maybe"),
+        ]))
+        .unwrap_err()
+        .join("\n");
+        assert!(err.contains("ACCESS_TOKEN_TTL_SECS: not a number"));
+        assert!(err.contains("CIMD_ALLOW_INSECURE_LOOPBACK_FOR_TESTS_ONLY"));
+    }
+}

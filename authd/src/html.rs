@@ -1,0 +1,96 @@
+//! HTML pages (consent, errors). Every value shown is escaped (OWASP XSS rule #1): client names,
+//! URIs and messages all come from untrusted input.
+
+use axum::response::Html;
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}\
+         button{{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem}}dt{{font-weight:bold}}</style></head>\
+         <body>{body}</body></html>",
+        escape(title)
+    ))
+}
+
+/// A page for errors that must not be redirected to the client (RFC 6749 §4.1.2.1).
+pub fn error_page(message: &str) -> Html<String> {
+    page(
+        "Authorization error",
+        &format!("<h1>Authorization error</h1><p>{}</p>", escape(message)),
+    )
+}
+
+/// What the consent page shows (DESIGN §4.2).
+pub struct ConsentView<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub user: &'a str,
+    pub client_name: &'a str,
+    pub redirect_host: &'a str,
+    pub resource: &'a str,
+    pub scope: &'a str,
+}
+
+pub fn consent_page(v: &ConsentView<'_>) -> Html<String> {
+    let body = format!(
+        "<h1>Allow access?</h1>\
+         <p>Signed in as <strong>{user}</strong>.</p>\
+         <dl><dt>Application</dt><dd>{client}</dd><dt>Redirects to</dt><dd>{host}</dd>\
+         <dt>MCP server</dt><dd>{resource}</dd><dt>Permissions</dt><dd>{scope}</dd></dl>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        user = escape(v.user),
+        client = escape(v.client_name),
+        host = escape(v.redirect_host),
+        resource = escape(v.resource),
+        scope = escape(v.scope),
+        action = escape(v.action),
+        csrf = escape(v.csrf),
+    );
+    page("Allow access?", &body)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_escaped() {
+        let payload = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
+        let html = consent_page(&ConsentView {
+            action: "https://a/consent",
+            csrf: payload,
+            user: payload,
+            client_name: payload,
+            redirect_host: payload,
+            resource: payload,
+            scope: payload,
+        })
+        .0;
+        assert!(!html.contains("<script>"));
+        assert!(!html.contains("<img"));
+        assert!(!html.contains("\"><img"));
+        assert!(error_page(payload).0.contains("&lt;script&gt;"));
+    }
+}

@@ -1,0 +1,17 @@
+//! The OAuth 2.1 authorization server: one module per endpoint or protocol rule.
+
+pub mod authorize;
+pub mod callback;
+pub mod cimd;
+pub mod client;
+pub mod client_auth;
+pub mod consent;
+pub mod grant;
+pub mod introspect;
+pub mod metadata;
+pub mod pkce;
+pub mod redirect;
+pub mod register;
+pub mod revoke;
+pub mod scope;
+pub mod token;

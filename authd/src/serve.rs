@@ -1,0 +1,104 @@
+//! `authd serve`: logging, state, the listener, the previous-keys refresher and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::state::App;
+use crate::{admin, router};
+
+/// Seconds between reloads of the previous public keys from Redis (rotation by another process).
+const KEYS_REFRESH_SECS: u64 = 30;
+
+pub fn init_logging() {
+    let filter = EnvFilter::try_new(std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into()))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let pretty = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "pretty");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    if pretty {
+        builder.init();
+    } else {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .init();
+    }
+}
+
+pub async fn run(config: Config) -> i32 {
+    init_logging();
+    let listen = config.listen;
+    let app = match App::build(config) {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            tracing::error!(error.detail = %e, "cannot start");
+            return 64;
+        }
+    };
+    // Load the previous keys before serving so /jwks and /verify know them from the first request.
+    load_previous_keys(&app).await;
+    let refresher = tokio::spawn(refresh_previous_keys(Arc::clone(&app)));
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error.detail = %e, %listen, "cannot listen");
+            return 1;
+        }
+    };
+    tracing::info!(%listen, issuer = %app.issuer(), kid = %app.keys.kid(), "authd listening");
+    let service = router::router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown())
+        .await;
+    refresher.abort();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error.detail = %e, "server error");
+            1
+        }
+    }
+}
+
+async fn load_previous_keys(app: &App) {
+    match admin::previous_keys(&app.store).await {
+        Ok(keys) => {
+            app.keys.set_previous(keys);
+            app.verified.clear();
+        }
+        Err(e) => tracing::warn!(error.detail = %e, "cannot load previous signing keys"),
+    }
+}
+
+async fn refresh_previous_keys(app: Arc<App>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(KEYS_REFRESH_SECS)).await;
+        load_previous_keys(&app).await;
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}

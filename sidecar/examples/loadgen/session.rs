@@ -1,0 +1,191 @@
+//! One MCP session on a target: opened with `initialize` + `notifications/initialized`
+//! (MCP 2025-06-18 basic/lifecycle), then `tools/call` requests, then closed (DELETE over HTTP,
+//! process killed over stdio).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::http::{Endpoint, SessionHeaders};
+use crate::stdio::StdioChild;
+use crate::workload::{self, Tool};
+
+/// `Accept` sent with `initialize`: the pair every Streamable HTTP client must send.
+pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+/// Which framing carried an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Framing {
+    Json,
+    Sse,
+    Stdio,
+}
+
+/// What the load runs against.
+pub struct Target {
+    pub name: String,
+    pub tool: Tool,
+    pub protocol_version: String,
+    kind: TargetKind,
+}
+
+enum TargetKind {
+    Http(Arc<Endpoint>),
+    Stdio {
+        command: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+impl Target {
+    pub fn http(
+        name: &str,
+        tool: Tool,
+        url: &str,
+        protocol_version: &str,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            name: name.into(),
+            tool,
+            protocol_version: protocol_version.into(),
+            kind: TargetKind::Http(Arc::new(Endpoint::new(url, timeout)?)),
+        })
+    }
+
+    pub fn stdio(
+        name: &str,
+        tool: Tool,
+        command: Vec<String>,
+        protocol_version: &str,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            tool,
+            protocol_version: protocol_version.into(),
+            kind: TargetKind::Stdio { command, timeout },
+        }
+    }
+
+    pub fn is_stdio(&self) -> bool {
+        matches!(self.kind, TargetKind::Stdio { .. })
+    }
+
+    /// Opens a session; returns it with the `initialize` round trip time.
+    pub async fn open(&self) -> Result<(Session, Duration), Error> {
+        let id = workload::next_id();
+        let init = workload::initialize(id, &self.protocol_version);
+        match &self.kind {
+            TargetKind::Http(endpoint) => {
+                let start = Instant::now();
+                let headers = SessionHeaders {
+                    session_id: None,
+                    protocol_version: None,
+                    accept: ACCEPT_BOTH,
+                };
+                let posted = endpoint.post(&headers, &init, Some(id)).await?;
+                let rtt = posted.answered_at - start;
+                let answer = posted.message.unwrap_or(Value::Null);
+                let version = negotiated(id, &answer)?;
+                let session = HttpSession {
+                    endpoint: Arc::clone(endpoint),
+                    id: posted.session_id,
+                    version,
+                };
+                let headers = session.headers(ACCEPT_BOTH);
+                endpoint
+                    .post(&headers, &workload::initialized(), None)
+                    .await?;
+                Ok((Session::Http(session), rtt))
+            }
+            TargetKind::Stdio { command, timeout } => {
+                let child = StdioChild::spawn(command, *timeout)?;
+                let start = Instant::now();
+                let answer = child.request(&init, id).await?;
+                let rtt = start.elapsed();
+                negotiated(id, &answer)?;
+                child.notify(&workload::initialized())?;
+                Ok((Session::Stdio(Box::new(child)), rtt))
+            }
+        }
+    }
+}
+
+/// The protocol version the server chose in its `initialize` result.
+fn negotiated(id: u64, answer: &Value) -> Result<String, Error> {
+    workload::check_response(id, answer)?
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Malformed("initialize result without protocolVersion".into()))
+}
+
+pub struct HttpSession {
+    endpoint: Arc<Endpoint>,
+    id: Option<String>,
+    version: String,
+}
+
+impl HttpSession {
+    fn headers<'a>(&'a self, accept: &'a str) -> SessionHeaders<'a> {
+        SessionHeaders {
+            session_id: self.id.as_deref(),
+            protocol_version: Some(&self.version),
+            accept,
+        }
+    }
+}
+
+pub enum Session {
+    Http(HttpSession),
+    Stdio(Box<StdioChild>),
+}
+
+impl Session {
+    /// One checked `tools/call`; returns its latency and the framing of the answer.
+    pub async fn call(&self, tool: Tool, accept: &str) -> Result<(Duration, Framing), Error> {
+        let id = workload::next_id();
+        let request = tool.call(id);
+        let start = Instant::now();
+        let (answer, framing, latency) = match self {
+            Session::Http(session) => {
+                let posted = session
+                    .endpoint
+                    .post(&session.headers(accept), &request, Some(id))
+                    .await?;
+                let framing = posted.framing.unwrap_or(Framing::Json);
+                let latency = posted.answered_at - start;
+                (posted.message.unwrap_or(Value::Null), framing, latency)
+            }
+            Session::Stdio(child) => {
+                let answer = child.request(&request, id).await?;
+                (answer, Framing::Stdio, start.elapsed())
+            }
+        };
+        tool.check(id, &answer)?;
+        Ok((latency, framing))
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Session::Http(session) => {
+                if let Some(id) = &session.id {
+                    let _ = session.endpoint.delete(id).await;
+                }
+            }
+            Session::Stdio(child) => child.close().await,
+        }
+    }
+
+    /// Process id of a stdio session's server.
+    pub async fn pid(&self) -> Option<u32> {
+        match self {
+            Session::Http(_) => None,
+            Session::Stdio(child) => child.pid().await,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Request and response bodies. Request bodies are size-checked before they are collected
+//! (`Content-Length` first, then a counting limit for chunked bodies). Responses are empty, one
+//! buffer, or an SSE stream; one enum instead of a boxed trait object per response.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+use crate::http::response::HttpError;
+use crate::sse::SseBody;
+
+/// Collects a request body of at most `max` bytes (else 413).
+pub async fn collect(body: Incoming, max: usize) -> Result<Bytes, HttpError> {
+    if body.size_hint().lower() > max as u64 {
+        return Err(HttpError::PayloadTooLarge { max });
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(HttpError::PayloadTooLarge { max })
+        }
+        Err(_) => Err(HttpError::BodyRead),
+    }
+}
+
+/// Body of every response.
+pub enum ResponseBody {
+    Empty,
+    Full(Option<Bytes>),
+    Sse(SseBody),
+}
+
+impl ResponseBody {
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self::Full(Some(bytes.into()))
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Self::Empty => Poll::Ready(None),
+            Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::Sse(sse) => Pin::new(sse).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Full(bytes) => bytes.is_none(),
+            Self::Sse(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Empty => SizeHint::with_exact(0),
+            Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Self::Full(None) => SizeHint::with_exact(0),
+            Self::Sse(_) => SizeHint::default(),
+        }
+    }
+}

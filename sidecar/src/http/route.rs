@@ -1,0 +1,112 @@
+//! The router: every route of the sidecar in one function, one span per request carrying the
+//! request id, and the request counters.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use hyper::body::Incoming;
+use hyper::header::{HOST, HeaderValue, ORIGIN};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::http::body::ResponseBody;
+use crate::http::headers;
+use crate::http::response::{HttpError, json_response, text_response};
+use crate::metrics;
+use crate::post::{header, post};
+use crate::{listen, trace};
+
+/// Answers one request; never fails (every error is a response).
+pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let request_id = trace::request_id(req.headers());
+    let span = tracing::info_span!("request", request.id = %request_id,
+        http.method = %req.method(), mcp.session.id = tracing::field::Empty);
+    if let Some(session) = header(&req, "mcp-session-id") {
+        span.record("mcp.session.id", session);
+    }
+    let path = req.uri().path().trim_end_matches('/');
+    let is_mcp = path == app.config.mcp_path;
+    let mut label = metrics::method_label("other");
+    let mut response = if is_mcp {
+        mcp(&app, req, &mut label)
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(HttpError::into_response)
+    } else {
+        match (req.method(), path) {
+            (&Method::GET, "/health") => health(&app),
+            (&Method::GET, "/metrics") => text_response(
+                "text/plain; version=0.0.4; charset=utf-8",
+                app.metrics.render(app.sessions.len()),
+            ),
+            (_, "/health" | "/metrics") => {
+                HttpError::MethodNotAllowed { allow: "GET" }.into_response()
+            }
+            _ => HttpError::NotFound.into_response(),
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    if is_mcp {
+        app.metrics.record(label, status, started.elapsed());
+    }
+    tracing::debug!(parent: &span, http.status = status,
+        elapsed_us = started.elapsed().as_micros() as u64, "request answered");
+    response
+}
+
+/// The MCP endpoint: Origin and Host first (DNS rebinding, MCP spec "Transports" > "Security
+/// Warning"), then the method.
+async fn mcp(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    label: &mut usize,
+) -> Result<Response<ResponseBody>, HttpError> {
+    let config = &app.config;
+    if let Some(origin) = header(&req, ORIGIN.as_str())
+        && !headers::origin_allowed(origin, &config.allowed_origins)
+    {
+        tracing::info!(origin, "request from a foreign origin refused");
+        return Err(HttpError::ForbiddenOrigin);
+    }
+    let host = header(&req, HOST.as_str()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if let Some(host) = host {
+        let own = config.listen.to_string();
+        if host != own && !headers::host_allowed(host, &config.allowed_hosts) {
+            tracing::info!(host, "request for a foreign host refused");
+            return Err(HttpError::ForbiddenHost);
+        }
+    }
+    // Set by the edge after forward-auth; absent means the anonymous user "" (still bound).
+    let user = header(&req, "x-user-id").unwrap_or("").to_owned();
+    match *req.method() {
+        Method::POST => post(app, req, &user, label).await,
+        Method::GET => {
+            *label = metrics::method_label(metrics::STREAM);
+            listen::get(app, &req, &user)
+        }
+        Method::DELETE => {
+            *label = metrics::method_label(metrics::DELETE);
+            listen::delete(app, &req, &user).await
+        }
+        _ => Err(HttpError::MethodNotAllowed {
+            allow: "GET, POST, DELETE",
+        }),
+    }
+}
+
+fn health(app: &App) -> Response<ResponseBody> {
+    let children = app.metrics.children_alive.load(Ordering::Relaxed);
+    let (healthy, body) = app.health.report(app.sessions.len(), children);
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, body.to_string().into())
+}

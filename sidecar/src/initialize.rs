@@ -1,0 +1,99 @@
+//! Session start (MCP spec "Lifecycle" > "Initialization"; "Transports" > "Session Management"): a
+//! POST of `initialize` without a session takes a warm child, forwards the client's `initialize`
+//! unchanged (the child negotiates the revision; we record what it answered) and returns the result
+//! with a fresh `Mcp-Session-Id`. A failed `initialize` leaves no session behind.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use hyper::header::HeaderValue;
+use hyper::{Response, StatusCode};
+
+use crate::app::App;
+use crate::http::body::ResponseBody;
+use crate::http::headers::Accepts;
+use crate::http::response::{HttpError, json_response, sse_stream};
+use crate::jsonrpc::{self, Envelope};
+use crate::session::Session;
+use crate::sessions::LimitReached;
+use crate::sse::{self, SseBody};
+
+fn limit_error(limit: LimitReached) -> HttpError {
+    match limit {
+        LimitReached::Total => HttpError::TooManySessions,
+        LimitReached::PerUser => HttpError::TooManyUserSessions,
+    }
+}
+
+pub async fn initialize(
+    app: &Arc<App>,
+    user: &str,
+    env: &Envelope<'_>,
+    accepts: Accepts,
+) -> Result<Response<ResponseBody>, HttpError> {
+    if !accepts.json && !accepts.sse {
+        return Err(HttpError::NotAcceptable(
+            "Accept must allow application/json or text/event-stream",
+        ));
+    }
+    let Some(client_id) = env.id else {
+        return Err(HttpError::InvalidMessage("initialize without id"));
+    };
+    if app.shutdown.is_cancelled() {
+        return Err(HttpError::ShuttingDown);
+    }
+    app.sessions.check(user).map_err(limit_error)?;
+    let child = app.pool.take().map_err(|e| {
+        tracing::error!(error = %e, "cannot spawn the mcp server");
+        HttpError::SpawnFailed
+    })?;
+    let config = &app.config;
+    let session = Arc::new(Session::new(
+        user,
+        child,
+        config.standalone_queue,
+        config.sse_buffer_events,
+    ));
+    app.sessions.insert(session.clone()).map_err(limit_error)?;
+    let answer = session
+        .child
+        .call(
+            client_id,
+            "initialize",
+            env.params,
+            config.max_concurrent_requests,
+            config.request_timeout,
+        )
+        .await;
+    let negotiated = std::str::from_utf8(&answer)
+        .ok()
+        .and_then(|text| Envelope::parse(text).ok())
+        .and_then(|reply| reply.result.and_then(jsonrpc::negotiated_version));
+    let Some(negotiated) = negotiated else {
+        // The child refused, died or timed out: no session; the client sees the JSON-RPC error.
+        tracing::warn!(mcp.session.id = %session.id, "initialize failed; session dropped");
+        app.sessions.remove(&session.id);
+        session.child.kill();
+        return Ok(json_response(StatusCode::OK, answer));
+    };
+    tracing::info!(mcp.session.id = %session.id, mcp.protocol.version = %negotiated,
+        user = %session.user, "session started");
+    session.set_version(negotiated);
+    app.metrics.sessions_created.fetch_add(1, Ordering::Relaxed);
+    let mut response = if accepts.sse {
+        let stream = session.open_stream();
+        let prelude = sse::wants_priming(session.version())
+            .then(|| sse::priming_event(stream.id, config.sse_retry_ms));
+        let subscriber = stream.attach(None, prelude);
+        stream.push(&answer);
+        stream.finish();
+        session.release_stream(&stream);
+        sse_stream(SseBody::new(subscriber, config.keepalive))
+    } else {
+        json_response(StatusCode::OK, answer)
+    };
+    if let Ok(value) = HeaderValue::from_str(&session.id) {
+        response.headers_mut().insert("mcp-session-id", value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,331 @@
+//! JSON-RPC 2.0 envelopes as MCP uses them (MCP spec "Base Protocol" > "Messages").
+//!
+//! Only the envelope is parsed: `params`, `result` and `error` stay raw JSON text
+//! (`serde_json::value::RawValue`) borrowed from the input, so large payloads (fetched pages,
+//! screenshots) are copied once and never re-serialised. Ids are rewritten on the way to and from
+//! the child, so the few writers here build the outgoing message around the raw parts.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Invalid JSON was received (JSON-RPC 2.0 §5.1).
+pub const PARSE_ERROR: i64 = -32700;
+/// The JSON sent is not a valid request object, or the HTTP request breaks a transport rule.
+pub const INVALID_REQUEST: i64 = -32600;
+/// The method does not exist / is not available.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Internal JSON-RPC error.
+pub const INTERNAL_ERROR: i64 = -32603;
+/// The MCP server process exited or broke the protocol while the request was pending
+/// (same code as the TypeScript SDK's `ConnectionClosed`).
+pub const SERVER_GONE: i64 = -32000;
+/// The MCP server did not answer within `SIDECAR_REQUEST_TIMEOUT_SECS`
+/// (same code as the TypeScript SDK's `RequestTimeout`).
+pub const REQUEST_TIMEOUT: i64 = -32001;
+/// The session does not exist (unknown, expired, deleted or owned by another user).
+pub const SESSION_NOT_FOUND: i64 = -32004;
+/// Too many requests in flight in this session, or too many sessions.
+pub const OVERLOADED: i64 = -32005;
+/// The client cancelled the request (`notifications/cancelled`).
+pub const REQUEST_CANCELLED: i64 = -32800;
+/// Protocol version not supported (MCP 2026-07-28 "Versioning"; `data.supported` lists ours).
+pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+
+/// The envelope of any JSON-RPC message, borrowing from the input.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    #[serde(borrow, default)]
+    pub id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub params: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub error: Option<&'a RawValue>,
+}
+
+/// What a message is (JSON-RPC 2.0 §4, §4.1, §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Request,
+    Notification,
+    Response,
+    Invalid,
+}
+
+impl<'a> Envelope<'a> {
+    /// Parses one message; it must be a JSON object (serde would also accept an array for a
+    /// struct, which JSON-RPC does not allow).
+    pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        if !text.trim_start().starts_with('{') {
+            return Err(serde::de::Error::custom(
+                "a JSON-RPC message must be an object",
+            ));
+        }
+        serde_json::from_str(text)
+    }
+
+    pub fn kind(&self) -> Kind {
+        match (
+            &self.method,
+            self.id,
+            self.result.is_some() || self.error.is_some(),
+        ) {
+            (Some(_), Some(_), false) => Kind::Request,
+            (Some(_), None, false) => Kind::Notification,
+            (None, Some(_), true) => Kind::Response,
+            _ => Kind::Invalid,
+        }
+    }
+
+    pub fn method(&self) -> &str {
+        self.method.as_deref().unwrap_or("")
+    }
+}
+
+/// Splits a POST body into its messages: one object, or the elements of a batch.
+/// Returns `(messages, is_batch)`.
+pub fn split_body(text: &str) -> Result<(Vec<&RawValue>, bool), serde_json::Error> {
+    if text.trim_start().starts_with('[') {
+        Ok((serde_json::from_str::<Vec<&RawValue>>(text)?, true))
+    } else {
+        Ok((vec![serde_json::from_str::<&RawValue>(text)?], false))
+    }
+}
+
+/// Extracts `params._meta.progressToken` (MCP spec "Utilities" > "Progress") as raw JSON text.
+/// Cheap substring test first: most requests carry no token.
+pub fn progress_token(params: Option<&RawValue>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(rename = "_meta", borrow)]
+        meta: Option<Meta<'a>>,
+        #[serde(rename = "progressToken", borrow)]
+        token: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Meta<'a> {
+        #[serde(rename = "progressToken", borrow)]
+        token: Option<&'a RawValue>,
+    }
+    let raw = params?.get();
+    if !raw.contains("progressToken") {
+        return None;
+    }
+    let parsed: Params = serde_json::from_str(raw).ok()?;
+    // Requests carry it in `_meta`; `notifications/progress` carries it at the top level.
+    parsed
+        .meta
+        .and_then(|m| m.token)
+        .or(parsed.token)
+        .map(|t| t.get().to_owned())
+}
+
+/// `params.requestId` of `notifications/cancelled` (MCP spec "Utilities" > "Cancellation").
+pub fn cancelled_request_id(params: Option<&RawValue>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(rename = "requestId", borrow)]
+        request_id: &'a RawValue,
+    }
+    let parsed: Params = serde_json::from_str(params?.get()).ok()?;
+    Some(parsed.request_id.get().to_owned())
+}
+
+/// `result.protocolVersion` of an `initialize` result.
+pub fn negotiated_version(result: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Init {
+        #[serde(rename = "protocolVersion")]
+        version: String,
+    }
+    serde_json::from_str::<Init>(result.get())
+        .ok()
+        .map(|i| i.version)
+}
+
+/// Id of a request the sidecar sends to a child: always a number it allocated itself.
+pub fn own_id(id: &RawValue) -> Option<u64> {
+    id.get().parse().ok()
+}
+
+fn line(value: &impl Serialize) -> Bytes {
+    // Serialising these small structs around raw values cannot fail (no maps with non-string keys).
+    let mut out = serde_json::to_vec(value).unwrap_or_default();
+    out.push(b'\n');
+    Bytes::from(out)
+}
+
+/// A request towards a child, under the sidecar's own id; newline-terminated (stdio framing).
+pub fn request_line(id: u64, method: &str, params: Option<&RawValue>) -> Bytes {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        jsonrpc: &'static str,
+        id: u64,
+        method: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        params: Option<&'a RawValue>,
+    }
+    line(&Out {
+        jsonrpc: "2.0",
+        id,
+        method,
+        params,
+    })
+}
+
+/// A notification towards a child; newline-terminated.
+pub fn notification_line(method: &str, params: Option<&RawValue>) -> Bytes {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        jsonrpc: &'static str,
+        method: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        params: Option<&'a RawValue>,
+    }
+    line(&Out {
+        jsonrpc: "2.0",
+        method,
+        params,
+    })
+}
+
+/// `notifications/cancelled` for one of the sidecar's own request ids.
+pub fn cancelled_line(id: u64, reason: &str) -> Bytes {
+    let params = serde_json::json!({ "requestId": id, "reason": reason }).to_string();
+    let raw = RawValue::from_string(params).ok();
+    notification_line("notifications/cancelled", raw.as_deref())
+}
+
+/// A response towards a child (answer to a server-to-client request); newline-terminated.
+pub fn response_line(id: &RawValue, result: Option<&RawValue>, error: Option<&RawValue>) -> Bytes {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        jsonrpc: &'static str,
+        id: &'a RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a RawValue>,
+    }
+    line(&Out {
+        jsonrpc: "2.0",
+        id,
+        result,
+        error,
+    })
+}
+
+/// A response towards the client, carrying the client's own id (no trailing newline).
+pub fn response(id: &RawValue, result: Option<&RawValue>, error: Option<&RawValue>) -> Bytes {
+    let mut out = response_line(id, result, error);
+    out.truncate(out.len() - 1);
+    out
+}
+
+/// An error response; `id` is `null` when the request id is unknown (JSON-RPC 2.0 §5).
+pub fn error_response(
+    id: Option<&RawValue>,
+    code: i64,
+    message: &str,
+    data: Option<serde_json::Value>,
+) -> Bytes {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    let error = RawValue::from_string(error.to_string()).ok();
+    let null = RawValue::NULL;
+    response(id.unwrap_or(null), None, error.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        let k = |s: &str| Envelope::parse(s).unwrap().kind();
+        assert_eq!(
+            k(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
+            Kind::Request
+        );
+        assert_eq!(k(r#"{"jsonrpc":"2.0","method":"x"}"#), Kind::Notification);
+        assert_eq!(
+            k(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#),
+            Kind::Response
+        );
+        assert_eq!(k(r#"{"jsonrpc":"2.0","id":3,"error":{}}"#), Kind::Response);
+        assert_eq!(
+            k(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#),
+            Kind::Notification
+        );
+        assert_eq!(k(r#"{"jsonrpc":"2.0"}"#), Kind::Invalid);
+        assert!(Envelope::parse("[1]").is_err());
+    }
+
+    #[test]
+    fn ids_are_rewritten_and_params_kept_verbatim() {
+        let env = Envelope::parse(
+            r#"{"jsonrpc":"2.0","id":"client-7","method":"tools/call","params":{"a": [1, 2]}}"#,
+        )
+        .unwrap();
+        let out = request_line(42, env.method(), env.params);
+        assert_eq!(
+            &out[..],
+            br#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"a": [1, 2]}}
+"#
+        );
+        let back = Envelope::parse(r#"{"jsonrpc":"2.0","id":42,"result":{"ok":true}}"#).unwrap();
+        assert_eq!(own_id(back.id.unwrap()), Some(42));
+        let client = env.id.unwrap();
+        assert_eq!(
+            &response(client, back.result, back.error)[..],
+            br#"{"jsonrpc":"2.0","id":"client-7","result":{"ok":true}}"#
+        );
+        assert_eq!(own_id(client), None);
+    }
+
+    #[test]
+    fn batches_and_single_messages() {
+        let (msgs, batch) = split_body(r#" [{"a":1},{"b":2}]"#).unwrap();
+        assert!(batch);
+        assert_eq!(msgs.len(), 2);
+        let (msgs, batch) = split_body(r#"{"a":1}"#).unwrap();
+        assert!(!batch);
+        assert_eq!(msgs.len(), 1);
+        assert!(split_body("{nope").is_err());
+    }
+
+    #[test]
+    fn progress_tokens_and_cancellations() {
+        let p = RawValue::from_string(r#"{"_meta":{"progressToken":"t1"},"x":1}"#.into()).unwrap();
+        assert_eq!(progress_token(Some(&p)).as_deref(), Some(r#""t1""#));
+        let n = RawValue::from_string(r#"{"progressToken":5,"progress":1}"#.into()).unwrap();
+        assert_eq!(progress_token(Some(&n)).as_deref(), Some("5"));
+        let none = RawValue::from_string(r#"{"name":"echo"}"#.into()).unwrap();
+        assert_eq!(progress_token(Some(&none)), None);
+        let c = RawValue::from_string(r#"{"requestId":"r1","reason":"x"}"#.into()).unwrap();
+        assert_eq!(cancelled_request_id(Some(&c)).as_deref(), Some(r#""r1""#));
+        assert_eq!(
+            &cancelled_line(9, "timeout")[..],
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"reason\":\"timeout\",\"requestId\":9}}\n"
+        );
+    }
+
+    #[test]
+    fn error_responses() {
+        let e = error_response(None, PARSE_ERROR, "parse error", None);
+        let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
+        assert_eq!(v["id"], serde_json::Value::Null);
+        assert_eq!(v["error"]["code"], PARSE_ERROR);
+        let init = RawValue::from_string(r#"{"protocolVersion":"2025-06-18"}"#.into()).unwrap();
+        assert_eq!(negotiated_version(&init).as_deref(), Some("2025-06-18"));
+    }
+}

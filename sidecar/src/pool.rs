@@ -1,0 +1,76 @@
+//! The warm pool: children spawned ahead of time but not initialized, so that a new session only
+//! waits for the `initialize` round trip, not for a process (and its runtime) to start. A
+//! background task tops the pool up after every take and replaces pooled children that died.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::child::{Child, ChildSpec};
+
+/// How often the pool is checked for dead children even without takes.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+pub struct WarmPool {
+    spec: Arc<ChildSpec>,
+    target: usize,
+    ready: Mutex<VecDeque<Arc<Child>>>,
+    refill: Notify,
+}
+
+impl WarmPool {
+    pub fn new(spec: Arc<ChildSpec>, target: usize) -> Self {
+        Self {
+            spec,
+            target,
+            ready: Mutex::new(VecDeque::with_capacity(target)),
+            refill: Notify::new(),
+        }
+    }
+
+    fn ready(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Child>>> {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A live, uninitialized child: from the pool when one is ready, else spawned now (cold).
+    pub fn take(&self) -> std::io::Result<Arc<Child>> {
+        let pooled = {
+            let mut ready = self.ready();
+            std::iter::from_fn(|| ready.pop_front()).find(|c| c.is_alive())
+        };
+        self.refill.notify_one();
+        match pooled {
+            Some(child) => Ok(child),
+            None => Child::spawn(&self.spec),
+        }
+    }
+
+    /// Keeps the pool at its target size until shutdown.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            self.ready().retain(|c| c.is_alive());
+            while self.ready().len() < self.target && !shutdown.is_cancelled() {
+                match Child::spawn(&self.spec) {
+                    Ok(child) => self.ready().push_back(child),
+                    Err(e) => {
+                        tracing::error!(error = %e, command = ?self.spec.command,
+                            "cannot spawn the mcp server for the warm pool");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.refill.notified() => {}
+                _ = tokio::time::sleep(CHECK_EVERY) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        let children: Vec<Arc<Child>> = self.ready().drain(..).collect();
+        for child in children {
+            child.stop(Duration::from_secs(2)).await;
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! One legacy-era MCP session (MCP spec "Transports" > "Session Management"): a dedicated child,
+//! the user it belongs to, the negotiated revision, its SSE streams and its last client activity.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+
+use crate::child::Child;
+use crate::clock;
+use crate::sse::{self, SseStream};
+use crate::version;
+
+/// Finished request streams kept for resumption when their client went away before the end.
+const RETAINED_STREAMS: usize = 16;
+
+/// A fresh session id: 192 bits from the OS-seeded CSPRNG, URL-safe base64 (visible ASCII only,
+/// as the spec requires for `Mcp-Session-Id`).
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub struct Session {
+    pub id: String,
+    /// `X-User-Id` of the creator ("" when the edge sent none); other users get 404.
+    pub user: String,
+    pub child: Arc<Child>,
+    pub standalone: Arc<SseStream>,
+    version: OnceLock<String>,
+    streams: Mutex<BTreeMap<u64, Arc<SseStream>>>,
+    next_stream: AtomicU64,
+    last_activity_ms: AtomicU64,
+    buffer_events: usize,
+}
+
+impl Session {
+    pub fn new(
+        user: &str,
+        child: Arc<Child>,
+        standalone_queue: usize,
+        buffer_events: usize,
+    ) -> Self {
+        let id = new_id();
+        let standalone = Arc::new(SseStream::new(sse::STANDALONE, standalone_queue));
+        child.attach(&id, standalone.clone());
+        Self {
+            id,
+            user: user.to_owned(),
+            child,
+            standalone,
+            version: OnceLock::new(),
+            streams: Mutex::new(BTreeMap::new()),
+            next_stream: AtomicU64::new(sse::STANDALONE + 1),
+            last_activity_ms: AtomicU64::new(clock::now_ms()),
+            buffer_events,
+        }
+    }
+
+    /// The revision the child answered to `initialize`.
+    pub fn version(&self) -> &str {
+        self.version.get().map_or(version::DEFAULT, String::as_str)
+    }
+
+    pub fn set_version(&self, negotiated: String) {
+        let _ = self.version.set(negotiated);
+    }
+
+    /// Records client activity (the idle timeout counts from here).
+    pub fn touch(&self) {
+        self.last_activity_ms
+            .store(clock::now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether the session has seen no client activity for `idle_ms` and runs no request.
+    pub fn is_idle(&self, now_ms: u64, idle_ms: u64) -> bool {
+        let last = self.last_activity_ms.load(Ordering::Relaxed);
+        now_ms.saturating_sub(last) >= idle_ms && self.child.peer().in_flight() == 0
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<SseStream>>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new stream for one POST, registered for resumption.
+    pub fn open_stream(&self) -> Arc<SseStream> {
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(SseStream::new(id, self.buffer_events));
+        self.streams().insert(id, stream.clone());
+        stream
+    }
+
+    /// A stream by id, for `Last-Event-ID`.
+    pub fn stream(&self, id: u64) -> Option<Arc<SseStream>> {
+        if id == sse::STANDALONE {
+            return Some(self.standalone.clone());
+        }
+        self.streams().get(&id).cloned()
+    }
+
+    /// Called when a POST stream has finished: forgotten if its client saw everything, otherwise
+    /// kept (a bounded number) so the client can resume it.
+    pub fn release_stream(&self, stream: &SseStream) {
+        let mut streams = self.streams();
+        if stream.fully_delivered() {
+            streams.remove(&stream.id);
+        }
+        let finished: Vec<u64> = streams
+            .iter()
+            .filter(|(_, s)| s.is_finished())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in finished
+            .iter()
+            .take(finished.len().saturating_sub(RETAINED_STREAMS))
+        {
+            streams.remove(id);
+        }
+    }
+
+    /// Ends every stream (session over or server shutting down).
+    pub fn close_streams(&self) {
+        self.standalone.finish();
+        for stream in self.streams().values() {
+            stream.finish();
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Start-up and lifetime of the sidecar process (issue 2 items 2-3; DESIGN §3, §3.1, §3.3, §6):
+//! every invalid setting reported at once with exit code 64, `/health` backed by a real probe
+//! (503 while no child can answer), `sidecar healthcheck`, idle sessions ending.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Wait (bounded) for the spawned sidecar to exit on its own.
+async fn exit_code(sc: &Sidecar) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = sc.exit_status() {
+            return status.code();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "sidecar did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_invalid_setting_is_reported_at_once_with_exit_64() {
+    let sc = sidecar(fixture("echo"))
+        .env("SIDECAR_MAX_SESSIONS", "lots")
+        .env("SIDECAR_KEEPALIVE_SECS", "-3")
+        .env("SIDECAR_SESSION_MODE", "sometimes")
+        .spawn();
+    assert_eq!(
+        exit_code(&sc).await,
+        Some(64),
+        "EX_USAGE; log:\n{}",
+        sc.log()
+    );
+    let log = sc.log();
+    for name in [
+        "SIDECAR_MAX_SESSIONS",
+        "SIDECAR_KEEPALIVE_SECS",
+        "SIDECAR_SESSION_MODE",
+    ] {
+        assert!(
+            log.contains(name),
+            "the start-up message names {name}:\n{log}"
+        );
+    }
+    assert!(sc.descendants().is_empty(), "no child spawned");
+}
+
+#[tokio::test]
+async fn health_is_503_while_no_child_answers_and_the_sidecar_stays_up() {
+    let missing = repo_root().join("tests/fixtures/does-not-exist");
+    let sc = sidecar(vec![missing.display().to_string()]).spawn();
+    // Give the probe a few rounds (interval 1 s in tests); it must never report 200.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        if let Ok(resp) = sc.client.get(sc.url("/health")).send().await {
+            assert_eq!(
+                resp.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no child can answer"
+            );
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_ne!(body["status"], "ok", "{body}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // An initialize gets a clear error, not a hang, and the process keeps serving.
+    let resp = within(
+        ANSWER_WITHIN,
+        "initialize without a working child",
+        sc.post_raw(&initialize_body(1, V_2025_11_25)).send(),
+    )
+    .await
+    .unwrap();
+    assert!(resp.status().is_server_error(), "status {}", resp.status());
+    assert!(resp.headers().get("mcp-session-id").is_none());
+    assert!(sc.exit_status().is_none(), "sidecar still running");
+    assert_eq!(
+        sc.get_status("/health").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn healthcheck_command_exits_0_when_healthy_and_1_otherwise() {
+    let sc = sidecar(fixture("echo")).start().await;
+    let run = |url: String| {
+        Command::new(env!("CARGO_BIN_EXE_sidecar"))
+            .args(["healthcheck", "--url", &url])
+            .env_remove("SIDECAR_HEALTHCHECK_URL")
+            .status()
+            .unwrap()
+            .code()
+    };
+    let healthy = sc.url("/health");
+    let code = tokio::task::spawn_blocking(move || run(healthy))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    let nobody = format!("http://127.0.0.1:{}/health", free_port());
+    let code = tokio::task::spawn_blocking(move || run(nobody))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test]
+async fn idle_sessions_end_and_active_ones_stay() {
+    let sc = sidecar(fixture("echo"))
+        .env("SIDECAR_IDLE_TIMEOUT_SECS", 2)
+        .start()
+        .await;
+    let idle = sc.steady_children().await;
+    let active = sc.initialize(V_2025_11_25).await;
+    let quiet = sc.initialize(V_2025_11_25).await;
+    // An open standalone stream is not client activity (DESIGN §3.3).
+    let stream = quiet.get().send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    // Keep one session busy for 5 s; the other gets no request (timeout 2 s, reaper every >= 1 s).
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        assert_eq!(
+            active.request("ping", json!({})).await["result"],
+            json!({}),
+            "active session kept"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let resp = quiet
+        .post(&request_body(json!(1), "tools/list", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_FOUND,
+        "idle session ended despite its open stream"
+    );
+    drop(stream);
+    sc.assert_clean(&[&active], idle).await;
+}
+
+#[tokio::test]
+async fn sigterm_with_a_request_in_flight_answers_or_closes_and_exits() {
+    let sc = sidecar(fixture("hang"))
+        .env("SIDECAR_SHUTDOWN_GRACE_SECS", 1)
+        .start()
+        .await;
+    let session = sc.initialize(V_2025_11_25).await;
+    let stream = session.post_sse(&misbehave_call(1)).await;
+    sc.descendants();
+    let status = sc.terminate().await;
+    assert!(status.success(), "graceful exit: {status}");
+    // The in-flight call was cancelled: an error event or a closed stream, no hang.
+    drain_expecting_only_errors(stream, "stream after SIGTERM").await;
+    sc.assert_no_child_alive("after SIGTERM");
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let sc = sidecar(fixture("echo")).start().await;
+    let (status, health) = sc.health().await;
+    assert_eq!(status, StatusCode::OK);
+    for field in ["status", "version", "sessions", "children", "last_probe"] {
+        assert!(
+            health.get(field).is_some(),
+            "/health lacks {field}: {health}"
+        );
+    }
+    assert_eq!(health["sessions"], 0);
+    let session = sc.initialize(V_2025_11_25).await;
+    assert_eq!(sc.health().await.1["sessions"], 1);
+    session.request("ping", json!({})).await;
+    let resp = sc.client.get(sc.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(content_type(&resp).starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("# TYPE"), "Prometheus text format: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("session") && !l.starts_with('#')),
+        "a sessions metric: {text}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_and_kills_every_child() {
+    let sc = sidecar(everything())
+        .env("SIDECAR_WARM_POOL", 2)
+        .start()
+        .await;
+    let a = sc.initialize(V_2025_11_25).await;
+    let b = sc.initialize(V_2025_06_18).await;
+    a.request("ping", json!({})).await;
+    b.request("ping", json!({})).await;
+    let children = sc.descendants();
+    assert!(
+        children.len() >= 2,
+        "two sessions have children: {children:?}"
+    );
+    let status = sc.terminate().await;
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    sc.assert_no_child_alive("after SIGTERM");
+}

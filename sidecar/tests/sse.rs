@@ -1,0 +1,323 @@
+//! SSE behaviour of the MCP endpoint (MCP 2025-11-25 "Streamable HTTP": sending messages, listening
+//! for messages, resumability; DESIGN §3.2): priming event, progress routed by `progressToken`,
+//! sampling and elicitation round trips answered by POSTing the response, the standalone GET
+//! stream with its queue, `Last-Event-ID` resumption and keep-alive comments.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const EVENT_WITHIN: Duration = Duration::from_secs(30);
+
+fn long_call(id: u64, token: &str, duration: u64, steps: u64) -> Value {
+    request_body(
+        json!(id),
+        "tools/call",
+        json!({"name": "trigger-long-running-operation",
+               "arguments": {"duration": duration, "steps": steps},
+               "_meta": {"progressToken": token}}),
+    )
+}
+
+/// Read a request's SSE stream to its end: (progress values seen, final response).
+async fn progress_and_response(mut stream: SseStream, token: &str, id: u64) -> (Vec<f64>, Value) {
+    let mut progress = Vec::new();
+    while let Some(event) = stream.next_within(EVENT_WITHIN, "progress stream").await {
+        assert!(event.id.is_some(), "every event has an id: {event:?}");
+        if event.data.is_empty() {
+            continue;
+        }
+        let message = event.json();
+        if message["method"] == "notifications/progress" {
+            assert_eq!(
+                message["params"]["progressToken"], token,
+                "progress of another request: {message}"
+            );
+            progress.push(message["params"]["progress"].as_f64().unwrap());
+        } else if message["id"] == id {
+            return (progress, message);
+        }
+    }
+    panic!("stream of request {id} ended without its response");
+}
+
+#[tokio::test]
+async fn progress_notifications_reach_the_request_stream_only() {
+    let sc = sidecar(everything()).start().await;
+    let session = sc.initialize(V_2025_11_25).await;
+    let a = session.post_sse(&long_call(1, "token-a", 1, 3)).await;
+    let b = session.post_sse(&long_call(1, "token-b", 1, 2)).await;
+    let ((pa, ra), (pb, rb)) = futures::join!(
+        progress_and_response(a, "token-a", 1),
+        progress_and_response(b, "token-b", 1)
+    );
+    assert_eq!(pa, vec![1.0, 2.0, 3.0], "progress of a");
+    assert_eq!(pb, vec![1.0, 2.0], "progress of b");
+    assert!(
+        ra["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Steps: 3"),
+        "{ra}"
+    );
+    assert!(
+        rb["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Steps: 2"),
+        "{rb}"
+    );
+}
+
+/// Run a tool whose child asks the client something mid-call: answer it by POSTing `answer`
+/// and return the tool's final response.
+async fn server_request_round_trip(
+    session: &Session,
+    tool: &str,
+    args: Value,
+    method: &str,
+    answer: Value,
+) -> Value {
+    let id = session.next_id();
+    let mut stream = session
+        .post_sse(&request_body(
+            json!(id),
+            "tools/call",
+            json!({"name": tool, "arguments": args}),
+        ))
+        .await;
+    let mut answered = false;
+    while let Some(event) = stream.next_within(EVENT_WITHIN, tool).await {
+        if event.data.is_empty() {
+            continue;
+        }
+        let message = event.json();
+        if message["method"] == method {
+            assert!(!answered, "{method} asked twice");
+            let server_id = message["id"].clone();
+            assert!(
+                !server_id.is_null(),
+                "a server-to-client request has an id: {message}"
+            );
+            let resp = session
+                .post(&json!({"jsonrpc": "2.0", "id": server_id, "result": answer}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status(),
+                StatusCode::ACCEPTED,
+                "the client's response is accepted"
+            );
+            answered = true;
+        } else if message["id"] == id && message.get("method").is_none() {
+            assert!(
+                answered,
+                "{tool} finished without asking {method}: {message}"
+            );
+            return message;
+        }
+    }
+    panic!("{tool}: stream ended without a response");
+}
+
+#[tokio::test]
+async fn sampling_round_trip() {
+    let sc = sidecar(everything()).start().await;
+    let session = sc.initialize(V_2025_11_25).await;
+    let answer = json!({"role": "assistant", "content": {"type": "text", "text": "SAMPLED-BY-THE-TEST"},
+                        "model": "test-model", "stopReason": "endTurn"});
+    let result = server_request_round_trip(
+        &session,
+        "trigger-sampling-request",
+        json!({"prompt": "say hi"}),
+        "sampling/createMessage",
+        answer,
+    )
+    .await;
+    let text = result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("SAMPLED-BY-THE-TEST"), "{result}");
+}
+
+#[tokio::test]
+async fn elicitation_round_trip() {
+    let sc = sidecar(everything()).start().await;
+    let session = sc.initialize(V_2025_06_18).await;
+    let answer = json!({"action": "accept", "content": {"name": "Ada Lovelace", "check": true}});
+    let result = server_request_round_trip(
+        &session,
+        "trigger-elicitation-request",
+        json!({}),
+        "elicitation/create",
+        answer,
+    )
+    .await;
+    let texts: String = result["result"]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(texts.contains("Ada Lovelace"), "{result}");
+}
+
+/// `logging/setLevel` on the conformance fixture (JSON answer), which then logs the new level
+/// without a related request: an unsolicited message for the standalone stream.
+async fn set_level(session: &Session, id: Value, level: &str) {
+    let body = request_body(id, "logging/setLevel", json!({"level": level}));
+    let answer = session.answer_with(&body, "application/json").await;
+    assert_eq!(answer["result"], json!({}), "{answer}");
+}
+
+/// Wait on a GET stream for a `notifications/message` log entry.
+async fn next_log(stream: &mut SseStream) -> Value {
+    loop {
+        let event = stream
+            .next_within(EVENT_WITHIN, "log message on the GET stream")
+            .await
+            .expect("GET stream open");
+        if event.data.is_empty() {
+            continue;
+        }
+        let message = event.json();
+        if message["method"] == "notifications/message" {
+            assert!(
+                event.id.is_some(),
+                "standalone events carry ids too: {event:?}"
+            );
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn standalone_get_stream_with_queue() {
+    // The conformance fixture answers logging/setLevel and then logs without a related request:
+    // an unsolicited message for the standalone stream (DESIGN §3.2).
+    let sc = sidecar(conformance_server()).start().await;
+    let session = sc.initialize(V_2025_11_25).await;
+    // Before any GET: the message is queued until a stream opens.
+    set_level(&session, json!(1), "info").await;
+    let resp = session.get().send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(content_type(&resp).starts_with("text/event-stream"));
+    let mut stream = SseStream::new(resp);
+    let queued = next_log(&mut stream).await;
+    assert!(
+        queued["params"]["data"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("info"),
+        "{queued}"
+    );
+    // With the stream open: delivered live.
+    set_level(&session, json!(2), "debug").await;
+    let live = next_log(&mut stream).await;
+    assert!(
+        live["params"]["data"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("debug"),
+        "{live}"
+    );
+}
+
+#[tokio::test]
+async fn keep_alive_comments_on_idle_streams() {
+    let sc = sidecar(fixture("echo"))
+        .env("SIDECAR_KEEPALIVE_SECS", 1)
+        .start()
+        .await;
+    let session = sc.initialize(V_2025_11_25).await;
+    let resp = session.get().send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut stream = SseStream::new(resp);
+    stream.wait_comments(2, Duration::from_secs(15)).await;
+}
+
+#[tokio::test]
+async fn last_event_id_resumes_a_broken_request_stream() {
+    let sc = sidecar(everything()).start().await;
+    let session = sc.initialize(V_2025_11_25).await;
+    let mut stream = session.post_sse(&long_call(42, "resume", 2, 4)).await;
+    let first = loop {
+        let event = stream
+            .next_within(EVENT_WITHIN, "first progress")
+            .await
+            .expect("first progress");
+        if !event.data.is_empty() && event.json()["method"] == "notifications/progress" {
+            break event;
+        }
+    };
+    assert_eq!(first.json()["params"]["progress"], 1);
+    drop(stream); // the connection breaks mid-call
+    let resp = session
+        .get()
+        .header("last-event-id", first.id.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "GET with Last-Event-ID");
+    let (progress, response) = progress_and_response(SseStream::new(resp), "resume", 42).await;
+    assert_eq!(
+        progress,
+        vec![2.0, 3.0, 4.0],
+        "replayed and live events after the last one seen"
+    );
+    assert!(
+        response["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Steps: 4"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn standalone_queue_is_bounded() {
+    // Five unsolicited messages before any GET, with room for two (DESIGN §3.2: bounded queue).
+    let sc = sidecar(conformance_server())
+        .env("SIDECAR_STANDALONE_QUEUE", 2)
+        .start()
+        .await;
+    let session = sc.initialize(V_2025_11_25).await;
+    for (n, level) in ["debug", "info", "notice", "warning", "error"]
+        .iter()
+        .enumerate()
+    {
+        set_level(&session, json!(n), level).await;
+    }
+    let resp = session.get().send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut stream = SseStream::new(resp);
+    // A marker sent after the stream opened tells where the queued part ends.
+    set_level(&session, json!(9), "critical").await;
+    let mut queued = Vec::new();
+    loop {
+        let log = next_log(&mut stream).await;
+        let data = log["params"]["data"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if data.contains("critical") {
+            break;
+        }
+        queued.push(data);
+    }
+    assert!(
+        !queued.is_empty() && queued.len() <= 2,
+        "at most 2 queued messages delivered: {queued:?}"
+    );
+    assert_eq!(
+        session.request("ping", json!({})).await["result"],
+        json!({})
+    );
+}

@@ -1,0 +1,144 @@
+"""Compose output: every file valid against the compose-spec JSON schema (vendored in the pinned
+check-jsonschema package, no network), Traefik routers following DESIGN.md section 5, networks
+keeping Redis away from the MCP services, a healthcheck on every service."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import ROOT
+from routes import IDENTITY_HEADERS
+from traefik import MCP_MIDDLEWARES, MCP_NETWORKS, render_compose
+
+ROUTINGS = ["path", "host"]
+
+
+@pytest.fixture(scope="module")
+def validator():
+    schema_file = resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def assert_valid(validator, doc, what):
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, f"{what}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def load(path):
+    return yaml.safe_load((ROOT / path).read_text())
+
+
+def test_schema_rejects_a_broken_service(validator):
+    broken = {"services": {"x": {"image": "a", "healthcheck": {"test": 5}, "colour": "blue"}}}
+    assert len(list(validator.iter_errors(broken))) >= 2
+
+
+@pytest.mark.parametrize("routing", ROUTINGS)
+def test_generated_files_are_valid_compose(validator, servers, routing):
+    for name, doc in render_compose(servers, routing).items():
+        assert_valid(validator, doc, f"{routing}/{name}")
+
+
+@pytest.mark.parametrize("path", ["compose/core.yml", "docker-compose.yml"]
+                         + [f"compose/mcp-{n}.yml" for n in ("fetch", "filesystem", "memory", "time", "git",
+                                                             "everything", "sequential-thinking")])
+def test_committed_files_are_valid_compose(validator, path):
+    assert_valid(validator, load(path), path)
+
+
+def routers(labels):
+    out = {}
+    for key, value in labels.items():
+        parts = key.split(".")
+        if parts[:3] == ["traefik", "http", "routers"]:
+            out.setdefault(parts[3], {})[".".join(parts[4:])] = value
+    return out
+
+
+def all_labels(servers, routing):
+    docs = render_compose(servers, routing)
+    labels = dict(docs["authd-routes.yml"]["services"]["authd-routes"]["labels"])
+    for svc in docs["mcp-servers.yml"]["services"].values():
+        labels.update(svc["labels"])
+    return labels
+
+
+@pytest.mark.parametrize("routing", ROUTINGS)
+def test_priorities_and_middlewares_follow_design(servers, routing):
+    table = routers(all_labels(servers, routing))
+    by_priority = {}
+    for name, r in table.items():
+        by_priority.setdefault(int(r["priority"]), []).append(name)
+        assert r["entrypoints"] == "websecure" and r["tls.certresolver"] == "letsencrypt"
+    assert sorted(by_priority) == [1, 2, 3, 4]
+    assert set(by_priority[2]) == {s.service for s in servers}
+    assert by_priority[1] == ["catch-all"]
+    assert {f"{s.service}-prm" for s in servers} <= set(by_priority[4])
+    for s in servers:
+        mcp = table[s.service]
+        assert mcp["service"] == s.service
+        middlewares = mcp["middlewares"].split(",")
+        assert middlewares[:3] == list(MCP_MIDDLEWARES)  # CORS, then identity strip, then auth
+        assert ("oauth-protected-resource" in table[f"{s.service}-prm"]["rule"])
+        assert table[f"{s.service}-prm"]["service"] == "authd"
+    for name in by_priority[4] + by_priority[3] + by_priority[1]:
+        assert table[name]["service"] == "authd"
+        assert "mcp-auth@docker" not in table[name].get("middlewares", "")
+
+
+def test_host_routing_uses_one_host_per_server(servers):
+    table = routers(all_labels(servers, "host"))
+    for s in servers:
+        assert table[s.service]["rule"] == f"Host(`mcp-{s.name}.${{BASE_DOMAIN}}`) && Path(`/mcp`)"
+    assert table["auth-support"]["rule"] == "Host(`auth.${BASE_DOMAIN}`)"
+
+
+def test_core_defines_the_middlewares_routers_use():
+    labels = load("compose/core.yml")["services"]["authd"]["labels"]
+    assert labels["traefik.http.middlewares.mcp-auth.forwardauth.address"] == "http://authd:8000/verify"
+    copied = labels["traefik.http.middlewares.mcp-auth.forwardauth.authResponseHeaders"].split(",")
+    assert copied == list(IDENTITY_HEADERS)
+    for header in IDENTITY_HEADERS:
+        assert labels[f"traefik.http.middlewares.strip-identity.headers.customrequestheaders.{header}"] == ""
+    exposed = labels["traefik.http.middlewares.mcp-cors.headers.accesscontrolexposeheaders"]
+    assert exposed == "Mcp-Session-Id,WWW-Authenticate,MCP-Protocol-Version"
+
+
+def test_networks_keep_redis_from_mcp_services(servers):
+    core = load("compose/core.yml")
+    nets = core["networks"]
+    # compose `include` accepts a network defined in two files only when both are identical.
+    for key, spec in MCP_NETWORKS.items():
+        assert nets[key] == spec
+    assert nets["store"]["internal"] is True and nets["mcp-internal"]["internal"] is True
+    assert core["services"]["redis"]["networks"] == ["store"]
+    members = {n: [s for s, d in core["services"].items() if n in d.get("networks", [])] for n in nets}
+    assert members["store"] == ["authd", "redis"]
+    assert members["mcp-internal"] == ["traefik"]
+    for svc in render_compose(servers, "path")["mcp-servers.yml"]["services"].values():
+        assert "store" not in svc["networks"] and "mcp-internal" in svc["networks"]
+
+
+def test_every_service_has_a_healthcheck(servers):
+    services = dict(load("compose/core.yml")["services"])
+    services.update(render_compose(servers, "path")["mcp-servers.yml"]["services"])
+    for name, svc in services.items():
+        assert svc.get("healthcheck", {}).get("test"), name
+
+
+def test_redis_password_not_in_process_arguments():
+    redis = load("compose/core.yml")["services"]["redis"]
+    assert "REDIS_PASSWORD" not in json.dumps(redis["command"])
+    assert "/run/secrets/redis_password" in redis["command"][-1]
+    assert redis["secrets"] == ["redis_password"]
+
+
+def test_root_includes_core_and_generated_servers():
+    paths = [i["path"] for i in load("docker-compose.yml")["include"]]
+    assert paths == ["compose/core.yml", "compose/generated/mcp-servers.yml"]
