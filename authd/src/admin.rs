@@ -29,7 +29,7 @@ pub enum TokenCommand {
     /// Print a signed access token recorded in Redis (accepted by /verify).
     Mint {
         /// User id (`<provider>:<id>`), the token's `sub`.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         user: String,
         /// A configured MCP resource URL, the token's `aud`.
         #[arg(long)]
@@ -40,7 +40,7 @@ pub enum TokenCommand {
         /// Lifetime in seconds (default ACCESS_TOKEN_TTL_SECS).
         #[arg(long)]
         ttl: Option<u64>,
-        #[arg(long, default_value = "authd-cli")]
+        #[arg(long, default_value = "authd-cli", allow_hyphen_values = true)]
         client_id: String,
         /// User name (default: the user id).
         #[arg(long)]
@@ -54,30 +54,42 @@ pub enum TokenCommand {
 #[derive(Subcommand)]
 pub enum ClientsCommand {
     List,
-    Delete { client_id: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum TokensCommand {
     List,
-    Revoke { jti: String },
+    Revoke {
+        #[arg(allow_hyphen_values = true)]
+        jti: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum ConsentsCommand {
     /// Forget a user's consent for a client: the next login asks again (DESIGN §4.2).
     Revoke {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         user: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         client: String,
     },
 }
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
-    Disable { user_id: String },
-    Enable { user_id: String },
+    Disable {
+        #[arg(allow_hyphen_values = true)]
+        user_id: String,
+    },
+    Enable {
+        #[arg(allow_hyphen_values = true)]
+        user_id: String,
+    },
 }
 
 pub fn keygen() -> i32 {

@@ -191,3 +191,36 @@ async fn host_routing_metadata_and_verify() {
             .contains("https://mcp-fetch.example.test/.well-known/oauth-protected-resource/mcp")
     );
 }
+
+/// Client ids and token ids are base64url and may start with `-`: the CLI must take them as values.
+#[tokio::test]
+async fn ids_starting_with_a_dash_are_values_not_options() {
+    let stack = Stack::start().await;
+    stack.cli(&["clients", "delete", "-lt2mvJI_a8ohn_OFvFJl9"]);
+    stack.cli(&["tokens", "revoke", "-Xq3vYk8Lrj0t4Fb7eMZ0aQ"]);
+}
+
+/// DESIGN §4.2: consent is remembered and revocable; after revocation the next login asks again.
+#[tokio::test]
+async fn revoked_consent_is_asked_again() {
+    let stack = Stack::start().await;
+    let client = stack.register("none").await;
+    let consent_pages = async || {
+        let pages = stack.login_pages(&client, &ALICE).await;
+        pages
+            .iter()
+            .filter(|p| p.contains("integration test client"))
+            .count()
+    };
+    assert_eq!(consent_pages().await, 1, "first login asks");
+    assert_eq!(consent_pages().await, 0, "consent remembered");
+    stack.cli(&[
+        "consents",
+        "revoke",
+        "--user",
+        "oidc:alice",
+        "--client",
+        &client.id,
+    ]);
+    assert_eq!(consent_pages().await, 1, "asked again after revocation");
+}

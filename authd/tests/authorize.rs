@@ -243,38 +243,16 @@ async fn user_not_on_the_allow_list_gets_no_code() {
 
 #[tokio::test]
 async fn consent_page_shows_the_client_and_is_remembered() {
-    let (stack, client, params) = setup().await;
-    let browser = Browser::new();
-    browser
-        .authorize(&stack, &params, &ALICE, &client.redirect_uri)
-        .await
-        .redirect();
-    let consent = browser
-        .pages
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|p| p.contains("integration test client"))
-        .cloned();
-    let consent = common::html::decode(&consent.expect("a consent page naming the client"));
+    let (stack, client, _) = setup().await;
+    let pages = stack.login_pages(&client, &ALICE).await;
+    let consent = pages.iter().find(|p| p.contains("integration test client"));
+    let consent = common::html::decode(consent.expect("a consent page naming the client"));
     assert!(consent.contains("127.0.0.1"), "redirect host not shown");
     assert!(consent.contains("/memory/mcp"), "resource not shown");
     // Second run, same user and client, fresh browser session at the provider: no consent page.
-    let again = Browser::new();
-    let pkce = Pkce::new();
-    let params = authorize_params(&stack, &client, &pkce);
-    let url = again
-        .authorize(&stack, &params, &ALICE, &client.redirect_uri)
-        .await
-        .redirect();
-    assert!(End::param(&url, "code").is_some());
+    let again = stack.login_pages(&client, &ALICE).await;
     assert!(
-        !again
-            .pages
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|p| p.contains("integration test client")),
+        !again.iter().any(|p| p.contains("integration test client")),
         "asked again"
     );
 }
@@ -353,13 +331,7 @@ async fn xss_in_the_client_name_is_escaped_on_the_consent_page() {
         redirect_uri: common::browser::REDIRECT_URI.to_owned(),
         registration: r,
     };
-    let params = authorize_params(&stack, &client, &Pkce::new());
-    let browser = Browser::new();
-    browser
-        .authorize(&stack, &params, &ALICE, &client.redirect_uri)
-        .await
-        .redirect();
-    let pages = browser.pages.lock().unwrap();
+    let pages = stack.login_pages(&client, &ALICE).await;
     assert!(
         pages
             .iter()

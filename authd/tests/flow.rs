@@ -340,3 +340,41 @@ async fn refresh_of_a_removed_user_is_invalid_grant() {
     let e: Value = resp.json().await.unwrap();
     assert_eq!(e["error"], "invalid_grant", "{e}");
 }
+
+/// Secrets never reach the log, even at debug level: client secret, code, tokens, the password.
+#[tokio::test]
+async fn logs_hold_no_secrets() {
+    let stack = Stack::start().await;
+    let client = stack.register("client_secret_post").await;
+    let (code, pkce) = stack.code_for(&client, &ALICE).await;
+    let t = ok_tokens(stack.redeem(&client, &code, &pkce).await).await;
+    let t2 = ok_tokens(
+        stack
+            .refresh(&client, t["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
+    assert_eq!(
+        stack
+            .verify("memory", t2["access_token"].as_str())
+            .await
+            .status(),
+        200
+    );
+    let log = stack.authd.log();
+    assert!(log.lines().count() > 5, "authd logged nothing: {log}");
+    let (_, rat) = client.management();
+    for secret in [
+        client.secret.as_deref().unwrap(),
+        rat.as_str(),
+        code.as_str(),
+        pkce.verifier.as_str(),
+        t["access_token"].as_str().unwrap(),
+        t["refresh_token"].as_str().unwrap(),
+        t2["refresh_token"].as_str().unwrap(),
+        ALICE.password,
+        common::process::UPSTREAM_CLIENT_SECRET,
+    ] {
+        assert!(!log.contains(secret), "a secret is in authd's log");
+    }
+}

@@ -11,11 +11,14 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::pool::WarmPool;
 use crate::sessions::Sessions;
+use crate::shared::SharedPool;
 
 pub struct App {
     pub config: Config,
     pub sessions: Sessions,
     pub pool: Arc<WarmPool>,
+    /// Present in shared mode.
+    pub shared: Option<Arc<SharedPool>>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     /// Cancelled on SIGTERM/SIGINT.
@@ -35,9 +38,9 @@ pub async fn reap(app: Arc<App>) {
             _ = app.shutdown.cancelled() => return,
         }
         for session in app.sessions.expire(clock::now_ms(), idle_ms) {
-            tracing::info!(mcp.session.id = %session.id, alive = session.child.is_alive(),
+            tracing::info!(mcp.session.id = %session.id, alive = session.is_alive(),
                 "session ended (idle or mcp server gone)");
-            session.child.kill();
+            session.end();
         }
     }
 }

@@ -7,6 +7,7 @@
 //! another drains stderr into the log so a chatty child never blocks on a full pipe. Dropping the
 //! last handle kills the child.
 
+use std::ffi::OsString;
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -38,6 +39,8 @@ pub struct ChildSpec {
     pub command: Vec<String>,
     pub max_line_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// Variables of the sidecar's own environment the child must not inherit (those from `.env`).
+    pub hidden_env: Vec<OsString>,
 }
 
 /// State shared by the handle and the child's tasks.
@@ -93,14 +96,18 @@ impl Child {
             .command
             .split_first()
             .ok_or_else(|| std::io::Error::other("empty command"))?;
-        let mut proc = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .process_group(0)
-            .spawn()?;
+            .process_group(0);
+        for name in &spec.hidden_env {
+            command.env_remove(name);
+        }
+        let mut proc = command.spawn()?;
         let pid = proc.id().unwrap_or(0);
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (proc.stdin.take(), proc.stdout.take(), proc.stderr.take())
@@ -176,7 +183,7 @@ impl Child {
         timeout: Duration,
     ) -> Bytes {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let own = match self.peer().register(client_id, &tx, None, limit) {
+        let own = match self.peer().register(0, client_id, &tx, None, limit) {
             Ok(own) => own,
             Err(refused) => return refusal(client_id, refused),
         };

@@ -15,13 +15,13 @@ pub struct ServeArgs {
     /// Path of the MCP endpoint.
     #[arg(long, env = "SIDECAR_MCP_PATH", default_value = "/mcp")]
     pub mcp_path: String,
-    /// `isolated` (one child per session); `shared` is not implemented yet.
+    /// `isolated` (one child per session) or `shared` (virtual sessions over the shared pool).
     #[arg(long, env = "SIDECAR_SESSION_MODE", default_value = "isolated")]
     pub session_mode: String,
     /// Spawned, not yet initialized children kept ready for new sessions.
     #[arg(long, env = "SIDECAR_WARM_POOL", default_value = "2")]
     pub warm_pool: String,
-    /// Children initialized by the sidecar itself (health probe; modern era later).
+    /// Children initialized by the sidecar itself, serving every session in shared mode.
     #[arg(long, env = "SIDECAR_SHARED_POOL", default_value = "2")]
     pub shared_pool: String,
     /// Open sessions at most (then 503 with Retry-After).
@@ -100,7 +100,10 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: SocketAddr,
     pub mcp_path: String,
+    /// `SIDECAR_SESSION_MODE=shared`.
+    pub shared: bool,
     pub warm_pool: usize,
+    pub shared_pool: usize,
     pub max_sessions: usize,
     pub max_sessions_per_user: usize,
     pub max_body_bytes: usize,
@@ -174,15 +177,16 @@ impl ServeArgs {
                 self.mcp_path
             ));
         }
-        match self.session_mode.trim() {
-            "isolated" => {}
-            "shared" => c.0.push(
-                "SIDECAR_SESSION_MODE: shared is not implemented yet; use isolated".to_owned(),
-            ),
-            other => c.0.push(format!(
-                "SIDECAR_SESSION_MODE: expected isolated or shared, got {other:?}"
-            )),
-        }
+        let shared = match self.session_mode.trim() {
+            "isolated" => false,
+            "shared" => true,
+            other => {
+                c.0.push(format!(
+                    "SIDECAR_SESSION_MODE: expected isolated or shared, got {other:?}"
+                ));
+                false
+            }
+        };
         let log_format = match self.log_format.trim() {
             "json" => LogFormat::Json,
             "pretty" => LogFormat::Pretty,
@@ -202,13 +206,12 @@ impl ServeArgs {
         if self.command.is_empty() {
             c.0.push("command: missing the stdio MCP server to run after `--`".to_owned());
         }
-        // Validated now; in isolated mode the shared pool is the single health-probe child, and the
-        // stateless era that uses its full size is a later issue.
-        let _ = c.count("SIDECAR_SHARED_POOL", &self.shared_pool, 1);
         let config = Config {
             listen,
             mcp_path: self.mcp_path.trim_end_matches('/').to_owned(),
+            shared,
             warm_pool: c.count("SIDECAR_WARM_POOL", &self.warm_pool, 0),
+            shared_pool: c.count("SIDECAR_SHARED_POOL", &self.shared_pool, 1),
             max_sessions: c.count("SIDECAR_MAX_SESSIONS", &self.max_sessions, 1),
             max_sessions_per_user: c.count(
                 "SIDECAR_MAX_SESSIONS_PER_USER",

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use crate::app::App;
 use crate::child::{Child, refusal};
 use crate::http::body::ResponseBody;
-use crate::http::response::{json_response, sse_response, sse_stream};
+use crate::http::response::{HttpError, json_response, sse_response, sse_stream};
 use crate::jsonrpc::{self, Envelope};
 use crate::pending::Delivery;
 use crate::session::Session;
@@ -46,7 +46,7 @@ struct Outstanding {
 impl Drop for Outstanding {
     fn drop(&mut self) {
         if let Some((session, stream)) = self.stream.take() {
-            session.child.peer().remove_stream(stream.id);
+            self.child.peer().remove_stream(stream.id);
             stream.finish();
             session.release_stream(&stream);
         }
@@ -70,7 +70,9 @@ pub async fn start(
     sse: bool,
     batch: bool,
 ) -> Response<ResponseBody> {
-    let child = session.child.clone();
+    let Some(child) = session.child() else {
+        return HttpError::SpawnFailed.into_response();
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let stream = sse.then(|| session.open_stream());
     if let Some(stream) = &stream {
@@ -90,7 +92,10 @@ pub async fn start(
         } else {
             None
         };
-        match child.peer().register(client_id, &tx, progress, limit) {
+        match child
+            .peer()
+            .register(session.tag, client_id, &tx, progress, limit)
+        {
             Ok(own) => {
                 outstanding.ids.push(own);
                 if !child

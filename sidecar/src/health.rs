@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::child::{Child, ChildSpec};
 use crate::clock;
-use crate::jsonrpc::{self, Envelope};
+use crate::lifecycle;
 
 /// Time a fresh probe child gets to start and answer `initialize`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -102,42 +102,17 @@ impl Health {
     }
 }
 
-/// Checks that a response is a result, not an error.
-fn expect_result(response: &[u8]) -> Result<(), String> {
-    let text = std::str::from_utf8(response).map_err(|e| e.to_string())?;
-    let env = Envelope::parse(text).map_err(|e| e.to_string())?;
-    match (env.result, env.error) {
-        (Some(_), _) => Ok(()),
-        (None, Some(error)) => Err(error.get().to_owned()),
-        (None, None) => Err("empty response".to_owned()),
-    }
-}
-
 async fn probe(slot: &mut Option<Arc<Child>>, spec: &ChildSpec) -> Result<(), String> {
-    let id = RawValue::from_string("\"sidecar-probe\"".to_owned()).map_err(|e| e.to_string())?;
     let child = match slot.as_ref().filter(|c| c.is_alive()) {
         Some(child) => child.clone(),
         None => {
-            let child = Child::spawn(spec).map_err(|e| format!("spawn failed: {e}"))?;
-            let params = json!({
-                "protocolVersion": crate::version::LEGACY[2],
-                "capabilities": {},
-                "clientInfo": { "name": "sidecar-probe", "version": env!("CARGO_PKG_VERSION") },
-            });
-            let params = RawValue::from_string(params.to_string()).map_err(|e| e.to_string())?;
-            let init = child
-                .call(&id, "initialize", Some(&params), 1, START_TIMEOUT)
-                .await;
-            expect_result(&init)?;
-            child
-                .send(jsonrpc::notification_line(
-                    "notifications/initialized",
-                    None,
-                ))
-                .await;
+            let (child, _) = lifecycle::spawn_initialized(spec, START_TIMEOUT).await?;
             *slot = Some(child.clone());
             child
         }
     };
-    expect_result(&child.call(&id, "ping", None, 1, PING_TIMEOUT).await)
+    let answer = child
+        .call(RawValue::NULL, "ping", None, 1, PING_TIMEOUT)
+        .await;
+    lifecycle::result_of(&answer).map(|_| ())
 }

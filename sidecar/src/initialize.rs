@@ -1,22 +1,28 @@
 //! Session start (MCP spec "Lifecycle" > "Initialization"; "Transports" > "Session Management"): a
 //! POST of `initialize` without a session takes a warm child, forwards the client's `initialize`
 //! unchanged (the child negotiates the revision; we record what it answered) and returns the result
-//! with a fresh `Mcp-Session-Id`. A failed `initialize` leaves no session behind.
+//! with a fresh `Mcp-Session-Id`. A failed `initialize` leaves no session behind. In shared mode the
+//! answer is the shared children's cached result instead (see `shared`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
+use serde_json::value::RawValue;
 
 use crate::app::App;
+use crate::child::refusal;
 use crate::http::body::ResponseBody;
 use crate::http::headers::Accepts;
 use crate::http::response::{HttpError, json_response, sse_stream};
 use crate::jsonrpc::{self, Envelope};
-use crate::session::Session;
+use crate::pending::Refused;
+use crate::session::{Backend, Session};
 use crate::sessions::LimitReached;
 use crate::sse::{self, SseBody};
+use crate::version;
 
 fn limit_error(limit: LimitReached) -> HttpError {
     match limit {
@@ -43,28 +49,43 @@ pub async fn initialize(
         return Err(HttpError::ShuttingDown);
     }
     app.sessions.check(user).map_err(limit_error)?;
-    let child = app.pool.take().map_err(|e| {
-        tracing::error!(error = %e, "cannot spawn the mcp server");
-        HttpError::SpawnFailed
-    })?;
+    let backend = match &app.shared {
+        Some(pool) => Backend::Shared(pool.clone()),
+        None => Backend::Own(app.pool.take().map_err(|e| {
+            tracing::error!(error = %e, "cannot spawn the mcp server");
+            HttpError::SpawnFailed
+        })?),
+    };
     let config = &app.config;
     let session = Arc::new(Session::new(
         user,
-        child,
+        backend,
         config.standalone_queue,
         config.sse_buffer_events,
     ));
     app.sessions.insert(session.clone()).map_err(limit_error)?;
-    let answer = session
-        .child
-        .call(
-            client_id,
-            "initialize",
-            env.params,
-            config.max_concurrent_requests,
-            config.request_timeout,
-        )
-        .await;
+    let answer = match &session.backend {
+        Backend::Own(child) => {
+            let limit = config.max_concurrent_requests;
+            let params = env.params;
+            child
+                .call(
+                    client_id,
+                    "initialize",
+                    params,
+                    limit,
+                    config.request_timeout,
+                )
+                .await
+        }
+        Backend::Shared(pool) => match pool.initialize_result(config.request_timeout).await {
+            Some(result) => shared_answer(client_id, env.params, result),
+            None => refusal(
+                client_id,
+                Refused::Gone("the shared mcp servers are not ready"),
+            ),
+        },
+    };
     let negotiated = std::str::from_utf8(&answer)
         .ok()
         .and_then(|text| Envelope::parse(text).ok())
@@ -73,7 +94,7 @@ pub async fn initialize(
         // The child refused, died or timed out: no session; the client sees the JSON-RPC error.
         tracing::warn!(mcp.session.id = %session.id, "initialize failed; session dropped");
         app.sessions.remove(&session.id);
-        session.child.kill();
+        session.end();
         return Ok(json_response(StatusCode::OK, answer));
     };
     tracing::info!(mcp.session.id = %session.id, mcp.protocol.version = %negotiated,
@@ -96,4 +117,19 @@ pub async fn initialize(
         response.headers_mut().insert("mcp-session-id", value);
     }
     Ok(response)
+}
+
+/// The shared children's cached `initialize` result for one client: the revision the client asked
+/// for when we serve it (MCP spec "Lifecycle" > "Version Negotiation"), else the children's.
+fn shared_answer(client_id: &RawValue, params: Option<&RawValue>, cached: &RawValue) -> Bytes {
+    let requested = params.and_then(|p| {
+        let p: serde_json::Value = serde_json::from_str(p.get()).ok()?;
+        p["protocolVersion"].as_str().map(str::to_owned)
+    });
+    let mut result: serde_json::Value = serde_json::from_str(cached.get()).unwrap_or_default();
+    if let Some(version) = requested.filter(|v| version::LEGACY.contains(&v.as_str())) {
+        result["protocolVersion"] = serde_json::Value::String(version);
+    }
+    let result = RawValue::from_string(result.to_string()).ok();
+    jsonrpc::response(client_id, result.as_deref(), None)
 }

@@ -74,7 +74,7 @@ pub async fn delete(
 ) -> Result<Response<ResponseBody>, HttpError> {
     let session = session_of(app, req, user)?;
     if let Some(session) = app.sessions.remove(&session.id) {
-        session.child.stop(STOP_WAIT).await;
+        session.stop(STOP_WAIT).await;
         tracing::info!(mcp.session.id = %session.id, "session deleted by the client");
     }
     Ok(empty(StatusCode::NO_CONTENT))

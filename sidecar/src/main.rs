@@ -14,6 +14,7 @@ mod health;
 mod http;
 mod initialize;
 mod jsonrpc;
+mod lifecycle;
 mod listen;
 mod metrics;
 mod pending;
@@ -21,12 +22,15 @@ mod pool;
 mod post;
 mod session;
 mod sessions;
+mod shared;
 mod shutdown;
 mod sse;
 mod stderr;
 mod trace;
 mod version;
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +45,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::pool::WarmPool;
 use crate::sessions::Sessions;
+use crate::shared::SharedPool;
 
 /// sysexits(3) `EX_USAGE`: bad command line or settings.
 const EX_USAGE: u8 = 64;
@@ -77,8 +82,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // A missing .env is normal (settings may come from the real environment).
-    let _ = dotenvy::dotenv();
+    let from_dotenv = load_dotenv();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -89,7 +93,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => match args.validate() {
-            Ok(config) => serve(config),
+            Ok(config) => serve(config, from_dotenv),
             Err(problems) => {
                 eprintln!("sidecar: invalid configuration:");
                 for problem in problems {
@@ -110,7 +114,19 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn serve(config: Config) -> ExitCode {
+/// Loads `.env` (a missing file is normal: settings may come from the real environment) and returns
+/// the names it added. Children never see those: the gateway's `.env` also holds authd's secrets,
+/// and an MCP server (the everything server's `get-env` tool, say) could print its whole environment.
+fn load_dotenv() -> Vec<OsString> {
+    let before: HashSet<OsString> = std::env::vars_os().map(|(name, _)| name).collect();
+    let _ = dotenvy::dotenv();
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| !before.contains(name))
+        .collect()
+}
+
+fn serve(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
     trace::init(&config.log_level, config.log_format);
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -119,13 +135,13 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(run(config));
+    let code = runtime.block_on(run(config, hidden_env));
     // Children are stopped and reaped by now; nothing left worth waiting for.
     runtime.shutdown_background();
     code
 }
 
-async fn run(config: Config) -> ExitCode {
+async fn run(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -138,20 +154,30 @@ async fn run(config: Config) -> ExitCode {
         command: config.command.clone(),
         max_line_bytes: config.max_line_bytes,
         metrics: metrics.clone(),
+        hidden_env,
     });
+    // Shared mode needs no warm pool: sessions never get a child of their own.
+    let warm = if config.shared { 0 } else { config.warm_pool };
+    let shared = config
+        .shared
+        .then(|| Arc::new(SharedPool::new(spec.clone(), config.shared_pool)));
     let app = Arc::new(App {
         sessions: Sessions::new(config.max_sessions, config.max_sessions_per_user),
-        pool: Arc::new(WarmPool::new(spec.clone(), config.warm_pool)),
+        pool: Arc::new(WarmPool::new(spec.clone(), warm)),
+        shared: shared.clone(),
         health: Arc::new(Health::new(config.probe_interval)),
         metrics,
         shutdown: CancellationToken::new(),
         config,
     });
-    let background = [
+    let mut background = vec![
         tokio::spawn(app.pool.clone().run(app.shutdown.clone())),
         tokio::spawn(app.health.clone().run(spec, app.shutdown.clone())),
         tokio::spawn(app::reap(app.clone())),
     ];
+    if let Some(pool) = shared {
+        background.push(tokio::spawn(pool.run(app.shutdown.clone())));
+    }
     tracing::info!(listen = %app.config.listen, path = %app.config.mcp_path,
         command = ?app.config.command, "sidecar listening");
     let server = tokio::spawn(http::server::serve(app.clone(), listener));
@@ -161,7 +187,7 @@ async fn run(config: Config) -> ExitCode {
     let _ = server.await;
     let sessions = app.sessions.drain();
     tracing::info!(sessions = sessions.len(), "stopping session children");
-    futures::future::join_all(sessions.iter().map(|s| s.child.stop(CHILD_STOP_WAIT))).await;
+    futures::future::join_all(sessions.iter().map(|s| s.stop(CHILD_STOP_WAIT))).await;
     for task in background {
         let _ = tokio::time::timeout(CHILD_STOP_WAIT, task).await;
     }

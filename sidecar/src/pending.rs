@@ -28,6 +28,8 @@ pub enum Delivery {
 pub type DeliveryTx = mpsc::UnboundedSender<Delivery>;
 
 struct Waiter {
+    /// The session that sent it (children of the shared pool serve many sessions).
+    owner: u64,
     client_id: Box<RawValue>,
     tx: DeliveryTx,
     progress: Option<String>,
@@ -70,6 +72,7 @@ impl Peer {
     /// Registers a request; returns the id to use towards the child.
     pub fn register(
         &self,
+        owner: u64,
         client_id: &RawValue,
         tx: &DeliveryTx,
         progress: Option<String>,
@@ -89,6 +92,7 @@ impl Peer {
         state.waiters.insert(
             own,
             Waiter {
+                owner,
                 client_id: client_id.to_owned(),
                 tx: tx.clone(),
                 progress,
@@ -128,13 +132,14 @@ impl Peer {
         true
     }
 
-    /// Own id of a pending request the client knows as `client_id` (for `notifications/cancelled`).
-    pub fn own_id_of(&self, client_id: &str) -> Option<u64> {
+    /// Own id of a pending request session `owner` knows as `client_id` (for
+    /// `notifications/cancelled`).
+    pub fn own_id_of(&self, owner: u64, client_id: &str) -> Option<u64> {
         let state = self.state();
         state
             .waiters
             .iter()
-            .find(|(_, w)| w.client_id.get() == client_id)
+            .find(|(_, w)| w.owner == owner && w.client_id.get() == client_id)
             .map(|(own, _)| *own)
     }
 
@@ -216,8 +221,8 @@ mod tests {
     fn duplicate_client_ids_get_distinct_own_ids_and_come_back_unchanged() {
         let peer = Peer::default();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let a = peer.register(&raw("1"), &tx, None, 10).unwrap();
-        let b = peer.register(&raw("1"), &tx, None, 10).unwrap();
+        let a = peer.register(0, &raw("1"), &tx, None, 10).unwrap();
+        let b = peer.register(0, &raw("1"), &tx, None, 10).unwrap();
         assert_ne!(a, b);
         assert!(peer.complete(b, Some(&raw(r#""second""#)), None));
         assert!(peer.complete(a, Some(&raw(r#""first""#)), None));
@@ -239,11 +244,14 @@ mod tests {
         let peer = Peer::default();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let a = peer
-            .register(&raw(r#""x""#), &tx, Some(r#""tok""#.into()), 1)
+            .register(0, &raw(r#""x""#), &tx, Some(r#""tok""#.into()), 1)
             .unwrap();
-        assert_eq!(peer.register(&raw("2"), &tx, None, 1), Err(Refused::Busy));
+        assert_eq!(
+            peer.register(0, &raw("2"), &tx, None, 1),
+            Err(Refused::Busy)
+        );
         assert!(peer.progress_target(r#""tok""#).is_some());
-        assert_eq!(peer.own_id_of(r#""x""#), Some(a));
+        assert_eq!(peer.own_id_of(0, r#""x""#), Some(a));
         peer.close("mcp server exited");
         let (own, v) = response_of(rx.try_recv().unwrap());
         assert_eq!(own, a);
@@ -251,7 +259,7 @@ mod tests {
         assert_eq!(v["id"], "x");
         assert!(peer.progress_target(r#""tok""#).is_none());
         assert_eq!(
-            peer.register(&raw("3"), &tx, None, 1),
+            peer.register(0, &raw("3"), &tx, None, 1),
             Err(Refused::Gone("mcp server exited"))
         );
     }

@@ -18,7 +18,7 @@ use crate::http::response::{HttpError, empty};
 use crate::initialize::initialize;
 use crate::jsonrpc::{self, Envelope, Kind};
 use crate::metrics;
-use crate::session::Session;
+use crate::session::{Backend, Session};
 use crate::version::{self, VersionError};
 
 /// `_meta` key that marks a stateless-era request (MCP 2026-07-28 "Base Protocol").
@@ -134,26 +134,43 @@ pub async fn post(
 }
 
 /// A notification or a response (to a server-to-client request) from the client, to the child.
+/// In shared mode only cancellations go through: the shared children were initialized by the
+/// sidecar and raise no server-to-client requests, and other notifications would change state
+/// that all sessions share.
 async fn forward(session: &Session, env: &Envelope<'_>) {
-    let child = &session.child;
-    let line = match (env.kind(), env.method()) {
-        (Kind::Response, _) => {
-            // Server-to-client request ids are the child's own and pass through unchanged.
-            jsonrpc::response_line(env.id.unwrap_or(RawValue::NULL), env.result, env.error)
-        }
+    let shared = matches!(session.backend, Backend::Shared(_));
+    let (line, child) = match (env.kind(), env.method()) {
         (Kind::Notification, "notifications/cancelled") => {
             // The client names its own id; the child knows ours (MCP spec "Cancellation").
-            let own = jsonrpc::cancelled_request_id(env.params)
-                .and_then(|client_id| child.peer().own_id_of(&client_id));
-            let Some(own) = own else { return };
+            let Some(client_id) = jsonrpc::cancelled_request_id(env.params) else {
+                return;
+            };
+            let found = session.children().into_iter().find_map(|child| {
+                let own = child.peer().own_id_of(session.tag, &client_id)?;
+                Some((own, child))
+            });
+            let Some((own, child)) = found else { return };
             child.peer().fail(
                 own,
                 jsonrpc::REQUEST_CANCELLED,
                 "request cancelled by the client",
             );
-            jsonrpc::cancelled_line(own, "cancelled by the client")
+            (
+                jsonrpc::cancelled_line(own, "cancelled by the client"),
+                child,
+            )
         }
-        _ => jsonrpc::notification_line(env.method(), env.params),
+        _ if shared => return,
+        (Kind::Response, _) => {
+            // Server-to-client request ids are the child's own and pass through unchanged.
+            let id = env.id.unwrap_or(RawValue::NULL);
+            let Some(child) = session.child() else { return };
+            (jsonrpc::response_line(id, env.result, env.error), child)
+        }
+        _ => {
+            let Some(child) = session.child() else { return };
+            (jsonrpc::notification_line(env.method(), env.params), child)
+        }
     };
     child.send(line).await;
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,6 +12,7 @@ use rand::RngCore;
 
 use crate::child::Child;
 use crate::clock;
+use crate::shared::SharedPool;
 use crate::sse::{self, SseStream};
 use crate::version;
 
@@ -25,11 +27,23 @@ pub fn new_id() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Where a session's requests go.
+pub enum Backend {
+    /// Isolated mode: a dedicated child, killed when the session ends.
+    Own(Arc<Child>),
+    /// Shared mode: the shared pool, which outlives every session.
+    Shared(Arc<SharedPool>),
+}
+
+/// Tags sessions in the waiters of shared children (cancellation by client id).
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+
 pub struct Session {
     pub id: String,
     /// `X-User-Id` of the creator ("" when the edge sent none); other users get 404.
     pub user: String,
-    pub child: Arc<Child>,
+    pub tag: u64,
+    pub backend: Backend,
     pub standalone: Arc<SseStream>,
     version: OnceLock<String>,
     streams: Mutex<BTreeMap<u64, Arc<SseStream>>>,
@@ -41,23 +55,64 @@ pub struct Session {
 impl Session {
     pub fn new(
         user: &str,
-        child: Arc<Child>,
+        backend: Backend,
         standalone_queue: usize,
         buffer_events: usize,
     ) -> Self {
         let id = new_id();
         let standalone = Arc::new(SseStream::new(sse::STANDALONE, standalone_queue));
-        child.attach(&id, standalone.clone());
+        if let Backend::Own(child) = &backend {
+            child.attach(&id, standalone.clone());
+        }
         Self {
             id,
             user: user.to_owned(),
-            child,
+            tag: NEXT_TAG.fetch_add(1, Ordering::Relaxed),
+            backend,
             standalone,
             version: OnceLock::new(),
             streams: Mutex::new(BTreeMap::new()),
             next_stream: AtomicU64::new(sse::STANDALONE + 1),
             last_activity_ms: AtomicU64::new(clock::now_ms()),
             buffer_events,
+        }
+    }
+
+    /// The child for the next request: the own one, or the least busy shared one.
+    pub fn child(&self) -> Option<Arc<Child>> {
+        match &self.backend {
+            Backend::Own(child) => Some(child.clone()),
+            Backend::Shared(pool) => pool.pick(),
+        }
+    }
+
+    /// Every child that may hold a request of this session.
+    pub fn children(&self) -> Vec<Arc<Child>> {
+        match &self.backend {
+            Backend::Own(child) => vec![child.clone()],
+            Backend::Shared(pool) => pool.all(),
+        }
+    }
+
+    /// False once the own child is gone (then the session is over: 404).
+    pub fn is_alive(&self) -> bool {
+        match &self.backend {
+            Backend::Own(child) => child.is_alive(),
+            Backend::Shared(_) => true,
+        }
+    }
+
+    /// Ends the session's own child (a shared pool is left alone).
+    pub fn end(&self) {
+        if let Backend::Own(child) = &self.backend {
+            child.kill();
+        }
+    }
+
+    /// Like `end`, waiting up to `wait` for the child to be reaped.
+    pub async fn stop(&self, wait: Duration) {
+        if let Backend::Own(child) = &self.backend {
+            child.stop(wait).await;
         }
     }
 
@@ -79,7 +134,13 @@ impl Session {
     /// Whether the session has seen no client activity for `idle_ms` and runs no request.
     pub fn is_idle(&self, now_ms: u64, idle_ms: u64) -> bool {
         let last = self.last_activity_ms.load(Ordering::Relaxed);
-        now_ms.saturating_sub(last) >= idle_ms && self.child.peer().in_flight() == 0
+        // A shared child's requests are not counted per session; ending an idle shared session
+        // loses nothing (its answers still reach the waiting client).
+        let busy = match &self.backend {
+            Backend::Own(child) => child.peer().in_flight() > 0,
+            Backend::Shared(_) => false,
+        };
+        now_ms.saturating_sub(last) >= idle_ms && !busy
     }
 
     fn streams(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<SseStream>>> {

@@ -72,7 +72,7 @@ impl Sessions {
     /// session is removed here, so the client gets 404 and re-initializes.
     pub fn get(&self, id: &str, user: &str) -> Option<Arc<Session>> {
         let session = self.read().by_id.get(id).cloned()?;
-        if !session.child.is_alive() {
+        if !session.is_alive() {
             self.remove(id);
             return None;
         }
@@ -103,7 +103,7 @@ impl Sessions {
             .read()
             .by_id
             .values()
-            .filter(|s| s.is_idle(now_ms, idle_ms) || !s.child.is_alive())
+            .filter(|s| s.is_idle(now_ms, idle_ms) || !s.is_alive())
             .map(|s| s.id.clone())
             .collect();
         ids.iter().filter_map(|id| self.remove(id)).collect()

@@ -210,3 +210,19 @@ async fn sigterm_shuts_down_and_kills_every_child() {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     sc.assert_no_child_alive("after SIGTERM");
 }
+
+/// The gateway's `.env` also holds authd's secrets: the sidecar reads its own settings from it, but
+/// its children inherit only the environment the sidecar was started with (an MCP server such as
+/// the everything server's `get-env` tool can print its whole environment).
+#[tokio::test]
+async fn children_never_see_the_dotenv_file_but_keep_the_real_environment() {
+    let sc = sidecar(everything())
+        .env("VISIBLE_TO_CHILD", "from-the-real-environment")
+        .dotenv("GATEWAY_SECRET_CANARY=canary-7f3a\nSIDECAR_MAX_SESSIONS_PER_USER=7\n")
+        .start()
+        .await;
+    let session = sc.initialize("2025-11-25").await;
+    let env = session.call_tool_text("get-env", json!({})).await;
+    assert!(env.contains("from-the-real-environment"), "{env}");
+    assert!(!env.contains("canary-7f3a"), ".env leaked to the child: {env}");
+}

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -64,6 +65,17 @@ fn source(headers: &HeaderMap, peer: SocketAddr) -> String {
         .unwrap_or_else(|| peer.ip().to_string())
 }
 
+/// The request body, or 413 when it exceeds `AUTHD_MAX_BODY_BYTES`.
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthError::TooLarge
+        } else {
+            OAuthError::InvalidRequest("unreadable request body".into())
+        }
+    })
+}
+
 fn parse_metadata(body: &Bytes) -> Result<ClientMetadata, OAuthError> {
     serde_json::from_slice(body).map_err(|e| {
         OAuthError::InvalidClientMetadata(format!("body is not valid client metadata JSON: {e}"))
@@ -75,7 +87,7 @@ pub async fn register(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let limits = &app.config.limits;
     let rate_key = app.store.key("register_rate", &source(&headers, peer));
@@ -84,6 +96,7 @@ pub async fn register(
             retry_after: limits.register_window,
         });
     }
+    let body = body_bytes(body)?;
     let metadata = client::validate(parse_metadata(&body)?, "client_secret_basic")?;
     let secret =
         (metadata.token_endpoint_auth_method.as_deref() != Some("none")).then(random_token);
@@ -142,9 +155,10 @@ pub async fn update(
     State(app): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let mut c = authorized(&app, &id, &headers).await?;
+    let body = body_bytes(body)?;
     let raw: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| OAuthError::InvalidClientMetadata(format!("body is not JSON: {e}")))?;
     if raw.get("client_id").and_then(|v| v.as_str()) != Some(id.as_str()) {

@@ -277,6 +277,18 @@ impl Stack {
         (code, pkce)
     }
 
+    /// One complete authorization by `user` in a fresh browser; returns the pages it showed.
+    pub async fn login_pages(&self, client: &Client, user: &User) -> Vec<String> {
+        let params = authorize_params(self, client, &Pkce::new());
+        let browser = Browser::new();
+        let url = browser
+            .authorize(self, &params, user, &client.redirect_uri)
+            .await
+            .redirect();
+        assert!(End::param(&url, "code").is_some(), "no code in {url}");
+        browser.pages.into_inner().unwrap()
+    }
+
     /// `POST /token` with `form`, authenticating as `client` by its registered method.
     pub async fn token(&self, client: &Client, form: &[(&str, &str)]) -> reqwest::Response {
         let method = client.registration["token_endpoint_auth_method"]

@@ -2,7 +2,6 @@
 //! shape (sessions x concurrent workers per session) for a warm-up and a measured window, measure
 //! the memory of the process tree with all sessions open, close everything. One JSON line per result.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::procfs;
 use crate::session::{ACCEPT_BOTH, Framing, Session, Target};
+use crate::shape::Shape;
 use crate::stats::{Recorder, percentile_ms};
 
 /// `Accept` variants probed once per target, in order; the first one that yields a framing is used
@@ -30,37 +30,6 @@ const OPEN_PARALLEL: usize = 8;
 
 /// Longest wait for a warm pool to fill before `sessions` measures it.
 const SETTLE_LIMIT: Duration = Duration::from_secs(120);
-
-/// Sessions x concurrent workers per session.
-#[derive(Clone, Copy, Debug)]
-pub struct Shape {
-    pub sessions: usize,
-    pub concurrency: usize,
-}
-
-impl FromStr for Shape {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (s, c) = text
-            .split_once('x')
-            .ok_or_else(|| format!("shape {text:?} is not SESSIONSxCONCURRENCY"))?;
-        let parse = |n: &str| n.parse::<usize>().ok().filter(|&n| n > 0);
-        match (parse(s), parse(c)) {
-            (Some(sessions), Some(concurrency)) => Ok(Shape {
-                sessions,
-                concurrency,
-            }),
-            _ => Err(format!("shape {text:?} needs two positive numbers")),
-        }
-    }
-}
-
-impl std::fmt::Display for Shape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}x{}", self.sessions, self.concurrency)
-    }
-}
 
 pub struct Plan {
     pub shapes: Vec<Shape>,

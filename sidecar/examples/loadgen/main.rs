@@ -13,6 +13,7 @@ mod http;
 mod procfs;
 mod report;
 mod session;
+mod shape;
 mod sse;
 mod stats;
 mod stdio;
@@ -24,8 +25,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::Shape;
 use crate::session::Target;
+use crate::shape::Shape;
 use crate::workload::Tool;
 
 #[derive(Parser)]

@@ -21,21 +21,15 @@ pub fn write(input: &Path, json_out: &Path, md_out: &Path) -> Result<(), Error> 
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
-    let of_kind = |kind: &str| -> Vec<Value> {
-        lines
-            .iter()
-            .filter(|l| l["kind"] == kind)
-            .cloned()
-            .collect()
-    };
+    let group = |kind: &str| Value::Array(of_kind(&lines, kind).cloned().collect());
     let report = json!({
-        "meta": of_kind("meta"),
-        "throughput": of_kind("shape"),
-        "unsupported": of_kind("unsupported"),
-        "session_create": of_kind("session_create"),
-        "rss": of_kind("rss"),
-        "probes": of_kind("probe"),
-        "leftover_processes": of_kind("leftover"),
+        "meta": group("meta"),
+        "throughput": group("shape"),
+        "unsupported": group("unsupported"),
+        "session_create": group("session_create"),
+        "rss": group("rss"),
+        "probes": group("probe"),
+        "leftover_processes": group("leftover"),
         "targets": judge(&lines),
     });
     fs::write(json_out, serde_json::to_vec_pretty(&report)?)?;
@@ -99,7 +93,7 @@ fn judge(lines: &[Value]) -> Value {
             }
         }
     }
-    for line in lines.iter().filter(|l| l["kind"] == "session_create") {
+    for line in of_kind(lines, "session_create") {
         if str_of(line, "target") == SUBJECT && str_of(line, "label").starts_with("warm") {
             let p50 = line["p50_ms"].as_f64();
             verdicts.push(
@@ -150,6 +144,26 @@ fn shape_table(md: &mut String, lines: &[Value], tool: &str, cell_of: impl Fn(&V
     }
 }
 
+/// Lines of one kind.
+fn of_kind<'a>(lines: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    lines.iter().filter(move |l| l["kind"] == kind)
+}
+
+/// A Markdown section with a table; "None." when there are no rows.
+fn table(md: &mut String, title: &str, header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    let _ = write!(md, "\n## {title}\n\n| {} |\n|", header.join(" | "));
+    md.push_str(&"---|".repeat(header.len()));
+    md.push('\n');
+    let mut any = false;
+    for row in rows {
+        any = true;
+        let _ = writeln!(md, "| {} |", row.join(" | "));
+    }
+    if !any {
+        md.push_str("\nNone.\n");
+    }
+}
+
 fn or_dash(value: &Value) -> String {
     if value.is_null() {
         "-".into()
@@ -174,7 +188,7 @@ fn cell(line: &Value) -> String {
 
 fn markdown(lines: &[Value], verdicts: &Value) -> String {
     let mut md = String::from("# Sidecar benchmark\n\n");
-    for meta in lines.iter().filter(|l| l["kind"] == "meta") {
+    for meta in of_kind(lines, "meta") {
         if let Value::Object(map) = meta {
             for (key, value) in map.iter().filter(|(k, _)| *k != "kind") {
                 let value = value
@@ -186,7 +200,7 @@ fn markdown(lines: &[Value], verdicts: &Value) -> String {
     }
     md.push_str("\nTargets:\n\n");
     let mut noted: Vec<&str> = Vec::new();
-    for line in lines.iter().filter(|l| l["kind"] == "shape") {
+    for line in of_kind(lines, "shape") {
         let target = str_of(line, "target");
         if !noted.contains(&target) {
             noted.push(target);
@@ -221,90 +235,112 @@ fn markdown(lines: &[Value], verdicts: &Value) -> String {
             )
         });
     }
-    md.push_str("\n## Targets of the issue\n\n| tool | shape | goal | sidecar | reference | met |\n|---|---|---|---|---|---|\n");
-    for v in verdicts.as_array().map(Vec::as_slice).unwrap_or_default() {
-        let measured = if v["p50_ms"].is_null() {
-            or_dash(&v["sidecar_rps"])
-        } else {
-            format!("p50 {} ms", ms(&v["p50_ms"]))
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} |",
-            str_of(v, "tool"),
-            str_of(v, "shape"),
-            str_of(v, "goal"),
-            measured,
-            or_dash(&v["reference_rps"]),
-            or_dash(&v["met"])
-        );
-    }
-    md.push_str("\n## Session creation (initialize round trip, sessions opened one after another)\n\n| target | tool | how | sessions | p50 ms | p99 ms | max ms | failure |\n|---|---|---|---|---|---|---|---|\n");
-    for l in lines.iter().filter(|l| l["kind"] == "session_create") {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            str_of(l, "target"),
-            str_of(l, "tool"),
-            str_of(l, "label"),
-            l["sessions"],
-            ms(&l["p50_ms"]),
-            ms(&l["p99_ms"]),
-            ms(&l["max_ms"]),
-            l["failure"].as_str().unwrap_or("")
-        );
-    }
-    md.push_str("\n## Memory (RSS of the bridge process tree)\n\n| target | tool | sessions open | processes | bridge KiB idle | bridge KiB open | bridge KiB per session | tree KiB open |\n|---|---|---|---|---|---|---|---|\n");
-    for l in lines.iter().filter(|l| l["kind"] == "rss") {
-        let open = l["sessions_open"].as_u64().unwrap_or(0);
-        let idle_root = l["idle"]["root_kib"].as_u64();
-        let open_root = l["open"]["root_kib"].as_u64();
-        let per = match (idle_root, open_root) {
-            (Some(i), Some(o)) if open > 0 && o > 0 => {
-                format!("{:.1}", (o as f64 - i as f64) / open as f64)
-            }
-            _ => "-".into(),
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            str_of(l, "target"),
-            str_of(l, "tool"),
-            open,
-            l["open"]["processes"],
-            l["idle"]["root_kib"],
-            l["open"]["root_kib"],
-            per,
-            l["open"]["tree_kib"]
-        );
-    }
-    md.push_str("\n## Answer framing by Accept header (one checked call each)\n\n| target | tool | variant | Accept | framing | error |\n|---|---|---|---|---|---|\n");
-    for l in lines.iter().filter(|l| l["kind"] == "probe") {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | `{}` | {} | {} |",
-            str_of(l, "target"),
-            str_of(l, "tool"),
-            str_of(l, "accept_variant"),
-            str_of(l, "accept"),
-            str_of(l, "framing"),
-            l["error"].as_str().unwrap_or("").replace('|', "\\|")
-        );
-    }
-    let leftovers: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "leftover").collect();
-    md.push_str("\n## Processes left behind after the bridge exited on SIGTERM\n\n");
-    if leftovers.is_empty() {
-        md.push_str("None.\n");
-    }
-    for l in leftovers {
-        let _ = writeln!(
-            md,
-            "- {} ({}): pids {}",
-            str_of(l, "target"),
-            str_of(l, "phase"),
-            str_of(l, "pids")
-        );
-    }
+    let rows = verdicts.as_array().map(Vec::as_slice).unwrap_or_default();
+    table(
+        &mut md,
+        "Targets of the issue",
+        &["tool", "shape", "goal", "sidecar", "reference", "met"],
+        rows.iter().map(|v| {
+            let measured = if v["p50_ms"].is_null() {
+                or_dash(&v["sidecar_rps"])
+            } else {
+                format!("p50 {} ms", ms(&v["p50_ms"]))
+            };
+            let (tool, shape, goal) = (str_of(v, "tool"), str_of(v, "shape"), str_of(v, "goal"));
+            vec![
+                tool.into(),
+                shape.into(),
+                goal.into(),
+                measured,
+                or_dash(&v["reference_rps"]),
+                or_dash(&v["met"]),
+            ]
+        }),
+    );
+    table(
+        &mut md,
+        "Session creation (initialize round trip, sessions opened one after another)",
+        &[
+            "target", "tool", "how", "sessions", "p50 ms", "p99 ms", "max ms", "failure",
+        ],
+        of_kind(lines, "session_create").map(|l| {
+            let failure = l["failure"].as_str().unwrap_or("");
+            vec![
+                str_of(l, "target").into(),
+                str_of(l, "tool").into(),
+                str_of(l, "label").into(),
+                l["sessions"].to_string(),
+                ms(&l["p50_ms"]),
+                ms(&l["p99_ms"]),
+                ms(&l["max_ms"]),
+                failure.into(),
+            ]
+        }),
+    );
+    table(
+        &mut md,
+        "Memory (RSS of the bridge process tree)",
+        &[
+            "target",
+            "tool",
+            "sessions open",
+            "processes",
+            "bridge KiB idle",
+            "bridge KiB open",
+            "bridge KiB per session",
+            "tree KiB open",
+        ],
+        of_kind(lines, "rss").map(|l| {
+            let open = l["sessions_open"].as_u64().unwrap_or(0);
+            let per = match (
+                l["idle"]["root_kib"].as_u64(),
+                l["open"]["root_kib"].as_u64(),
+            ) {
+                (Some(idle), Some(full)) if open > 0 && full > 0 => {
+                    format!("{:.1}", (full as f64 - idle as f64) / open as f64)
+                }
+                _ => "-".into(),
+            };
+            vec![
+                str_of(l, "target").into(),
+                str_of(l, "tool").into(),
+                open.to_string(),
+                or_dash(&l["open"]["processes"]),
+                or_dash(&l["idle"]["root_kib"]),
+                or_dash(&l["open"]["root_kib"]),
+                per,
+                or_dash(&l["open"]["tree_kib"]),
+            ]
+        }),
+    );
+    table(
+        &mut md,
+        "Answer framing by Accept header (one checked call each)",
+        &["target", "tool", "variant", "Accept", "framing", "error"],
+        of_kind(lines, "probe").map(|l| {
+            let error = l["error"].as_str().unwrap_or("").replace('|', "\\|");
+            vec![
+                str_of(l, "target").into(),
+                str_of(l, "tool").into(),
+                str_of(l, "accept_variant").into(),
+                format!("`{}`", str_of(l, "accept")),
+                str_of(l, "framing").into(),
+                error,
+            ]
+        }),
+    );
+    table(
+        &mut md,
+        "Processes left behind after the bridge exited on SIGTERM",
+        &["target", "phase", "pids"],
+        of_kind(lines, "leftover").map(|l| {
+            vec![
+                str_of(l, "target").into(),
+                str_of(l, "phase").into(),
+                str_of(l, "pids").into(),
+            ]
+        }),
+    );
     let errors: Vec<&Value> = lines
         .iter()
         .filter(|l| l["errors"].as_u64().unwrap_or(0) > 0)

@@ -22,11 +22,18 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub struct SidecarBuilder {
     command: Vec<String>,
     env: Vec<(String, String)>,
+    dotenv: Option<String>,
 }
 
 impl SidecarBuilder {
     pub fn env(mut self, key: &str, value: impl ToString) -> Self {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Contents of a `.env` file in the sidecar's working directory.
+    pub fn dotenv(mut self, contents: &str) -> Self {
+        self.dotenv = Some(contents.to_string());
         self
     }
 
@@ -43,6 +50,9 @@ impl SidecarBuilder {
         let workdir =
             std::env::temp_dir().join(format!("sidecar-test-{}-{n}-{port}", std::process::id()));
         std::fs::create_dir_all(&workdir).unwrap();
+        if let Some(contents) = &self.dotenv {
+            std::fs::write(workdir.join(".env"), contents).unwrap();
+        }
         let log_path = workdir.join("sidecar.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sidecar"));
@@ -116,6 +126,7 @@ pub fn sidecar(command: Vec<String>) -> SidecarBuilder {
     SidecarBuilder {
         command,
         env: Vec::new(),
+        dotenv: None,
     }
 }
 

@@ -1,0 +1,48 @@
+//! The sidecar's own `initialize` handshake with a child (MCP spec "Lifecycle" >
+//! "Initialization"), for the children it serves itself: the health probe's and the shared pool's.
+//! It declares no client capabilities, so such children never send server-to-client requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+
+use crate::child::{Child, ChildSpec};
+use crate::jsonrpc::{self, Envelope};
+
+/// Spawns a child and initializes it on the sidecar's own behalf (health probe, shared pool):
+/// returns the child and its `initialize` result.
+pub async fn spawn_initialized(
+    spec: &ChildSpec,
+    timeout: Duration,
+) -> Result<(Arc<Child>, Box<RawValue>), String> {
+    let child = Child::spawn(spec).map_err(|e| format!("spawn failed: {e}"))?;
+    let params = serde_json::json!({
+        "protocolVersion": crate::version::LEGACY[2],
+        "capabilities": {},
+        "clientInfo": { "name": "sidecar", "version": env!("CARGO_PKG_VERSION") },
+    });
+    let params = RawValue::from_string(params.to_string()).map_err(|e| e.to_string())?;
+    let answer = child
+        .call(RawValue::NULL, "initialize", Some(&params), 1, timeout)
+        .await;
+    let result = result_of(&answer)?;
+    child
+        .send(jsonrpc::notification_line(
+            "notifications/initialized",
+            None,
+        ))
+        .await;
+    Ok((child, result))
+}
+
+/// The `result` of a response, or the error as text.
+pub fn result_of(response: &[u8]) -> Result<Box<RawValue>, String> {
+    let text = std::str::from_utf8(response).map_err(|e| e.to_string())?;
+    let env = Envelope::parse(text).map_err(|e| e.to_string())?;
+    match (env.result, env.error) {
+        (Some(result), _) => Ok(result.to_owned()),
+        (None, Some(error)) => Err(error.get().to_owned()),
+        (None, None) => Err("empty response".to_owned()),
+    }
+}
