@@ -224,5 +224,8 @@ async fn children_never_see_the_dotenv_file_but_keep_the_real_environment() {
     let session = sc.initialize("2025-11-25").await;
     let env = session.call_tool_text("get-env", json!({})).await;
     assert!(env.contains("from-the-real-environment"), "{env}");
-    assert!(!env.contains("canary-7f3a"), ".env leaked to the child: {env}");
+    assert!(
+        !env.contains("canary-7f3a"),
+        ".env leaked to the child: {env}"
+    );
 }
