@@ -48,15 +48,24 @@ fn emit(target: &Target, kind: &str, mut fields: Value) {
     println!("{fields}");
 }
 
+/// Sessions opened, their `initialize` round trips (µs) and the failure that stopped the opening.
+type Opened = (Vec<Arc<Session>>, Vec<u32>, Option<Error>);
+
 /// Opens up to `count` sessions one after another; stops at the first failure.
-async fn open_sessions(
-    target: &Target,
-    count: usize,
-) -> (Vec<Arc<Session>>, Vec<u32>, Option<Error>) {
+async fn open_sessions(target: &Target, count: usize) -> Opened {
+    open_each(count, || target.open()).await
+}
+
+/// Runs `open` up to `count` times one after another; stops at the first failure.
+async fn open_each<F, Fut>(count: usize, mut open: F) -> Opened
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(Session, Duration), Error>>,
+{
     let mut sessions = Vec::with_capacity(count);
     let mut rtts_us = Vec::with_capacity(count);
     for _ in 0..count {
-        match target.open().await {
+        match open().await {
             Ok((session, rtt)) => {
                 sessions.push(Arc::new(session));
                 rtts_us.push(u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX));
@@ -297,20 +306,24 @@ async fn run_shape(
 }
 
 /// Session creation: `count` sessions opened one after another (optionally once the warm pool of
-/// `pid` has settled), each timed by its `initialize` round trip, then all closed.
+/// `pid` has settled), each timed by its `initialize` round trip, then all closed. For a stdio
+/// target with `prespawned`, all servers are started first and initialized only once they are idle:
+/// the lower bound of a session start from a warm pool.
 pub async fn sessions(
     target: &Target,
     count: usize,
     label: &str,
-    pid: Option<u32>,
-    min_children: usize,
+    settle: Option<(u32, usize)>,
+    prespawned: bool,
 ) -> Result<(), Error> {
-    if let Some(pid) = pid
-        && min_children > 0
-    {
+    if let Some((pid, min_children)) = settle {
         procfs::wait_settled(pid, min_children, SETTLE_LIMIT).await?;
     }
-    let (sessions, rtts, failure) = open_sessions(target, count).await;
+    let (sessions, rtts, failure) = if prespawned {
+        open_prespawned(target, count).await?
+    } else {
+        open_sessions(target, count).await
+    };
     emit(
         target,
         "session_create",
@@ -318,6 +331,28 @@ pub async fn sessions(
     );
     close_all(sessions).await;
     Ok(())
+}
+
+async fn open_prespawned(target: &Target, count: usize) -> Result<Opened, Error> {
+    let mut idle = Vec::with_capacity(count);
+    for _ in 0..count {
+        match target.spawn_idle()? {
+            Some(child) => idle.push(child),
+            None => return Err(Error::Usage("--prespawned needs --stdio".into())),
+        }
+    }
+    procfs::wait_settled(std::process::id(), count, SETTLE_LIMIT).await?;
+    let mut idle = idle.into_iter();
+    Ok(open_each(count, || {
+        let child = idle.next();
+        async move {
+            match child {
+                Some(child) => target.handshake(child).await,
+                None => Err(Error::Usage("fewer servers than sessions".into())),
+            }
+        }
+    })
+    .await)
 }
 
 #[cfg(test)]

@@ -108,10 +108,13 @@ struct SessionsArgs {
     label: String,
     /// Before starting, wait until the process tree of this pid has at least `--min-children`
     /// processes whose CPU time stopped growing (a warm pool that finished starting up).
-    #[arg(long)]
+    #[arg(long, requires = "min_children")]
     pid: Option<u32>,
-    #[arg(long, default_value_t = 0)]
-    min_children: usize,
+    #[arg(long)]
+    min_children: Option<usize>,
+    /// With `--stdio`: start every server first, initialize each once all are idle.
+    #[arg(long)]
+    prespawned: bool,
 }
 
 #[derive(Args)]

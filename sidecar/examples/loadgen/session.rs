@@ -77,10 +77,10 @@ impl Target {
 
     /// Opens a session; returns it with the `initialize` round trip time.
     pub async fn open(&self) -> Result<(Session, Duration), Error> {
-        let id = workload::next_id();
-        let init = workload::initialize(id, &self.protocol_version);
         match &self.kind {
             TargetKind::Http(endpoint) => {
+                let id = workload::next_id();
+                let init = workload::initialize(id, &self.protocol_version);
                 let start = Instant::now();
                 let headers = SessionHeaders {
                     session_id: None,
@@ -103,15 +103,32 @@ impl Target {
                 Ok((Session::Http(session), rtt))
             }
             TargetKind::Stdio { command, timeout } => {
-                let child = StdioChild::spawn(command, *timeout)?;
-                let start = Instant::now();
-                let answer = child.request(&init, id).await?;
-                let rtt = start.elapsed();
-                negotiated(id, &answer)?;
-                child.notify(&workload::initialized())?;
-                Ok((Session::Stdio(Box::new(child)), rtt))
+                self.handshake(StdioChild::spawn(command, *timeout)?).await
             }
         }
+    }
+
+    /// Spawns the stdio server without initializing it (None for an HTTP target).
+    pub fn spawn_idle(&self) -> Result<Option<StdioChild>, Error> {
+        match &self.kind {
+            TargetKind::Stdio { command, timeout } => {
+                Ok(Some(StdioChild::spawn(command, *timeout)?))
+            }
+            TargetKind::Http(_) => Ok(None),
+        }
+    }
+
+    /// Initializes a running stdio server; on an idle, fully started one this is the lower bound
+    /// of a session start from a warm pool. Returns the session and the `initialize` round trip.
+    pub async fn handshake(&self, child: StdioChild) -> Result<(Session, Duration), Error> {
+        let id = workload::next_id();
+        let init = workload::initialize(id, &self.protocol_version);
+        let start = Instant::now();
+        let answer = child.request(&init, id).await?;
+        let rtt = start.elapsed();
+        negotiated(id, &answer)?;
+        child.notify(&workload::initialized())?;
+        Ok((Session::Stdio(Box::new(child)), rtt))
     }
 }
 
