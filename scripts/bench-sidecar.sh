@@ -7,10 +7,11 @@
 # For every (server, target): start the bridge on a free loopback port, poll until it answers, run
 # sidecar/examples/loadgen (shapes 1x1, 1x16, 16x4, 64x1; JSON and SSE answers where served; every
 # answer checked; RSS of the process tree with 64 sessions open), stop it and every process it
-# started. Then the sidecar's session creation: cold (SIDECAR_WARM_POOL=0) and from a filled warm pool.
+# started. Then the sidecar's session creation: cold (SIDECAR_WARM_POOL=0) and from a filled warm pool,
+# next to its lower bound: `initialize` sent to stdio servers that were started and left idle first.
 # Output: reports/bench-sidecar.jsonl (raw lines), reports/bench-sidecar.json, reports/bench-sidecar.md.
 #
-# Knobs (environment): BENCH_SECS (measured seconds per shape, default 4), BENCH_WARMUP_SECS (1),
+# Knobs (environment): BENCH_SECS (measured seconds per shape, default 3), BENCH_WARMUP_SECS (1),
 # BENCH_SHAPES (1x1,1x16,16x4,64x1), BENCH_TOOLS (echo,time), BENCH_TARGETS (all five),
 # BENCH_CREATE_SESSIONS (sessions per creation measurement, 16), BENCH_BUILD=0 (use the release
 # binaries already in $CARGO_TARGET_DIR).
@@ -19,7 +20,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-secs="${BENCH_SECS:-4}"
+secs="${BENCH_SECS:-3}"
 warmup="${BENCH_WARMUP_SECS:-1}"
 shapes="${BENCH_SHAPES:-1x1,1x16,16x4,64x1}"
 tools="${BENCH_TOOLS:-echo,time}"
@@ -203,6 +204,13 @@ for tool in "${tool_list[@]}"; do
       --label "warm pool (SIDECAR_WARM_POOL=$create_sessions, filled)" \
       --pid "$bridge_pid" --min-children "$create_sessions" >>"$lines"
     stop_bridge
+  fi
+  if [[ ",$targets," == *",stdio,"* ]]; then
+    say "stdio / $tool: initialize of started, idle servers (what a warm pool can at best achieve)"
+    server=("${everything[@]}")
+    [ "$tool" = time ] && server=("${time_server[@]}")
+    timeout 300 "$loadgen" sessions --name stdio --tool "$tool" --count "$create_sessions" --prespawned \
+      --label "warm lower bound: servers started and idle before initialize" --stdio -- "${server[@]}" >>"$lines"
   fi
 done
 

@@ -9,9 +9,10 @@ use crate::allow::Identity;
 use crate::clock;
 use crate::config::Config;
 use crate::oauth::client::Client;
-use crate::oauth::grant::{TokenRecord, mint_access};
+use crate::oauth::grant::{Family, TokenRecord, mint_access, revoke_family};
 use crate::oauth::scope;
 use crate::state::App;
+use crate::store::user_tokens::Held;
 use crate::store::{Store, StoreError};
 use crate::token::keys::{env_line, generate_pem};
 
@@ -62,10 +63,22 @@ pub enum ClientsCommand {
 
 #[derive(Subcommand)]
 pub enum TokensCommand {
-    List,
+    /// Live access tokens (all of them by SCAN, or one user's from its index) and, with
+    /// `--user`, the user's refresh families.
+    List {
+        #[arg(long, allow_hyphen_values = true)]
+        user: Option<String>,
+    },
+    /// Revoke one access token by id, or everything a user holds (`--user`).
     Revoke {
-        #[arg(allow_hyphen_values = true)]
-        jti: String,
+        #[arg(
+            allow_hyphen_values = true,
+            required_unless_present = "user",
+            conflicts_with = "user"
+        )]
+        jti: Option<String>,
+        #[arg(long, allow_hyphen_values = true)]
+        user: Option<String>,
     },
 }
 
@@ -78,6 +91,13 @@ pub enum ConsentsCommand {
         #[arg(long, allow_hyphen_values = true)]
         client: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum UpstreamCommand {
+    /// Look up the identity behind an upstream access token (read from the environment variable
+    /// UPSTREAM_ACCESS_TOKEN, never from the command line) and print the allow-list decisions.
+    Whoami,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +146,7 @@ pub enum Admin {
     Tokens(TokensCommand),
     Users(UsersCommand),
     Consents(ConsentsCommand),
+    Upstream(UpstreamCommand),
 }
 
 /// Runs one admin subcommand: exit 0, 1 on failure, 64 on unusable settings.
@@ -143,6 +164,7 @@ pub async fn run(config: Config, cmd: Admin) -> i32 {
         Admin::Clients(c) => clients(&app, c).await,
         Admin::Tokens(c) => tokens(&app, c).await,
         Admin::Users(c) => users(&app, c).await,
+        Admin::Upstream(UpstreamCommand::Whoami) => whoami(&app).await,
         Admin::Consents(ConsentsCommand::Revoke { user, client }) => {
             let key = crate::oauth::consent::consent_key(&app, &user, &client);
             app.store.del(&[key]).await.map_err(|e| e.to_string())
@@ -283,22 +305,94 @@ async fn clients(app: &App, cmd: ClientsCommand) -> Result<(), String> {
 async fn tokens(app: &App, cmd: TokensCommand) -> Result<(), String> {
     let store = &app.store;
     match cmd {
-        TokensCommand::List => {
-            list(store, "token", |jti, t: TokenRecord| {
-                serde_json::json!({"jti": jti, "sub": t.sub, "client_id": t.client_id, "aud": t.aud, "scope": t.scope, "exp": t.exp})
-            })
-            .await
+        TokensCommand::List { user: None } => list(store, "token", token_line).await,
+        TokensCommand::List { user: Some(user) } => {
+            for held in store.held_by(&user).await.map_err(|e| e.to_string())? {
+                let line = match &held {
+                    Held::Access(jti) => store
+                        .get::<TokenRecord>(&store.key("token", jti))
+                        .await
+                        .map(|t| t.map(|t| token_line(jti, t))),
+                    Held::Family(id) => store
+                        .get::<Family>(&store.key("family", id))
+                        .await
+                        .map(|f| f.map(|f| serde_json::json!({"family": id, "sub": f.user.id, "client_id": f.client_id, "aud": f.resource, "scope": f.scope}))),
+                };
+                // Entries whose token was revoked or rotated away are skipped.
+                if let Some(line) = line.map_err(|e| e.to_string())? {
+                    println!("{line}");
+                }
+            }
+            Ok(())
         }
-        TokensCommand::Revoke { jti } => store.del(&[store.key("token", &jti)]).await.map_err(|e| e.to_string()),
+        TokensCommand::Revoke {
+            user: Some(user), ..
+        } => revoke_user(app, &user).await,
+        TokensCommand::Revoke { jti, user: None } => {
+            let keys: Vec<String> = jti.iter().map(|j| store.key("token", j)).collect();
+            store.del(&keys).await.map_err(|e| e.to_string())
+        }
     }
+}
+
+fn token_line(jti: &str, t: TokenRecord) -> serde_json::Value {
+    serde_json::json!({"jti": jti, "sub": t.sub, "client_id": t.client_id, "aud": t.aud, "scope": t.scope, "exp": t.exp})
+}
+
+/// Everything `user` holds, from its index: access tokens (the next `/verify` refuses them) and
+/// refresh families (with their access tokens; the next refresh is `invalid_grant`).
+async fn revoke_user(app: &App, user: &str) -> Result<(), String> {
+    let store = &app.store;
+    let held = store.held_by(user).await.map_err(|e| e.to_string())?;
+    let mut keys = vec![store.user_tokens_key(user)];
+    for h in &held {
+        match h {
+            Held::Access(jti) => keys.push(store.key("token", jti)),
+            Held::Family(id) => revoke_family(app, id).await.map_err(|e| e.to_string())?,
+        }
+    }
+    store.del(&keys).await.map_err(|e| e.to_string())?;
+    eprintln!("authd: revoked {} grants of {user}", held.len());
+    Ok(())
 }
 
 async fn users(app: &App, cmd: UsersCommand) -> Result<(), String> {
     let key = app.store.disabled_key();
     let mut c = app.store.conn();
     let r: Result<i64, _> = match cmd {
-        UsersCommand::Disable { user_id } => c.sadd(&key, user_id).await,
-        UsersCommand::Enable { user_id } => c.srem(&key, user_id).await,
+        UsersCommand::Disable { user_id } => c.sadd(key, user_id).await,
+        UsersCommand::Enable { user_id } => c.srem(key, user_id).await,
     };
     r.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// The environment variable `authd upstream whoami` reads the upstream access token from.
+pub const UPSTREAM_ACCESS_TOKEN: &str = "UPSTREAM_ACCESS_TOKEN";
+
+/// The login-time decisions for an upstream token, without a browser: the same lookup as
+/// `/callback` (`Upstream::lookup`) and the same allow policy (`AllowPolicy::may_login`/`may_use`).
+/// The disabled-users set is not consulted (no Redis needed).
+async fn whoami(app: &App) -> Result<(), String> {
+    let token = std::env::var(UPSTREAM_ACCESS_TOKEN)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| format!("{UPSTREAM_ACCESS_TOKEN} is not set"))?;
+    let who = app
+        .upstream
+        .lookup(&app.config.upstream, &app.http, &token)
+        .await
+        .map_err(|e| e.to_string())?;
+    let allow = &app.config.allow;
+    let services: serde_json::Map<String, serde_json::Value> = app
+        .config
+        .resources
+        .services()
+        .map(|s| (s.to_owned(), allow.may_use(&who, s).into()))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({"id": who.id, "name": who.name, "email": who.email, "orgs": who.orgs,
+            "may_login": allow.may_login(&who), "may_use": services})
+    );
+    Ok(())
 }

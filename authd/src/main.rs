@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::ConsentsCommand,
     },
+    /// Upstream identity provider diagnostics.
+    Upstream {
+        #[command(subcommand)]
+        command: admin::UpstreamCommand,
+    },
     /// Block or unblock a user at once.
     Users {
         #[command(subcommand)]
@@ -122,6 +127,9 @@ fn main() {
             }
             Command::Consents { command } => {
                 admin::run(load_config(), admin::Admin::Consents(command)).await
+            }
+            Command::Upstream { command } => {
+                admin::run(load_config(), admin::Admin::Upstream(command)).await
             }
             Command::Users { command } => {
                 admin::run(load_config(), admin::Admin::Users(command)).await

@@ -47,6 +47,11 @@ impl Resources {
         }
     }
 
+    /// The configured service names, in configuration order.
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.urls.iter().map(|(s, _)| s.as_str())
+    }
+
     /// The authorization server's issuer identifier (RFC 8414 §2).
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -84,19 +89,33 @@ impl Resources {
     /// `X-Forwarded-Proto/Host/Uri` and must be a configured resource.
     pub fn service_forwarded(&self, proto: &str, host: &str, uri: &str) -> Option<&str> {
         let path = uri.split(['?', '#']).next().unwrap_or("");
-        let candidate = match &self.routing {
+        let (by_path, by_host);
+        let spelled: &[&str] = match &self.routing {
             Routing::Path { .. } => {
                 let mut parts = path.trim_start_matches('/').splitn(3, '/');
                 let name = parts.next()?;
-                (parts.next()? == "mcp").then(|| format!("{proto}://{host}/{name}/mcp"))?
+                if parts.next()? != "mcp" {
+                    return None;
+                }
+                by_path = [proto, "://", host, "/", name, "/mcp"];
+                &by_path
             }
             Routing::Host { .. } => {
                 let rest = path.strip_prefix("/mcp")?;
-                (rest.is_empty() || rest.starts_with('/'))
-                    .then(|| format!("{proto}://{host}/mcp"))?
+                if !(rest.is_empty() || rest.starts_with('/')) {
+                    return None;
+                }
+                by_host = [proto, "://", host, "/mcp"];
+                &by_host
             }
         };
-        self.service_of(&candidate)
+        // Hot path (every /verify): the forwarded parts spell a configured resource exactly, which
+        // is then already normalised; no string is built and no URL parsed. Other spellings (upper-
+        // case scheme, explicit default port) are normalised first (RFC 3986 §6.2.2, §6.2.3).
+        if let Some((s, _)) = self.urls.iter().find(|(_, u)| concatenates(u, spelled)) {
+            return Some(s);
+        }
+        self.service_of(&spelled.concat())
     }
 
     /// The service a protected-resource metadata request is about (RFC 9728 §3.1): the path after
@@ -127,6 +146,14 @@ impl Resources {
             }
         }
     }
+}
+
+/// Whether `whole` is exactly `parts` joined.
+fn concatenates(whole: &str, parts: &[&str]) -> bool {
+    parts
+        .iter()
+        .try_fold(whole, |rest, p| rest.strip_prefix(p))
+        .is_some_and(str::is_empty)
 }
 
 /// RFC 8707 resource normalisation: absolute http(s) URI, no fragment, lower-case host, default
@@ -207,6 +234,16 @@ mod tests {
             Some("fetch")
         );
         assert_eq!(r.service_forwarded("http", "evil.test", "/fetch/mcp"), None);
+        // Spellings that are not the configured string take the normalising path.
+        assert_eq!(
+            r.service_forwarded("HTTP", "127.0.0.1:8080", "/fetch/mcp"),
+            Some("fetch")
+        );
+        assert_eq!(
+            r.service_forwarded("http", "127.0.0.1:8080", "//fetch/mcp"),
+            Some("fetch")
+        );
+        assert_eq!(r.service_forwarded("http", "127.0.0.1:8080", "/mcp"), None);
         assert_eq!(
             r.service_forwarded("http", "127.0.0.1:8080", "/fetch/other"),
             None

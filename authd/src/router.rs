@@ -5,10 +5,12 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tracing::Instrument;
 
 use crate::error::json_error;
@@ -115,38 +117,36 @@ async fn cors(req: Request, next: Next) -> Response {
     resp
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// A request id from `X-Request-Id` (when sane) or a fresh one; one span per request carrying it;
-/// one log line per request without bodies.
-async fn request_id(mut req: Request, next: Next) -> Response {
+/// one log line per request without bodies. Cheap on purpose: `/verify` passes here on every MCP
+/// request (one header value, no copies of the path, the span's fields are only formatted when
+/// the span is enabled).
+async fn request_id(req: Request, next: Next) -> Response {
     let id = req
         .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| crate::store::random_token()[..22].to_owned());
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert("x-request-id", v);
-    }
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let span =
-        tracing::info_span!("request", request.id = %id, http.method = %method, url.path = %path);
+        .get(&X_REQUEST_ID)
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(fresh_request_id);
+    let is_verify = req.uri().path() == "/verify";
+    let span = tracing::info_span!("request", request.id = id.to_str().unwrap_or_default(), http.method = %req.method(), url.path = %req.uri().path());
     let start = Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
     let status = resp.status().as_u16();
     span.in_scope(|| {
         // /verify is every MCP request: log it at debug to keep info logs readable.
         let ms = start.elapsed().as_secs_f64() * 1000.0;
-        if path == "/verify" && status < 500 {
+        if is_verify && status < 500 {
             tracing::debug!(http.status = status, duration_ms = ms, "request");
         } else {
             tracing::info!(http.status = status, duration_ms = ms, "request");
         }
     });
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
+    resp.headers_mut().insert(X_REQUEST_ID, id);
     // A 413 is answered before the body is read; the rest of it is still on the wire, so the
     // connection cannot carry another request (RFC 9110 §15.5.14, RFC 9112 §9.6).
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -154,4 +154,12 @@ async fn request_id(mut req: Request, next: Next) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
+}
+
+/// 128 random bits, base64url (22 characters).
+fn fresh_request_id() -> HeaderValue {
+    let bytes: [u8; 16] = rand::random();
+    // From the String itself: no second copy.
+    HeaderValue::try_from(URL_SAFE_NO_PAD.encode(bytes))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }

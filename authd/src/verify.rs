@@ -4,15 +4,17 @@
 //! (a pipeline: is the token id still live, is the user disabled). Redis down is 503, never a pass.
 //! Challenges follow RFC 6750 §3 and RFC 9728 §5.1 (`resource_metadata`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::error::json_error;
 use crate::oauth::scope;
 use crate::state::{App, AppState};
+use crate::token::cache::Verified;
 use crate::token::jwt;
 use crate::{clock, store::StoreError};
 
@@ -37,7 +39,23 @@ impl From<StoreError> for VerifyError {
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+// Parsed once (a `&str` name is parsed and validated on every lookup).
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+/// What the edge copies from a 200 (DESIGN §4.4), in this order.
+const COPIED: [HeaderName; 4] = [
+    HeaderName::from_static("x-user-id"),
+    HeaderName::from_static("x-user-name"),
+    HeaderName::from_static("x-client-id"),
+    HeaderName::from_static("x-scopes"),
+];
+/// Room for the copied headers plus what the router's layers add (CORS, request id), so the
+/// response's header map is allocated once and never grows.
+const RESPONSE_HEADERS: usize = 16;
+
+fn header_str<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -91,8 +109,14 @@ fn refuse(err: &VerifyError, prm: Option<&str>) -> Response {
 
 /// Header values must be visible ASCII or opaque bytes; control characters are dropped.
 fn value(s: &str) -> HeaderValue {
-    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
-    HeaderValue::from_bytes(clean.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
+    let v = if s.chars().any(char::is_control) {
+        let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+        HeaderValue::from_bytes(clean.as_bytes())
+    } else {
+        // The usual case: no filtered copy.
+        HeaderValue::from_bytes(s.as_bytes())
+    };
+    v.unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Is the user in the disabled set (`authd users disable`)?
@@ -111,8 +135,8 @@ async fn check(
     headers: &HeaderMap,
     service: &str,
     resource: &str,
-) -> Result<Arc<jwt::AccessClaims>, VerifyError> {
-    let token = header_str(headers, "authorization")
+) -> Result<Arc<Verified>, VerifyError> {
+    let token = header_str(headers, &header::AUTHORIZATION)
         .and_then(|v| {
             v.get(..7)
                 .filter(|p| p.eq_ignore_ascii_case("bearer "))
@@ -120,7 +144,7 @@ async fn check(
         })
         .filter(|t| !t.is_empty())
         .ok_or(VerifyError::NoToken)?;
-    let claims = app
+    let verified = app
         .verified
         .check(&app.keys, token, app.issuer(), clock::now())
         .map_err(|e| {
@@ -132,6 +156,7 @@ async fn check(
                 jwt::JwtError::Malformed | jwt::JwtError::BadSignature => "invalid token",
             })
         })?;
+    let claims = &verified.claims;
     // RFC 8707 / MCP authorization spec "Token Audience Binding": only tokens for this resource.
     if claims.aud != resource {
         return Err(VerifyError::InvalidToken(
@@ -139,15 +164,13 @@ async fn check(
         ));
     }
     let allow = &app.config.allow;
-    if !allow.is_open(service) && !allow.may_use(&claims.identity(), service) {
+    if !allow.is_open(service) && !allow.may_use(&verified.identity, service) {
         return Err(VerifyError::InvalidToken("user not allowed"));
     }
     let mut c = app.store.conn();
     let (live, disabled): (bool, bool) = redis::pipe()
         .exists(app.store.key("token", &claims.jti))
-        .cmd("SISMEMBER")
-        .arg(app.store.disabled_key())
-        .arg(&claims.sub)
+        .sismember(app.store.disabled_key(), &claims.sub)
         .query_async(&mut c)
         .await
         .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
@@ -160,41 +183,46 @@ async fn check(
     if !claims.has_scope(scope::MCP) {
         return Err(VerifyError::InsufficientScope);
     }
-    Ok(claims)
+    Ok(verified)
 }
 
 /// 200 with every header the edge copies, always present (DESIGN §4.4).
 fn allowed(user: &str, name: &str, client: &str, scopes: &str) -> Response {
-    let mut resp = StatusCode::OK.into_response();
-    let h = resp.headers_mut();
-    for (header, v) in [
-        ("x-user-id", user),
-        ("x-user-name", name),
-        ("x-client-id", client),
-        ("x-scopes", scopes),
-    ] {
-        h.insert(HeaderName::from_static(header), value(v));
+    let mut h = HeaderMap::with_capacity(RESPONSE_HEADERS);
+    for (header, v) in COPIED.into_iter().zip([user, name, client, scopes]) {
+        h.insert(header, value(v));
     }
+    let mut resp = Response::new(axum::body::Body::empty());
+    *resp.headers_mut() = h;
     resp
 }
 
 pub async fn verify(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let resources = &app.config.resources;
-    let proto = header_str(&headers, "x-forwarded-proto").unwrap_or("");
-    let host = header_str(&headers, "x-forwarded-host").unwrap_or("");
-    let uri = header_str(&headers, "x-forwarded-uri").unwrap_or("");
-    let Some(service) = resources.service_forwarded(proto, &host.to_ascii_lowercase(), uri) else {
+    let proto = header_str(&headers, &X_FORWARDED_PROTO).unwrap_or("");
+    let host = header_str(&headers, &X_FORWARDED_HOST).unwrap_or("");
+    let uri = header_str(&headers, &X_FORWARDED_URI).unwrap_or("");
+    // Host names compare case-insensitively (RFC 3986 §3.2.2); copy only when there is a capital.
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    };
+    let Some(service) = resources.service_forwarded(proto, &host, uri) else {
         return refuse(&VerifyError::NoService, None);
     };
     // A CORS preflight carries no credentials (Fetch standard §4.8); it reaches no MCP method,
     // so it passes anonymously (CLIENTS.md E3: OPTIONS without a token answers 204).
-    if header_str(&headers, "x-forwarded-method").is_some_and(|m| m.eq_ignore_ascii_case("OPTIONS"))
+    if header_str(&headers, &X_FORWARDED_METHOD).is_some_and(|m| m.eq_ignore_ascii_case("OPTIONS"))
     {
         return allowed("", "", "", "");
     }
     let resource = resources.resource_of(service).unwrap_or_default();
     match check(&app, &headers, service, resource).await {
-        Ok(c) => allowed(&c.sub, &c.name, &c.client_id, &c.scope),
+        Ok(v) => {
+            let c = &v.claims;
+            allowed(&c.sub, &c.name, &c.client_id, &c.scope)
+        }
         Err(e) => {
             if !matches!(e, VerifyError::NoToken) {
                 tracing::info!(mcp.service = %service, reason = %e, "verify refused");

@@ -224,3 +224,138 @@ async fn revoked_consent_is_asked_again() {
     ]);
     assert_eq!(consent_pages().await, 1, "asked again after revocation");
 }
+
+fn jti_of(token: &str) -> String {
+    common::jwt::claims(token)["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// DESIGN §4.3 `user_tokens:{user}`: one user's access tokens and refresh families are listed
+/// and revoked from its index (no keyspace scan), and the revocation holds on the next /verify
+/// and the next refresh, without touching another user's tokens.
+#[tokio::test]
+async fn tokens_of_one_user_are_listed_and_revoked_together() {
+    let stack = Stack::start().await;
+    let client = stack.register("none").await;
+    let grant = stack.login(&client, &ALICE).await;
+    let access = grant["access_token"].as_str().unwrap();
+    let refresh = grant["refresh_token"].as_str().unwrap();
+    let minted = stack.mint("oidc:alice", "fetch", &["--email", ALICE.email]);
+    let bob = stack.mint("oidc:bob", "memory", &["--email", common::BOB.email]);
+
+    let list = stack.cli(&["tokens", "list", "--user", "oidc:alice"]);
+    let lines: Vec<Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "two access tokens and one family: {list}");
+    for jti in [jti_of(access), jti_of(&minted)] {
+        assert!(lines.iter().any(|l| l["jti"] == jti.as_str()), "{list}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["family"].is_string() && l["client_id"] == client.id.as_str())
+    );
+    assert!(!list.contains(&jti_of(&bob)), "another user's token listed");
+    assert!(
+        !list.contains(refresh) && !list.contains(access),
+        "token values listed"
+    );
+
+    // Bounded in time: the index expires with the longest-lived grant it holds (the refresh
+    // family, REFRESH_TOKEN_TTL_SECS default 30 days).
+    let mut c = stack.redis.conn();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("oauth:user_tokens:oidc:alice")
+        .query(&mut c)
+        .unwrap();
+    assert!(ttl > 2_592_000 - 60 && ttl <= 2_592_000, "ttl {ttl}");
+
+    stack.cli(&["tokens", "revoke", "--user", "oidc:alice"]);
+    for t in [access, minted.as_str()] {
+        let service = common::jwt::claims(t)["aud"]
+            .as_str()
+            .unwrap()
+            .contains("/fetch/");
+        let service = if service { "fetch" } else { "memory" };
+        assert_eq!(stack.verify(service, Some(t)).await.status(), 401);
+    }
+    let resp = stack.refresh(&client, refresh).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    assert_eq!(stack.verify("memory", Some(&bob)).await.status(), 200);
+    assert_eq!(stack.cli(&["tokens", "list", "--user", "oidc:alice"]), "");
+    // Without --user the full listing still works (SCAN) and shows what is left.
+    assert!(stack.cli(&["tokens", "list"]).contains(&jti_of(&bob)));
+}
+
+/// The index is bounded in size: expired entries are dropped and only the newest
+/// `user_tokens::CAP` (1,000) entries are kept.
+#[tokio::test]
+async fn user_index_drops_expired_entries_and_keeps_the_newest_thousand() {
+    let stack = Stack::start().await;
+    let key = "oauth:user_tokens:oidc:carol";
+    let now = common::jwt::now();
+    let mut c = stack.redis.conn();
+    let mut pipe = redis::pipe();
+    pipe.zadd(key, "a:expired", now - 10);
+    for i in 0..1000 {
+        pipe.zadd(key, format!("a:old{i}"), now + 100 + i);
+    }
+    let _: () = pipe.query(&mut c).unwrap();
+    let token = stack.mint("oidc:carol", "memory", &["--ttl", "7200"]);
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(members.len(), 1000);
+    assert!(!members.contains(&"a:expired".to_owned()));
+    assert!(
+        !members.contains(&"a:old0".to_owned()),
+        "earliest-expiring kept"
+    );
+    assert_eq!(members.last().unwrap(), &format!("a:{}", jti_of(&token)));
+    let ttl: i64 = redis::cmd("TTL").arg(key).query(&mut c).unwrap();
+    assert!(ttl > 7000 && ttl <= 7200, "ttl {ttl}");
+}
+
+/// `authd upstream whoami` (the lookup the live GitHub test drives): the token comes only from
+/// UPSTREAM_ACCESS_TOKEN, and a token the real provider rejects is a failure, never an identity.
+#[tokio::test]
+async fn upstream_whoami_needs_a_token_the_provider_accepts() {
+    let stack = Stack::start().await;
+    let run = |token: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_authd"));
+        cmd.args(["upstream", "whoami"])
+            .env_clear()
+            .envs(stack.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&stack.scratch.0);
+        if let Some(t) = token {
+            cmd.env("UPSTREAM_ACCESS_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("UPSTREAM_ACCESS_TOKEN is not set"));
+    let out = run(Some("not-a-token-the-provider-issued"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("401"),
+        "userinfo should refuse the token: {err}"
+    );
+    assert!(
+        !err.contains("not-a-token-the-provider-issued"),
+        "token logged: {err}"
+    );
+}

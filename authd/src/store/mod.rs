@@ -1,11 +1,13 @@
 //! Redis storage (DESIGN §4.3). Key families (all under the configured prefix, default `oauth:`;
 //! the table is in `authd/CONTRACT.md`): `state:*`, `consent_pending:*`, `code:*`, `code_used:*`,
 //! `token:{jti}`, `refresh:*`, `refresh_rotated:*`, `family:*`, `client:*`, `consent:*`, `cimd:*`,
-//! `jwks_previous:*`, `disabled_users`, `register_rate:*`.
+//! `jwks_previous:*`, `disabled_users`, `register_rate:*`, `user_tokens:{user}` (see `user_tokens`).
 //!
 //! Secrets (codes, refresh tokens, registration tokens, client secrets) are stored only as SHA-256
 //! hashes, so a leaked dump grants nothing. Every key has a TTL except clients and the admin-managed
 //! set of disabled users. Single use is atomic (GETDEL in a Lua script).
+
+pub mod user_tokens;
 
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: ConnectionManager,
     prefix: std::sync::Arc<str>,
+    /// `{prefix}disabled_users`, built once: `/verify` names it on every call.
+    disabled: std::sync::Arc<str>,
 }
 
 /// Redeems a code once: returns it and leaves a marker naming the family it issued (replay
@@ -67,6 +71,7 @@ impl Store {
         Ok(Store {
             conn,
             prefix: config.key_prefix.as_str().into(),
+            disabled: format!("{}disabled_users", config.key_prefix).into(),
         })
     }
 
@@ -170,8 +175,8 @@ impl Store {
     }
 
     /// The set of users disabled by `authd users disable`.
-    pub fn disabled_key(&self) -> String {
-        format!("{}disabled_users", self.prefix)
+    pub fn disabled_key(&self) -> &str {
+        &self.disabled
     }
 }
 

@@ -8,13 +8,22 @@ use std::sync::{Arc, RwLock};
 
 use super::jwt::{self, AccessClaims, JwtError};
 use super::keys::KeyRing;
+use crate::allow::Identity;
+
+/// A token whose signature verified: its claims, and the identity the allow lists are checked
+/// on, built once per token instead of once per call.
+#[derive(Debug)]
+pub struct Verified {
+    pub claims: AccessClaims,
+    pub identity: Identity,
+}
 
 /// Entries at most; one entry is a token string and its claims (about 1-2 KiB).
 pub const CAPACITY: usize = 8192;
 
 #[derive(Default)]
 pub struct VerifiedTokens {
-    map: RwLock<HashMap<Box<str>, Arc<AccessClaims>>>,
+    map: RwLock<HashMap<Box<str>, Arc<Verified>>>,
 }
 
 impl VerifiedTokens {
@@ -26,12 +35,16 @@ impl VerifiedTokens {
         token: &str,
         issuer: &str,
         now: u64,
-    ) -> Result<Arc<AccessClaims>, JwtError> {
+    ) -> Result<Arc<Verified>, JwtError> {
         let cached = self.map.read().ok().and_then(|m| m.get(token).cloned());
-        let claims = match cached {
+        let verified = match cached {
             Some(c) => c,
             None => {
-                let c = Arc::new(jwt::verify_signature(ring, token)?);
+                let claims = jwt::verify_signature(ring, token)?;
+                let c = Arc::new(Verified {
+                    identity: claims.identity(),
+                    claims,
+                });
                 if let Ok(mut m) = self.map.write() {
                     if m.len() >= CAPACITY {
                         m.clear();
@@ -41,8 +54,8 @@ impl VerifiedTokens {
                 c
             }
         };
-        jwt::check_claims(&claims, issuer, now)?;
-        Ok(claims)
+        jwt::check_claims(&verified.claims, issuer, now)?;
+        Ok(verified)
     }
 
     pub fn clear(&self) {
@@ -78,11 +91,19 @@ mod tests {
         let token = jwt::sign(&ring, &claims).unwrap();
         let cache = VerifiedTokens::default();
         assert_eq!(
-            cache.check(&ring, &token, "https://a", 100).unwrap().sub,
+            cache
+                .check(&ring, &token, "https://a", 100)
+                .unwrap()
+                .claims
+                .sub,
             "oidc:1"
         );
         assert_eq!(
-            cache.check(&ring, &token, "https://a", 159).unwrap().sub,
+            cache
+                .check(&ring, &token, "https://a", 159)
+                .unwrap()
+                .claims
+                .sub,
             "oidc:1"
         );
         assert_eq!(

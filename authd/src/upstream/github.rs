@@ -47,12 +47,17 @@ pub async fn identity(
 ) -> Result<Identity, UpstreamError> {
     let user: User = get_json(http, user_url, token).await?;
     let orgs: Vec<Org> = get_json(http, &format!("{user_url}/orgs"), token).await?;
-    Ok(Identity {
+    Ok(to_identity(user, orgs))
+}
+
+/// The numeric id is GitHub's stable key (a login can be renamed and then taken by someone else).
+fn to_identity(user: User, orgs: Vec<Org>) -> Identity {
+    Identity {
         id: format!("github:{}", user.id),
         name: user.login,
         email: user.email,
         orgs: orgs.into_iter().map(|o| o.login).collect(),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -61,13 +66,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn enterprise_and_dotcom_endpoints() {
-        assert_eq!(
-            endpoints("https://github.com").userinfo,
-            "https://api.github.com/user"
-        );
+    fn github_dot_com_endpoints() {
+        let e = endpoints("https://github.com");
+        assert_eq!(e.authorize, "https://github.com/login/oauth/authorize");
+        assert_eq!(e.token, "https://github.com/login/oauth/access_token");
+        assert_eq!(e.userinfo, "https://api.github.com/user");
+        assert_eq!(api_base("https://www.github.com"), "https://api.github.com");
+    }
+
+    #[test]
+    fn enterprise_endpoints_live_under_the_base_url() {
         let e = endpoints("https://ghe.example.com");
+        assert_eq!(e.authorize, "https://ghe.example.com/login/oauth/authorize");
         assert_eq!(e.token, "https://ghe.example.com/login/oauth/access_token");
         assert_eq!(e.userinfo, "https://ghe.example.com/api/v3/user");
+        // A host that merely contains github.com is an Enterprise server, not api.github.com.
+        assert_eq!(
+            api_base("https://github.com.evil.example"),
+            "https://github.com.evil.example/api/v3"
+        );
+    }
+
+    #[test]
+    fn user_id_is_the_numeric_id_and_orgs_are_logins() {
+        let user: User = serde_json::from_value(serde_json::json!({
+            "id": 583231, "login": "octocat", "email": null, "name": "The Octocat"
+        }))
+        .unwrap();
+        let orgs: Vec<Org> =
+            serde_json::from_value(serde_json::json!([{"login": "github", "id": 1}])).unwrap();
+        let who = to_identity(user, orgs);
+        assert_eq!(who.id, "github:583231");
+        assert_eq!(who.name, "octocat");
+        assert_eq!(who.email, None);
+        assert_eq!(who.orgs, vec!["github".to_owned()]);
     }
 }

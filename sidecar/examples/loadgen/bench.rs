@@ -180,6 +180,9 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<(), Error> {
                    "failure": failure.as_ref().map(ToString::to_string)}),
         );
     }
+    // Memory with every session open before any load: the bridge's cost per session, before the
+    // allocator has grown with request traffic.
+    let rss_opened = rss_fields(plan.pid, &sessions).await;
     let Some(first) = sessions.first() else {
         emit(
             target,
@@ -241,7 +244,7 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<(), Error> {
     emit(
         target,
         "rss",
-        json!({"sessions_open": sessions.len(), "idle": rss_idle, "open": rss_open}),
+        json!({"sessions_open": sessions.len(), "idle": rss_idle, "opened": rss_opened, "open": rss_open}),
     );
     close_all(sessions).await;
     Ok(())

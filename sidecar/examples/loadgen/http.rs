@@ -127,19 +127,21 @@ impl Endpoint {
                 body: body.unwrap_or_default(),
             });
         }
-        let (message, framing) = if content_type.starts_with("application/json") {
+        let (message, framing, answered_at) = if content_type.starts_with("application/json") {
             let bytes = response
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| Error::Connect(e.to_string()))?
                 .to_bytes();
-            (serde_json::from_slice(&bytes)?, Framing::Json)
-        } else if content_type.starts_with("text/event-stream") {
             (
-                read_sse_response(response.into_body(), id).await?,
-                Framing::Sse,
+                serde_json::from_slice(&bytes)?,
+                Framing::Json,
+                Instant::now(),
             )
+        } else if content_type.starts_with("text/event-stream") {
+            let (message, at) = read_sse_response(response.into_body(), id).await?;
+            (message, Framing::Sse, at)
         } else {
             return Err(Error::ContentType(content_type));
         };
@@ -147,7 +149,7 @@ impl Endpoint {
             message: Some(message),
             framing: Some(framing),
             session_id,
-            answered_at: Instant::now(),
+            answered_at,
         })
     }
 
@@ -178,8 +180,9 @@ fn header(response: &Response<Incoming>, name: &str) -> Option<String> {
 }
 
 /// Reads SSE events until the JSON-RPC response with id `id`; notifications and the priming event
-/// before it are skipped. Then drains the rest of the stream briefly so the connection is reused.
-async fn read_sse_response(mut body: Incoming, id: u64) -> Result<Value, Error> {
+/// before it are skipped. Then drains the rest of the stream briefly so the connection is reused;
+/// the instant returned is when the response arrived, before that drain.
+async fn read_sse_response(mut body: Incoming, id: u64) -> Result<(Value, Instant), Error> {
     let mut parser = SseParser::default();
     let mut events = Vec::new();
     loop {
@@ -198,8 +201,9 @@ async fn read_sse_response(mut body: Incoming, id: u64) -> Result<Value, Error> 
             let is_response = message.get("method").is_none()
                 && (message.get("result").is_some() || message.get("error").is_some());
             if is_response && message.get("id").and_then(Value::as_u64) == Some(id) {
+                let answered_at = Instant::now();
                 let _ = tokio::time::timeout(DRAIN_AFTER_RESPONSE, body.collect()).await;
-                return Ok(message);
+                return Ok((message, answered_at));
             }
         }
     }

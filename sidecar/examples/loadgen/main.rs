@@ -182,14 +182,8 @@ async fn main() -> ExitCode {
         },
         Command::Sessions(args) => match args.target.target() {
             Ok(target) => {
-                bench::sessions(
-                    &target,
-                    args.count,
-                    &args.label,
-                    args.pid,
-                    args.min_children,
-                )
-                .await
+                let settle = args.pid.zip(args.min_children);
+                bench::sessions(&target, args.count, &args.label, settle, args.prespawned).await
             }
             Err(e) => Err(e),
         },

@@ -12,6 +12,7 @@ use crate::allow::Identity;
 use crate::clock;
 use crate::error::OAuthError;
 use crate::state::App;
+use crate::store::user_tokens::Held;
 use crate::store::{hash, random_token};
 use crate::token::jwt::{self, AccessClaims};
 
@@ -58,7 +59,7 @@ pub fn same_resource(requested: Option<&str>, granted: &str) -> Result<(), OAuth
     }
 }
 
-/// Signs an access token and records its id so `/verify` accepts it.
+/// Signs an access token and records its id so `/verify` accepts it, and in the user's index.
 pub async fn mint_access(
     app: &App,
     user: &Identity,
@@ -93,8 +94,12 @@ pub async fn mint_access(
         exp: claims.exp,
         family: family.map(str::to_owned),
     };
-    app.store
-        .put(&app.store.key("token", &claims.jti), &record, Some(ttl))
+    let store = &app.store;
+    store
+        .put(&store.key("token", &claims.jti), &record, Some(ttl))
+        .await?;
+    store
+        .index_user(&claims.sub, &Held::Access(claims.jti.clone()), claims.exp)
         .await?;
     Ok((jwt, claims))
 }
@@ -141,6 +146,13 @@ pub async fn issue(
             &store.key("family", &family.id),
             family,
             Some(limits.refresh_ttl),
+        )
+        .await?;
+    store
+        .index_user(
+            &family.user.id,
+            &Held::Family(family.id.clone()),
+            clock::now() + limits.refresh_ttl,
         )
         .await?;
     Ok(TokenResponse {
