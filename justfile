@@ -33,6 +33,11 @@ test: setup lint test-rust test-conformance test-static test-e2e
 test-rust:
     cargo nextest run --workspace --no-fail-fast
 
+# Live GitHub test (not part of `just test`): needs GITHUB_TEST_TOKEN, fails loudly without it.
+test-github-live:
+    test -n "${GITHUB_TEST_TOKEN:-}" || { echo "test-github-live: GITHUB_TEST_TOKEN is not set" >&2; exit 1; }
+    cargo test -p authd --features github-live --test github_live
+
 # The official MCP conformance suite against the sidecar.
 test-conformance:
     bash scripts/conformance.sh
