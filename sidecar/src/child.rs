@@ -15,8 +15,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::process::{ChildStdin, Command};
@@ -25,6 +23,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::framing::{FrameError, LineCodec};
+use crate::groups::{Groups, kill_group};
 use crate::jsonrpc::{self, Envelope, Kind};
 use crate::metrics::Metrics;
 use crate::pending::{Delivery, Peer, Refused};
@@ -41,6 +40,8 @@ pub struct ChildSpec {
     pub metrics: Arc<Metrics>,
     /// Variables of the sidecar's own environment the child must not inherit (those from `.env`).
     pub hidden_env: Vec<OsString>,
+    /// Where every started process group is registered until reaped.
+    pub groups: Arc<Groups>,
 }
 
 /// State shared by the handle and the child's tasks.
@@ -73,13 +74,6 @@ impl Drop for Child {
     }
 }
 
-/// Kills a whole process group; it may be gone already.
-fn kill_group(pid: u32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-}
-
 /// Kills the group if the supervisor is dropped without finishing (runtime shutdown).
 struct GroupGuard(u32);
 
@@ -107,7 +101,7 @@ impl Child {
         for name in &spec.hidden_env {
             command.env_remove(name);
         }
-        let mut proc = command.spawn()?;
+        let mut proc = spec.groups.spawn(&mut command)?;
         let pid = proc.id().unwrap_or(0);
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (proc.stdin.take(), proc.stdout.take(), proc.stderr.take())
@@ -136,6 +130,7 @@ impl Child {
             kill: kill.clone(),
             gone: gone.clone(),
             metrics: spec.metrics.clone(),
+            groups: spec.groups.clone(),
         };
         tokio::spawn(supervisor.run(proc, frames));
         tracing::debug!(child.pid = pid, "child spawned");
@@ -145,6 +140,14 @@ impl Child {
             kill,
             gone,
         }))
+    }
+
+    /// `spawn` on a blocking-pool thread: fork/exec of a large runtime (node) blocks its thread
+    /// for milliseconds, which must not stall the runtime worker serving requests meanwhile.
+    pub async fn spawn_off_runtime(spec: Arc<ChildSpec>) -> std::io::Result<Arc<Child>> {
+        tokio::task::spawn_blocking(move || Child::spawn(&spec))
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     /// Joins a session: names it in logs and sends its unsolicited messages to `standalone`.
@@ -170,6 +173,11 @@ impl Child {
     pub async fn stop(&self, wait: Duration) {
         self.kill.cancel();
         let _ = tokio::time::timeout(wait, self.gone.cancelled()).await;
+    }
+
+    /// Stops `children` concurrently: one `wait` in all, not one per child.
+    pub async fn stop_all(children: &[Arc<Child>], wait: Duration) {
+        futures::future::join_all(children.iter().map(|c| c.stop(wait))).await;
     }
 
     /// One request/response round trip under `client_id`; the answer is always a JSON-RPC
@@ -276,6 +284,7 @@ struct Supervisor {
     kill: CancellationToken,
     gone: CancellationToken,
     metrics: Arc<Metrics>,
+    groups: Arc<Groups>,
 }
 
 impl Supervisor {
@@ -320,6 +329,9 @@ impl Supervisor {
         };
         kill_group(pid);
         let status = proc.wait().await;
+        if status.is_ok() {
+            self.groups.reaped(pid);
+        }
         self.shared.peer.close(reason);
         if let Some(stream) = self.shared.unsolicited.get() {
             // Ends an open GET stream: the session is over (next request gets 404).

@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// Seconds given to in-flight requests on SIGTERM.
     #[arg(long, env = "SIDECAR_SHUTDOWN_GRACE_SECS", default_value = "10")]
     pub shutdown_grace_secs: String,
+    /// Async runtime worker threads; 0: one per CPU core.
+    #[arg(long, env = "SIDECAR_WORKER_THREADS", default_value = "0")]
+    pub worker_threads: String,
     /// tracing filter (e.g. info, sidecar=debug).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -119,6 +122,8 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub probe_interval: Duration,
     pub shutdown_grace: Duration,
+    /// 0: one per CPU core (tokio's default).
+    pub worker_threads: usize,
     pub log_level: String,
     pub log_format: LogFormat,
     pub command: Vec<String>,
@@ -239,6 +244,7 @@ impl ServeArgs {
             allowed_hosts: list(&self.allowed_hosts),
             probe_interval: c.secs("SIDECAR_PROBE_INTERVAL_SECS", &self.probe_interval_secs, 1),
             shutdown_grace: c.secs("SIDECAR_SHUTDOWN_GRACE_SECS", &self.shutdown_grace_secs, 0),
+            worker_threads: c.count("SIDECAR_WORKER_THREADS", &self.worker_threads, 0),
             log_level: self.log_level.trim().to_owned(),
             log_format,
             command: self.command,
@@ -289,6 +295,8 @@ mod tests {
             "weird",
             "--log-format",
             "xml",
+            "--worker-threads",
+            "many",
         ])
         .validate()
         .unwrap_err();
@@ -299,11 +307,12 @@ mod tests {
             "SIDECAR_KEEPALIVE_SECS",
             "SIDECAR_SESSION_MODE",
             "LOG_FORMAT",
+            "SIDECAR_WORKER_THREADS",
             "command",
         ] {
             assert!(joined.contains(var), "{var} missing in {joined}");
         }
-        assert_eq!(errors.len(), 6);
+        assert_eq!(errors.len(), 7);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub async fn initialize(
     app.sessions.check(user).map_err(limit_error)?;
     let backend = match &app.shared {
         Some(pool) => Backend::Shared(pool.clone()),
-        None => Backend::Own(app.pool.take().map_err(|e| {
+        None => Backend::Own(app.pool.take().await.map_err(|e| {
             tracing::error!(error = %e, "cannot spawn the mcp server");
             HttpError::SpawnFailed
         })?),
@@ -86,6 +86,7 @@ pub async fn initialize(
             ),
         },
     };
+    app.pool.refill();
     let negotiated = std::str::from_utf8(&answer)
         .ok()
         .and_then(|text| Envelope::parse(text).ok())

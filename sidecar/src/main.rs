@@ -10,6 +10,7 @@ mod clock;
 mod config;
 mod exchange;
 mod framing;
+mod groups;
 mod health;
 mod http;
 mod initialize;
@@ -41,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::child::ChildSpec;
 use crate::config::{Config, ServeArgs};
+use crate::groups::Groups;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::pool::WarmPool;
@@ -108,10 +110,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if worker_threads > 0 {
+        builder.worker_threads(worker_threads);
+    }
+    builder.enable_all().build()
 }
 
 /// Loads `.env` (a missing file is normal: settings may come from the real environment) and returns
@@ -128,20 +132,25 @@ fn load_dotenv() -> Vec<OsString> {
 
 fn serve(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
     trace::init(&config.log_level, config.log_format);
-    let runtime = match runtime() {
+    let runtime = match runtime(config.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(run(config, hidden_env));
-    // Children are stopped and reaped by now; nothing left worth waiting for.
+    let groups = Arc::new(Groups::default());
+    let code = runtime.block_on(run(config, hidden_env, groups.clone()));
+    // Tasks still running are abandoned here; any child they owned is killed and reaped below.
     runtime.shutdown_background();
+    let left = groups.reap_remaining(CHILD_STOP_WAIT);
+    if !left.is_empty() {
+        tracing::error!(pids = ?left, "children could not be reaped at shutdown");
+    }
     code
 }
 
-async fn run(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
+async fn run(config: Config, hidden_env: Vec<OsString>, groups: Arc<Groups>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -155,6 +164,7 @@ async fn run(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
         max_line_bytes: config.max_line_bytes,
         metrics: metrics.clone(),
         hidden_env,
+        groups: groups.clone(),
     });
     // Shared mode needs no warm pool: sessions never get a child of their own.
     let warm = if config.shared { 0 } else { config.warm_pool };
@@ -188,8 +198,12 @@ async fn run(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
     let sessions = app.sessions.drain();
     tracing::info!(sessions = sessions.len(), "stopping session children");
     futures::future::join_all(sessions.iter().map(|s| s.stop(CHILD_STOP_WAIT))).await;
-    for task in background {
-        let _ = tokio::time::timeout(CHILD_STOP_WAIT, task).await;
+    let _ = tokio::time::timeout(CHILD_STOP_WAIT, futures::future::join_all(background)).await;
+    // Whatever is still running (a request that outlived the grace period and spawned a child,
+    // a task stuck past its timeout) loses its children here, all at once.
+    let unreaped = groups.kill_all(CHILD_STOP_WAIT).await;
+    if !unreaped.is_empty() {
+        tracing::warn!(pids = ?unreaped, "children not reaped by their supervisors");
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS

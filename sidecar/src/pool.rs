@@ -1,6 +1,7 @@
 //! The warm pool: children spawned ahead of time but not initialized, so that a new session only
 //! waits for the `initialize` round trip, not for a process (and its runtime) to start. A
-//! background task tops the pool up after every take and replaces pooled children that died.
+//! background task tops the pool up after every session start and replaces pooled children that
+//! died.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -36,16 +37,23 @@ impl WarmPool {
     }
 
     /// A live, uninitialized child: from the pool when one is ready, else spawned now (cold).
-    pub fn take(&self) -> std::io::Result<Arc<Child>> {
+    /// The caller calls `refill` once its `initialize` is answered.
+    pub async fn take(&self) -> std::io::Result<Arc<Child>> {
         let pooled = {
             let mut ready = self.ready();
             std::iter::from_fn(|| ready.pop_front()).find(|c| c.is_alive())
         };
-        self.refill.notify_one();
         match pooled {
             Some(child) => Ok(child),
-            None => Child::spawn(&self.spec),
+            None => Child::spawn_off_runtime(self.spec.clone()).await,
         }
+    }
+
+    /// Tops the pool up in the background. Called after a taken child's `initialize` is answered,
+    /// not at the take: a spawn at that moment competes for the CPU with the session being
+    /// created (issue 2 follow-up 2).
+    pub fn refill(&self) {
+        self.refill.notify_one();
     }
 
     /// Keeps the pool at its target size until shutdown.
@@ -53,7 +61,7 @@ impl WarmPool {
         loop {
             self.ready().retain(|c| c.is_alive());
             while self.ready().len() < self.target && !shutdown.is_cancelled() {
-                match Child::spawn(&self.spec) {
+                match Child::spawn_off_runtime(self.spec.clone()).await {
                     Ok(child) => self.ready().push_back(child),
                     Err(e) => {
                         tracing::error!(error = %e, command = ?self.spec.command,
@@ -69,8 +77,6 @@ impl WarmPool {
             }
         }
         let children: Vec<Arc<Child>> = self.ready().drain(..).collect();
-        for child in children {
-            child.stop(Duration::from_secs(2)).await;
-        }
+        Child::stop_all(&children, Duration::from_secs(2)).await;
     }
 }

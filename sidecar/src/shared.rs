@@ -94,8 +94,6 @@ impl SharedPool {
                 _ = shutdown.cancelled() => break,
             }
         }
-        for child in self.all() {
-            child.stop(Duration::from_secs(2)).await;
-        }
+        Child::stop_all(&self.all(), Duration::from_secs(2)).await;
     }
 }

@@ -229,3 +229,62 @@ async fn children_never_see_the_dotenv_file_but_keep_the_real_environment() {
         ".env leaked to the child: {env}"
     );
 }
+
+/// Many sessions, some with requests in flight, and initializes still waiting for their children
+/// when the grace period ends: after SIGTERM no process the sidecar started survives (issue 2
+/// follow-up 1: children owned by tasks abandoned at shutdown were left behind). `warm` 0 is the
+/// cold path.
+async fn sigterm_after_many_sessions_leaves_no_process(warm: usize) {
+    // A unique argument marks this sidecar's children, to find them even once reparented. Each
+    // child takes longer to start than the grace period, so the initializes sent last are still
+    // in flight when the sidecar gives up on them; and like a server with timers of its own
+    // (server-everything) it outlives the end of its stdin, so only a kill ends it.
+    let marker = format!("leak-canary-{}-{}", std::process::id(), free_port());
+    let mut command = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        r#"sleep 1.5; "$0" "$@"; sleep 60; exit 0"#.to_string(),
+    ];
+    command.extend(fixture("hang"));
+    command.push(marker.clone());
+    let sc = sidecar(command)
+        .env("SIDECAR_WARM_POOL", warm)
+        .env("SIDECAR_SHUTDOWN_GRACE_SECS", 1)
+        .start()
+        .await;
+    let sessions = futures::future::join_all((0..20).map(|_| sc.initialize(V_2025_11_25))).await;
+    let call = misbehave_call(1);
+    let in_flight =
+        futures::future::join_all(sessions.iter().take(5).map(|s| s.post_sse(&call))).await;
+    let racing: Vec<_> = (0..warm as u64 + 5)
+        .map(|i| tokio::spawn(sc.post_raw(&initialize_body(i, V_2025_11_25)).send()))
+        .collect();
+    // At least five children are still starting (in `sleep`) when the signal comes: the cold
+    // initializes' (and with a warm pool, the refill's).
+    sc.wait_descendants("racing initializes spawned", |procs| {
+        procs.iter().filter(|p| p.comm == "sleep").count() >= 5
+    })
+    .await;
+    let status = sc.terminate().await;
+    assert!(status.success(), "graceful exit: {status}");
+    sc.assert_no_child_alive("after SIGTERM");
+    let left = proc_tree::alive_with_arg(&marker);
+    assert!(left.is_empty(), "children left behind: {left:?}");
+    for stream in in_flight {
+        drain_expecting_only_errors(stream, "stream after SIGTERM").await;
+    }
+    for task in racing {
+        // Answered, refused or cut off: the point is that it ends.
+        let _ = within(ANSWER_WITHIN, "racing initialize", task).await;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_after_many_cold_sessions_leaves_no_process() {
+    sigterm_after_many_sessions_leaves_no_process(0).await;
+}
+
+#[tokio::test]
+async fn sigterm_after_many_warm_sessions_leaves_no_process() {
+    sigterm_after_many_sessions_leaves_no_process(4).await;
+}

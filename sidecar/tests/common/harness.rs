@@ -256,15 +256,23 @@ impl Sidecar {
 
     /// Wait (bounded) until at most `limit` descendants exist; fail listing them otherwise.
     pub async fn assert_children_at_most(&self, limit: usize, what: &str) {
+        self.wait_descendants(&format!("{what}: at most {limit}"), |procs| {
+            procs.len() <= limit
+        })
+        .await;
+    }
+
+    /// Wait (bounded, 15 s) until the descendants satisfy `ok`; fail listing them otherwise.
+    pub async fn wait_descendants(&self, what: &str, ok: impl Fn(&[proc_tree::Proc]) -> bool) {
         let start = Instant::now();
         loop {
             let procs = self.descendants();
-            if procs.len() <= limit {
+            if ok(&procs) {
                 return;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(15),
-                "{what}: expected at most {limit} descendant processes, found {}: {procs:?}",
+                "{what}: descendant processes never matched, found {}: {procs:?}",
                 procs.len()
             );
             tokio::time::sleep(POLL).await;

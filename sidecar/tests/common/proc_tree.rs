@@ -72,6 +72,19 @@ pub fn is_alive(pid: u32) -> bool {
         .is_some_and(|p| p.state != 'Z' && p.state != 'X')
 }
 
+/// Live processes (not zombies) whose command line has the argument `arg`: finds a sidecar's
+/// children even after they were reparented (the sidecar exited before killing them).
+pub fn alive_with_arg(arg: &str) -> Vec<Proc> {
+    all()
+        .into_iter()
+        .filter(|p| p.state != 'Z' && p.state != 'X')
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|line| line.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
