@@ -68,9 +68,11 @@ mkdir -p "$logs"
 run_sidecar() {
   local port="$1" line
   shift
+  # Read without a subprocess: a process substitution's finished grep would become a zombie child
+  # of the exec'd sidecar and pass for a process the sidecar left behind.
   while IFS= read -r line; do
-    export "${line?}"
-  done < <(grep -E '^(SIDECAR|LOG)_[A-Z_]*=' "$root/.env.example")
+    if [[ $line =~ ^(SIDECAR|LOG)_[A-Z_]*= ]]; then export "${line?}"; fi
+  done <"$root/.env.example"
   export LOG_LEVEL=warn SIDECAR_MAX_SESSIONS_PER_USER=256
   while [ "$1" != -- ]; do
     export "${1?}"
@@ -106,7 +108,8 @@ stop_bridge() {
   timeout 20 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   for child in $children; do
-    if kill -0 "$child" 2>/dev/null; then
+    # A zombie is dead already (only not reaped by its new parent): not a process left running.
+    if kill -0 "$child" 2>/dev/null && [ "$(ps -o stat= -p "$child" 2>/dev/null | cut -c1)" != Z ]; then
       left="$left $child"
       kill -KILL "$child" 2>/dev/null || true
     fi
