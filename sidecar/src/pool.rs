@@ -14,6 +14,12 @@ use crate::child::{Child, ChildSpec};
 
 /// How often the pool is checked for dead children even without takes.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// A burst of session starts is served from the pool first: refilling waits until the takes pause
+/// for this long, because starting a runtime (node: ~100 ms of CPU) next to the burst's
+/// `initialize` round trips makes each of them several times slower (issue 2 "Performance").
+const REFILL_QUIET: Duration = Duration::from_millis(100);
+/// ...but no longer than this, so that a steady stream of session starts still finds a pool.
+const REFILL_AT_MOST_AFTER: Duration = Duration::from_secs(1);
 
 pub struct WarmPool {
     spec: Arc<ChildSpec>,
@@ -71,12 +77,27 @@ impl WarmPool {
                 }
             }
             tokio::select! {
-                _ = self.refill.notified() => {}
+                _ = self.refill.notified() => self.until_takes_pause(&shutdown).await,
                 _ = tokio::time::sleep(CHECK_EVERY) => {}
                 _ = shutdown.cancelled() => break,
             }
         }
         let children: Vec<Arc<Child>> = self.ready().drain(..).collect();
         Child::stop_all(&children, Duration::from_secs(2)).await;
+    }
+
+    /// Returns once no refill was asked for during `REFILL_QUIET` (or after `REFILL_AT_MOST_AFTER`,
+    /// or at shutdown).
+    async fn until_takes_pause(&self, shutdown: &CancellationToken) {
+        let at_most = tokio::time::sleep(REFILL_AT_MOST_AFTER);
+        tokio::pin!(at_most);
+        loop {
+            tokio::select! {
+                _ = self.refill.notified() => {}
+                _ = tokio::time::sleep(REFILL_QUIET) => return,
+                _ = &mut at_most => return,
+                _ = shutdown.cancelled() => return,
+            }
+        }
     }
 }
