@@ -32,7 +32,7 @@ cleanup() {
   if [[ -n "$bridge_pid" ]] && kill -0 "$bridge_pid" 2>/dev/null; then
     kill -TERM "$bridge_pid" 2>/dev/null || true
     # Bounded wait for the graceful shutdown (it kills the children), then force.
-    for _ in $(seq 100); do kill -0 "$bridge_pid" 2>/dev/null || break; sleep 0.1; done
+    timeout 10 tail --pid="$bridge_pid" -f /dev/null 2>/dev/null || true
     kill -KILL "$bridge_pid" 2>/dev/null || true
     wait "$bridge_pid" 2>/dev/null || true
   fi

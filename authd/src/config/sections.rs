@@ -167,16 +167,8 @@ pub(super) fn limits(r: &mut Reader<'_>) -> Limits {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::config::tests::vars;
 
     #[test]
     fn pinned_documents_are_read_and_checked() {
