@@ -13,10 +13,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::AsyncWriteExt;
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
@@ -32,6 +32,11 @@ use crate::stderr;
 
 /// Messages queued towards one child's stdin before senders wait (backpressure on clients).
 const STDIN_QUEUE: usize = 1024;
+/// Queued messages are joined into one write up to about this many bytes.
+const STDIN_BURST: usize = 64 * 1024;
+/// Initial size of the stdout read buffer; it grows with longer lines. Most messages are short,
+/// and every session holds one.
+const STDOUT_BUFFER: usize = 2 * 1024;
 
 /// How children are started.
 pub struct ChildSpec {
@@ -124,7 +129,8 @@ impl Child {
         let gone = CancellationToken::new();
         tokio::spawn(write_stdin(stdin, rx));
         tokio::spawn(stderr::drain(stderr, shared.clone()));
-        let frames = FramedRead::new(stdout, LineCodec::new(spec.max_line_bytes));
+        let frames =
+            FramedRead::with_capacity(stdout, LineCodec::new(spec.max_line_bytes), STDOUT_BUFFER);
         let supervisor = Supervisor {
             shared: shared.clone(),
             kill: kill.clone(),
@@ -260,20 +266,25 @@ pub fn refusal(client_id: &RawValue, refused: Refused) -> Bytes {
     }
 }
 
-async fn write_stdin(stdin: ChildStdin, mut rx: mpsc::Receiver<Bytes>) {
-    // Small: it exists per session; a larger message bypasses the buffer anyway.
-    let mut out = BufWriter::with_capacity(8 * 1024, stdin);
-    while let Some(line) = rx.recv().await {
-        if out.write_all(&line).await.is_err() {
-            return;
-        }
-        // Flush only when nothing else is queued: one syscall for a burst of messages.
-        while let Ok(line) = rx.try_recv() {
-            if out.write_all(&line).await.is_err() {
-                return;
+async fn write_stdin(mut stdin: ChildStdin, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(first) = rx.recv().await {
+        // What queued up behind the first message goes out with it: one syscall for a burst. No
+        // buffer is kept between bursts (it would cost every idle session its size).
+        let data = match rx.try_recv() {
+            Err(_) => first,
+            Ok(second) => {
+                let mut burst = BytesMut::with_capacity(first.len() + second.len());
+                burst.extend_from_slice(&first);
+                burst.extend_from_slice(&second);
+                while burst.len() < STDIN_BURST
+                    && let Ok(next) = rx.try_recv()
+                {
+                    burst.extend_from_slice(&next);
+                }
+                burst.freeze()
             }
-        }
-        if out.flush().await.is_err() {
+        };
+        if stdin.write_all(&data).await.is_err() {
             return;
         }
     }

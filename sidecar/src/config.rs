@@ -77,8 +77,8 @@ pub struct ServeArgs {
     /// Seconds given to in-flight requests on SIGTERM.
     #[arg(long, env = "SIDECAR_SHUTDOWN_GRACE_SECS", default_value = "10")]
     pub shutdown_grace_secs: String,
-    /// Async runtime worker threads; 0: one per CPU core.
-    #[arg(long, env = "SIDECAR_WORKER_THREADS", default_value = "0")]
+    /// Async runtime threads; 1: a single-threaded runtime; 0: one per CPU core.
+    #[arg(long, env = "SIDECAR_WORKER_THREADS", default_value = "1")]
     pub worker_threads: String,
     /// tracing filter (e.g. info, sidecar=debug).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]

@@ -110,9 +110,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// One thread (the default, as in linkerd2-proxy): the sidecar's work per request is small next
+/// to its children's, and a single thread saves the cross-thread wake-ups that dominate a request's
+/// cost on small machines. More threads (0: one per core) for sidecars whose children are fast.
 fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if worker_threads > 0 {
+    let mut builder = match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if worker_threads > 1 {
         builder.worker_threads(worker_threads);
     }
     builder.enable_all().build()

@@ -16,7 +16,8 @@ const STDERR_LINE: usize = 4096;
 const STDERR_LINES_PER_SEC: u32 = 200;
 
 pub async fn drain(mut stderr: impl AsyncRead + Unpin, shared: Arc<Shared>) {
-    let mut buf = vec![0u8; 4 * 1024];
+    // Small: every session holds one, and stderr is rarely busy.
+    let mut buf = vec![0u8; 1024];
     let mut line: Vec<u8> = Vec::new();
     let mut window = tokio::time::Instant::now();
     let (mut logged, mut suppressed) = (0u32, 0u64);

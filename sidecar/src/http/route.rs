@@ -76,8 +76,8 @@ async fn mcp(
     }
     let host = header(&req, HOST.as_str()).or_else(|| req.uri().authority().map(|a| a.as_str()));
     if let Some(host) = host {
-        let own = config.listen.to_string();
-        if host != own && !headers::host_allowed(host, &config.allowed_hosts) {
+        let own = host.parse::<std::net::SocketAddr>().ok() == Some(config.listen);
+        if !own && !headers::host_allowed(host, &config.allowed_hosts) {
             tracing::info!(host, "request for a foreign host refused");
             return Err(HttpError::ForbiddenHost);
         }

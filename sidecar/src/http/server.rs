@@ -36,8 +36,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(route(app, req).await) }
+            // Boxed: hyper keeps the slot of the in-flight future for the connection's lifetime,
+            // so the request's state (a few KiB) would otherwise stay with every idle connection.
+            let answer = Box::pin(route(app.clone(), req));
+            async move { Ok::<_, Infallible>(answer.await) }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
