@@ -300,15 +300,18 @@ fn markdown(lines: &[Value], verdicts: &Value) -> String {
             "processes",
             "bridge KiB idle",
             "bridge KiB, sessions opened",
-            "bridge KiB per session",
+            "bridge KiB per session, opened",
             "bridge KiB after the load",
+            "bridge KiB per session, after the load",
             "tree KiB open",
         ],
         of_kind(lines, "rss").map(|l| {
             let open = l["sessions_open"].as_u64().unwrap_or(0);
-            let per = match (
+            // Growth over the idle bridge, per session: right after opening (what an open session
+            // holds), and after the load (plus what the allocator kept from the busiest moment).
+            let per = |phase: &str| match (
                 l["idle"]["root_kib"].as_u64(),
-                l["open"]["root_kib"].as_u64(),
+                l[phase]["root_kib"].as_u64(),
             ) {
                 (Some(idle), Some(full)) if open > 0 && full > 0 => {
                     format!("{:.1}", (full as f64 - idle as f64) / open as f64)
@@ -322,8 +325,9 @@ fn markdown(lines: &[Value], verdicts: &Value) -> String {
                 or_dash(&l["open"]["processes"]),
                 or_dash(&l["idle"]["root_kib"]),
                 or_dash(&l["opened"]["root_kib"]),
-                per,
+                per("opened"),
                 or_dash(&l["open"]["root_kib"]),
+                per("open"),
                 or_dash(&l["open"]["tree_kib"]),
             ]
         }),
