@@ -102,7 +102,7 @@ impl Health {
     }
 }
 
-async fn probe(slot: &mut Option<Arc<Child>>, spec: &ChildSpec) -> Result<(), String> {
+async fn probe(slot: &mut Option<Arc<Child>>, spec: &Arc<ChildSpec>) -> Result<(), String> {
     let child = match slot.as_ref().filter(|c| c.is_alive()) {
         Some(child) => child.clone(),
         None => {

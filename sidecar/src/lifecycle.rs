@@ -13,10 +13,12 @@ use crate::jsonrpc::{self, Envelope};
 /// Spawns a child and initializes it on the sidecar's own behalf (health probe, shared pool):
 /// returns the child and its `initialize` result.
 pub async fn spawn_initialized(
-    spec: &ChildSpec,
+    spec: &Arc<ChildSpec>,
     timeout: Duration,
 ) -> Result<(Arc<Child>, Box<RawValue>), String> {
-    let child = Child::spawn(spec).map_err(|e| format!("spawn failed: {e}"))?;
+    let child = Child::spawn_off_runtime(spec.clone())
+        .await
+        .map_err(|e| format!("spawn failed: {e}"))?;
     let params = serde_json::json!({
         "protocolVersion": crate::version::LEGACY[2],
         "capabilities": {},
