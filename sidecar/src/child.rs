@@ -90,7 +90,7 @@ impl Drop for GroupGuard {
 
 impl Child {
     /// Starts the server; its stdio is wired to the tasks described in the module docs.
-    pub fn spawn(spec: &ChildSpec) -> std::io::Result<Arc<Child>> {
+    fn spawn(spec: &ChildSpec) -> std::io::Result<Arc<Child>> {
         let (program, args) = spec
             .command
             .split_first()
