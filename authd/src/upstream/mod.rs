@@ -91,7 +91,8 @@ impl Upstream {
         Ok(url.into())
     }
 
-    /// Exchanges the provider's code and looks the user up.
+    /// The authorization-code exchange at the provider's token endpoint, then the lookup of the
+    /// user behind the access token it returns.
     pub async fn identify(
         &self,
         cfg: &UpstreamConfig,
@@ -100,38 +101,6 @@ impl Upstream {
         verifier: &str,
         redirect_uri: &str,
     ) -> Result<Identity, UpstreamError> {
-        let token = self
-            .exchange(cfg, http, code, verifier, redirect_uri)
-            .await?;
-        self.lookup(cfg, http, &token).await
-    }
-
-    /// The identity behind an upstream access token: the one lookup both adapters share after
-    /// the code exchange (also `authd upstream whoami`, and the live GitHub test).
-    pub async fn lookup(
-        &self,
-        cfg: &UpstreamConfig,
-        http: &reqwest::Client,
-        access_token: &str,
-    ) -> Result<Identity, UpstreamError> {
-        let ep = self.endpoints(cfg, http).await?;
-        match cfg {
-            UpstreamConfig::Oidc { .. } => oidc::identity(http, &ep.userinfo, access_token).await,
-            UpstreamConfig::Github { .. } => {
-                github::identity(http, &ep.userinfo, access_token).await
-            }
-        }
-    }
-
-    /// The authorization-code exchange at the provider's token endpoint: its access token.
-    async fn exchange(
-        &self,
-        cfg: &UpstreamConfig,
-        http: &reqwest::Client,
-        code: &str,
-        verifier: &str,
-        redirect_uri: &str,
-    ) -> Result<String, UpstreamError> {
         let ep = self.endpoints(cfg, http).await?;
         let (client_id, secret) = match cfg {
             UpstreamConfig::Oidc {
@@ -174,7 +143,24 @@ impl Upstream {
             return Err(failed("token request", resp.status()));
         }
         let token: TokenResponse = resp.json().await.map_err(|e| failed("token response", e))?;
-        Ok(token.access_token)
+        self.lookup(cfg, http, &token.access_token).await
+    }
+
+    /// The identity behind an upstream access token: the one lookup both adapters share after
+    /// the code exchange (also `authd upstream whoami`, and the live GitHub test).
+    pub async fn lookup(
+        &self,
+        cfg: &UpstreamConfig,
+        http: &reqwest::Client,
+        access_token: &str,
+    ) -> Result<Identity, UpstreamError> {
+        let ep = self.endpoints(cfg, http).await?;
+        match cfg {
+            UpstreamConfig::Oidc { .. } => oidc::identity(http, &ep.userinfo, access_token).await,
+            UpstreamConfig::Github { .. } => {
+                github::identity(http, &ep.userinfo, access_token).await
+            }
+        }
     }
 }
 
