@@ -33,6 +33,10 @@ test: setup lint test-rust test-conformance test-static test-e2e
 test-rust:
     cargo nextest run --workspace --no-fail-fast
 
+# The Rust suite RUST times and the end-to-end suite E2E times in a row (flaky tests show up here).
+test-repeat RUST="20" E2E="5": setup build
+    bash scripts/test-repeat.sh {{RUST}} {{E2E}}
+
 # Live GitHub test (not part of `just test`): needs GITHUB_TEST_TOKEN, fails loudly without it.
 test-github-live:
     test -n "${GITHUB_TEST_TOKEN:-}" || { echo "test-github-live: GITHUB_TEST_TOKEN is not set" >&2; exit 1; }

@@ -4,7 +4,7 @@
 # the stdio server driven directly (the lower bound), each wrapping the same two official servers:
 # server-everything (`echo`, Node) and mcp-server-time (`get_current_time`, Python).
 #
-# For every (server, target): start the bridge on a free loopback port, poll until it answers, run
+# For every (server, target): start the bridge on a loopback port, poll until it answers, run
 # sidecar/examples/loadgen (shapes 1x1, 1x16, 16x4, 64x1; JSON and SSE answers where served; every
 # answer checked; RSS of the process tree with 64 sessions open), stop it and every process it
 # started. Then the sidecar's session creation: cold (SIDECAR_WARM_POOL=0) and from a filled warm pool,
@@ -65,10 +65,11 @@ mkdir -p "$logs"
 # The sidecar runs with the documented settings (.env.example), except: quiet logs, and a per-user
 # session cap above the 64 sessions of the widest shape (the load generator sends no X-User-Id, so
 # all its sessions count for one user).
-# run_sidecar PORT [VAR=VALUE...] -- SERVER...: exec's the sidecar (so $! is its pid) with the
-# SIDECAR_* and LOG_* values of .env.example (read as literal lines, the way dotenvy reads them).
+# run_sidecar PORT_FILE [VAR=VALUE...] -- SERVER...: exec's the sidecar (so $! is its pid) with the
+# SIDECAR_* and LOG_* values of .env.example (read as literal lines, the way dotenvy reads them), on
+# a socket scripts/listen.py binds and hands over (its port written to PORT_FILE).
 run_sidecar() {
-  local port="$1" line
+  local port_file="$1" line
   shift
   # Read without a subprocess: a process substitution's finished grep would become a zombie child
   # of the exec'd sidecar and pass for a process the sidecar left behind.
@@ -81,11 +82,8 @@ run_sidecar() {
     shift
   done
   shift
-  exec "$sidecar" serve --listen "127.0.0.1:$port" -- "$@"
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  exec python3 "$root/scripts/listen.py" bind "$port_file" -- \
+    sh -c 'exec "$0" serve --listen "127.0.0.1:$LISTEN_PORT" -- "$@"' "$sidecar" "$@"
 }
 
 bridge_pid="" bridge_label="" bridge_target="" bridge_tool=""
@@ -125,40 +123,55 @@ stop_bridge() {
 trap stop_bridge EXIT INT TERM
 
 # start_bridge LABEL TARGET TOOL [VAR=VALUE...]: starts it in the background, sets bridge_pid, url,
-# ready; its output goes to reports/bench-sidecar-logs/LABEL.log.
+# ready; its output goes to reports/bench-sidecar-logs/LABEL.log. The sidecar's socket is handed over
+# (scripts/listen.py); a peer binds its own port, chosen below the ephemeral range, and is started
+# again on another one if it finds that port taken.
 start_bridge() {
   local target="$2" tool="$3"
   bridge_label="$1" bridge_target="$2" bridge_tool="$3"
   shift 3
   local server=("${everything[@]}")
   [ "$tool" = time ] && server=("${time_server[@]}")
-  local port
-  port="$(free_port)"
-  url="http://127.0.0.1:$port/mcp"
-  ready="$url"
-  local log="$logs/$bridge_label.log"
-  case "$target" in
-    sidecar)
-      (run_sidecar "$port" "$@" -- "${server[@]}") >"$log" 2>&1 &
-      ready="http://127.0.0.1:$port/health"
-      ;;
-    supergateway)
-      "$node" "$supergateway" --stdio "${server[*]}" --outputTransport streamableHttp --stateful \
-        --port "$port" --healthEndpoint /healthz --logLevel none >"$log" 2>&1 &
-      ready="http://127.0.0.1:$port/healthz"
-      ;;
-    mcp-proxy)
-      "$peers/bin/mcp-proxy" --host 127.0.0.1 --port "$port" --log-level WARNING -- "${server[@]}" >"$log" 2>&1 &
-      ready="http://127.0.0.1:$port/status"
-      ;;
-    mcp-streamablehttp-proxy)
-      # No health route: any HTTP answer on /mcp (405 to GET) means it listens.
-      "$peers/bin/mcp-streamablehttp-proxy" --host 127.0.0.1 --port "$port" --log-level warning \
-        "${server[@]}" >"$log" 2>&1 &
-      ;;
-  esac
-  bridge_pid=$!
-  "$loadgen" ready --url "$ready" --timeout-secs 60
+  local log="$logs/$bridge_label.log" port_file="$logs/$bridge_label.port" port attempt
+  for attempt in 1 2 3 4 5; do
+    rm -f "$port_file"
+    case "$target" in
+      sidecar) (run_sidecar "$port_file" "$@" -- "${server[@]}") >"$log" 2>&1 & ;;
+      *) python3 "$root/scripts/listen.py" candidate >"$port_file" ;;
+    esac
+    [ "$target" = sidecar ] && bridge_pid=$!
+    # The port file appears once the socket is bound (bounded poll, 30 s).
+    for _ in $(seq 300); do [ -s "$port_file" ] && break; sleep 0.1; done  # poll
+    port="$(cat "$port_file")"
+    url="http://127.0.0.1:$port/mcp"
+    ready="$url"
+    case "$target" in
+      sidecar) ready="http://127.0.0.1:$port/health" ;;
+      supergateway)
+        "$node" "$supergateway" --stdio "${server[*]}" --outputTransport streamableHttp --stateful \
+          --port "$port" --healthEndpoint /healthz --logLevel none >"$log" 2>&1 &
+        ready="http://127.0.0.1:$port/healthz"
+        ;;
+      mcp-proxy)
+        "$peers/bin/mcp-proxy" --host 127.0.0.1 --port "$port" --log-level WARNING -- "${server[@]}" >"$log" 2>&1 &
+        ready="http://127.0.0.1:$port/status"
+        ;;
+      mcp-streamablehttp-proxy)
+        # No health route: any HTTP answer on /mcp (405 to GET) means it listens.
+        "$peers/bin/mcp-streamablehttp-proxy" --host 127.0.0.1 --port "$port" --log-level warning \
+          "${server[@]}" >"$log" 2>&1 &
+        ;;
+    esac
+    [ "$target" = sidecar ] || bridge_pid=$!
+    if "$loadgen" ready --url "$ready" --timeout-secs 60 --pid "$bridge_pid"; then
+      return 0
+    fi
+    grep -qiE 'EADDRINUSE|address already in use|Errno 98' "$log" || break
+    say "$bridge_label: port $port was taken, trying another (attempt $attempt)"
+    wait "$bridge_pid" 2>/dev/null || true
+  done
+  say "$bridge_label did not start; see $log"
+  return 1
 }
 
 note_of() {

@@ -39,38 +39,49 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
 # Polls a command until it succeeds (bounded: 30 s), instead of sleeping.
 wait_for() {
   local what=$1; shift
   for _ in $(seq 300); do
     if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
+    sleep 0.1  # poll interval
   done
   say "$what did not become ready"; exit 1
 }
 
+# start_redis NAME: a throwaway Redis on the unix socket $work/NAME.sock (no TCP port to race for).
 start_redis() {
-  local port=$1
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    >"$work/redis-$port.log" 2>&1 &
+  local sock="$work/$1.sock"
+  redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --save '' --appendonly no \
+    --daemonize no >"$work/$1.log" 2>&1 &
   pids+=($!)
-  wait_for "redis on $port" redis-cli -p "$port" ping
+  wait_for "redis $1" redis-cli -s "$sock" ping
+}
+
+# wait_port FILE: the port scripts/listen.py bound and wrote to FILE (bounded poll, 30 s).
+wait_port() {
+  for _ in $(seq 300); do
+    if [ -s "$1" ]; then cat "$1"; return 0; fi
+    sleep 0.1  # poll interval
+  done
+  say "no port in $1"; exit 1
 }
 
 # ---- authd ------------------------------------------------------------------------------------------
-authd_port=$(free_port); authd_redis=$(free_port)
-start_redis "$authd_redis"
+start_redis authd-redis
 key_line=$("$authd" keygen)
 authd_env=(
-  "AUTHD_LISTEN=127.0.0.1:$authd_port" "MCP_SERVICES=memory" "ROUTING=path"
-  "PUBLIC_URL=http://127.0.0.1:$authd_port" "REDIS_URL=redis://127.0.0.1:$authd_redis/0" "$key_line"
+  "MCP_SERVICES=memory" "ROUTING=path" "REDIS_URL=redis+unix://$work/authd-redis.sock?db=0" "$key_line"
   "UPSTREAM=oidc" "OIDC_ISSUER=http://127.0.0.1:9" "OIDC_CLIENT_ID=bench" "OIDC_CLIENT_SECRET=bench-secret-0123456789"
   "ALLOW_ALL_USERS=true" "LOG_LEVEL=warn" "LOG_FORMAT=json" "PATH=$PATH"
 )
-(cd "$work" && exec env -i "${authd_env[@]}" "$authd" serve >"$work/authd.log" 2>&1) &
+# authd on a socket scripts/listen.py binds and hands over; its issuer names the port.
+(cd "$work" && exec env -i "${authd_env[@]}" python3 "$root/scripts/listen.py" bind "$work/authd.port" -- \
+  sh -c 'export AUTHD_LISTEN="127.0.0.1:$LISTEN_PORT" PUBLIC_URL="http://127.0.0.1:$LISTEN_PORT"; exec "$0" serve' \
+  "$authd" >"$work/authd.log" 2>&1) &
 pids+=($!)
+authd_port=$(wait_port "$work/authd.port")
+authd_env+=("AUTHD_LISTEN=127.0.0.1:$authd_port" "PUBLIC_URL=http://127.0.0.1:$authd_port")
 wait_for authd curl -fsS "http://127.0.0.1:$authd_port/health"
 authd_token=$(cd "$work" && env -i "${authd_env[@]}" "$authd" token mint --user oidc:bench \
   --resource "http://127.0.0.1:$authd_port/memory/mcp" --email bench@example.com --name bench)
@@ -81,8 +92,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${authd_headers[@]}" "$authd_url"
 [ "$code" = 200 ] || { say "authd /verify answered $code to the minted token"; cat "$work/authd.log" >&2; exit 1; }
 
 # ---- the Python peer --------------------------------------------------------------------------------
-py_port=$(free_port); py_redis=$(free_port)
-start_redis "$py_redis"
+start_redis peer-redis
 py_key=$(.venv-bench/bin/python -c '
 import base64
 from cryptography.hazmat.primitives import serialization
@@ -93,19 +103,20 @@ print(base64.b64encode(k.private_bytes(serialization.Encoding.PEM, serialization
 # Its settings (pydantic-settings, no defaults); RS256 as in its own deployment.
 py_env=(
   "GITHUB_CLIENT_ID=bench" "GITHUB_CLIENT_SECRET=bench" "JWT_SECRET=bench-secret-0123456789" "JWT_ALGORITHM=RS256"
-  "JWT_PRIVATE_KEY_B64=$py_key" "BASE_DOMAIN=bench.test" "REDIS_URL=redis://127.0.0.1:$py_redis/0" "REDIS_PASSWORD="
+  "JWT_PRIVATE_KEY_B64=$py_key" "BASE_DOMAIN=bench.test" "REDIS_URL=unix://$work/peer-redis.sock?db=0" "REDIS_PASSWORD="
   "ACCESS_TOKEN_LIFETIME=3600" "REFRESH_TOKEN_LIFETIME=86400" "SESSION_TIMEOUT=300" "CLIENT_LIFETIME=0"
   "ALLOWED_GITHUB_USERS=bench" "MCP_PROTOCOL_VERSION=2025-06-18" "LOG_LEVEL=WARNING" "PYTHONWARNINGS=ignore"
   "PATH=$PATH"
 )
 # uvicorn (with uvloop and httptools, both installed with it), one worker as its CLI runs it, access
-# log off so that it is not slowed by logging.
-(cd "$work" && exec env -i "${py_env[@]}" "$root/.venv-bench/bin/python" -c '
-import sys, uvicorn
+# log off so that it is not slowed by logging; on the socket scripts/listen.py hands over (fd 3).
+(cd "$work" && exec env -i "${py_env[@]}" python3 "$root/scripts/listen.py" bind "$work/peer.port" -- \
+  "$root/.venv-bench/bin/python" -c '
+import uvicorn
 from mcp_oauth_dynamicclient.server import app
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning")' "$py_port" \
-  >"$work/peer.log" 2>&1) &
+uvicorn.run(app, fd=3, access_log=False, log_level="warning")' >"$work/peer.log" 2>&1) &
 pids+=($!)
+py_port=$(wait_port "$work/peer.port")
 wait_for "the Python peer" curl -sS -o /dev/null "http://127.0.0.1:$py_port/verify"
 # A token it issued itself: its own AuthManager.create_jwt_token, which also records it in Redis.
 py_token=$(cd "$work" && env -i "${py_env[@]}" "$root/.venv-bench/bin/python" -c '

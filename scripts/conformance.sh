@@ -23,9 +23,6 @@ bridge="${CONFORMANCE_BRIDGE:-sidecar}"
 
 node --version | grep -q '^v2[2-9]\.' || { echo "conformance: Node >= 22 required (run just setup)" >&2; exit 1; }
 
-# A free loopback port: bind port 0 and read what the kernel chose.
-port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-url="http://127.0.0.1:$port/mcp"
 work="$(mktemp -d)"
 bridge_pid=""
 cleanup() {
@@ -40,41 +37,62 @@ cleanup() {
 }
 trap cleanup EXIT
 
-case "$bridge" in
-  sidecar)
-    (cd "$root" && CARGO_TARGET_DIR="$target_dir" cargo build -q -p sidecar)
-    # Origin checks: the suite sends Origin http://127.0.0.1:<port> (dns-rebinding-protection) and must
-    # be accepted; evil.example.com must get a 4xx. Loopback Host names are always accepted.
-    SIDECAR_ALLOWED_ORIGINS="http://127.0.0.1:$port,http://localhost:$port" \
-      SIDECAR_ALLOWED_HOSTS="127.0.0.1:$port,localhost:$port" \
-      SIDECAR_WARM_POOL=2 \
-      SIDECAR_PROBE_INTERVAL_SECS=1 \
-      LOG_LEVEL="${LOG_LEVEL:-warn}" \
-      "$target_dir/debug/sidecar" serve --listen "127.0.0.1:$port" -- node "$fixture" \
-      >"$work/bridge.log" 2>&1 &
-    bridge_pid=$!
-    ready_url="http://127.0.0.1:$port/health"
-    ;;
-  supergateway)
-    node "$root/tests/node_modules/.bin/supergateway" --stdio "node $fixture" \
-      --outputTransport streamableHttp --stateful --port "$port" --healthEndpoint /health \
-      --logLevel none >"$work/bridge.log" 2>&1 &
-    bridge_pid=$!
-    ready_url="http://127.0.0.1:$port/health"
-    ;;
-  *) echo "conformance: unknown CONFORMANCE_BRIDGE=$bridge" >&2; exit 64 ;;
-esac
+# The sidecar's port is bound by scripts/listen.py and handed over, so no other process can take it
+# in between. supergateway binds its own: a port below the ephemeral range, another one if taken.
+start_bridge() {
+  case "$bridge" in
+    sidecar)
+      (cd "$root" && CARGO_TARGET_DIR="$target_dir" cargo build -q -p sidecar)
+      # Origin checks: the suite sends Origin http://127.0.0.1:<port> (dns-rebinding-protection) and
+      # must be accepted; evil.example.com must get a 4xx. Loopback Host names are always accepted.
+      SIDECAR_WARM_POOL=2 SIDECAR_PROBE_INTERVAL_SECS=1 LOG_LEVEL="${LOG_LEVEL:-warn}" \
+        python3 "$root/scripts/listen.py" bind "$work/port" -- sh -c '
+          export SIDECAR_ALLOWED_ORIGINS="http://127.0.0.1:$LISTEN_PORT,http://localhost:$LISTEN_PORT"
+          export SIDECAR_ALLOWED_HOSTS="127.0.0.1:$LISTEN_PORT,localhost:$LISTEN_PORT"
+          exec "$0" serve --listen "127.0.0.1:$LISTEN_PORT" -- node "$1"' \
+        "$target_dir/debug/sidecar" "$fixture" >"$work/bridge.log" 2>&1 &
+      bridge_pid=$!
+      ;;
+    supergateway)
+      python3 "$root/scripts/listen.py" candidate >"$work/port"
+      node "$root/tests/node_modules/.bin/supergateway" --stdio "node $fixture" \
+        --outputTransport streamableHttp --stateful --port "$(cat "$work/port")" --healthEndpoint /health \
+        --logLevel none >"$work/bridge.log" 2>&1 &
+      bridge_pid=$!
+      ;;
+    *) echo "conformance: unknown CONFORMANCE_BRIDGE=$bridge" >&2; exit 64 ;;
+  esac
+}
+start_bridge
 
-# Readiness: poll /health (200 only after a real probe answered), bounded to 60 s.
+# Readiness: the port file (written once the socket is bound), then /health (200 only after a real
+# probe answered); polled, bounded to 60 s, given up when the bridge exits (unless it only found
+# its port taken).
 ready=""
+ready_url=""
 for _ in $(seq 300); do
-  if ! kill -0 "$bridge_pid" 2>/dev/null; then break; fi
+  if ! kill -0 "$bridge_pid" 2>/dev/null; then
+    if [[ "$bridge" == supergateway ]] && grep -q EADDRINUSE "$work/bridge.log"; then
+      rm -f "$work/port"; ready_url=""; start_bridge; continue
+    fi
+    break
+  fi
+  if [[ -z "$ready_url" ]]; then
+    if [[ -f "$work/port" ]]; then
+      port="$(cat "$work/port")"
+      url="http://127.0.0.1:$port/mcp"
+      ready_url="http://127.0.0.1:$port/health"
+    else
+      sleep 0.2  # poll interval while waiting for the port file
+      continue
+    fi
+  fi
   code="$(node -e 'fetch(process.argv[1]).then(r=>console.log(r.status)).catch(()=>console.log(0))' "$ready_url")"
   if [[ "$code" == "200" ]]; then ready=1; break; fi
-  sleep 0.2
+  sleep 0.2  # poll interval between real /health probes
 done
 if [[ -z "$ready" ]]; then
-  echo "conformance: $bridge did not become healthy on $ready_url; its log:" >&2
+  echo "conformance: $bridge did not become healthy on ${ready_url:-its port}; its log:" >&2
   tail -n 50 "$work/bridge.log" >&2
   exit 1
 fi

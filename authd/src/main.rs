@@ -7,6 +7,7 @@ mod clock;
 mod config;
 mod error;
 mod html;
+mod listener;
 mod oauth;
 mod resource;
 mod router;
@@ -95,6 +96,13 @@ fn load_config() -> config::Config {
 }
 
 fn main() {
+    let inherited = match listener::take_inherited() {
+        Ok(inherited) => inherited,
+        Err(problem) => {
+            eprintln!("authd: invalid configuration:\n  - {problem}");
+            std::process::exit(EXIT_CONFIG);
+        }
+    };
     // A missing .env is fine (containers pass the environment directly).
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
@@ -110,7 +118,7 @@ fn main() {
     };
     let code = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve::run(load_config()).await,
+            Command::Serve => serve::run(load_config(), inherited).await,
             Command::Keygen => admin::keygen(),
             Command::Healthcheck { url } => admin::healthcheck(&url).await,
             Command::Keys { command } => {

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 use crate::state::App;
-use crate::{admin, router};
+use crate::{admin, listener, router};
 
 /// Seconds between reloads of the previous public keys from Redis (rotation by another process).
 const KEYS_REFRESH_SECS: u64 = 30;
@@ -32,7 +32,7 @@ pub fn init_logging() {
     }
 }
 
-pub async fn run(config: Config) -> i32 {
+pub async fn run(config: Config, inherited: Option<std::net::TcpListener>) -> i32 {
     init_logging();
     let listen = config.listen;
     let app = match App::build(config) {
@@ -45,13 +45,15 @@ pub async fn run(config: Config) -> i32 {
     // Load the previous keys before serving so /jwks and /verify know them from the first request.
     load_previous_keys(&app).await;
     let refresher = tokio::spawn(refresh_previous_keys(Arc::clone(&app)));
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match listener::listen(inherited, listen).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error.detail = %e, %listen, "cannot listen");
             return 1;
         }
     };
+    // The address actually served (the handed-over socket's, or port 0 resolved).
+    let listen = listener.local_addr().unwrap_or(listen);
     tracing::info!(%listen, issuer = %app.issuer(), kid = %app.keys.kid(), "authd listening");
     let service = router::router(app).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, service)

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::process::{Authd, Redis, Scratch, authd_cli, free_port};
+use common::process::{Authd, Redis, Scratch, authd_cli};
 use serde_json::Value;
 
 fn env_of(pairs: &[(&str, String)]) -> Vec<(String, String)> {
@@ -117,7 +117,7 @@ fn invalid_configuration_lists_every_problem_and_exits_64() {
 async fn discovery_registration_jwks_verify_and_rotation() {
     let scratch = Scratch::new();
     let redis = Redis::start(&scratch.0);
-    let mut authd = Authd::new(&scratch.0, free_port());
+    let mut authd = Authd::new(&scratch.0);
     let key = authd_cli(&scratch.0, &[], &["keygen"]);
     let key = key
         .trim()

@@ -32,6 +32,7 @@ mod version;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +85,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let inherited = match http::listener::take_inherited() {
+        Ok(inherited) => inherited,
+        Err(problem) => {
+            eprintln!("sidecar: invalid configuration:\n  - {problem}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     let from_dotenv = load_dotenv();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -95,7 +103,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => match args.validate() {
-            Ok(config) => serve(config, from_dotenv),
+            Ok(config) => serve(config, inherited, from_dotenv),
             Err(problems) => {
                 eprintln!("sidecar: invalid configuration:");
                 for problem in problems {
@@ -136,7 +144,7 @@ fn load_dotenv() -> Vec<OsString> {
         .collect()
 }
 
-fn serve(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
+fn serve(config: Config, inherited: Option<TcpListener>, hidden_env: Vec<OsString>) -> ExitCode {
     trace::init(&config.log_level, config.log_format);
     let runtime = match runtime(config.worker_threads) {
         Ok(rt) => rt,
@@ -146,7 +154,7 @@ fn serve(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
         }
     };
     let groups = Arc::new(Groups::default());
-    let code = runtime.block_on(run(config, hidden_env, groups.clone()));
+    let code = runtime.block_on(run(config, inherited, hidden_env, groups.clone()));
     // Tasks still running are abandoned here; any child they owned is killed and reaped below.
     runtime.shutdown_background();
     let left = groups.reap_remaining(CHILD_STOP_WAIT);
@@ -156,14 +164,23 @@ fn serve(config: Config, hidden_env: Vec<OsString>) -> ExitCode {
     code
 }
 
-async fn run(config: Config, hidden_env: Vec<OsString>, groups: Arc<Groups>) -> ExitCode {
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+async fn run(
+    config: Config,
+    inherited: Option<TcpListener>,
+    hidden_env: Vec<OsString>,
+    groups: Arc<Groups>,
+) -> ExitCode {
+    let listener = match http::listener::listen(inherited, config.listen).await {
         Ok(listener) => listener,
         Err(e) => {
             tracing::error!(error = %e, listen = %config.listen, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
+    // The address actually served: the handed-over socket's, or the bound one's (port 0 picks one).
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
     let metrics = Arc::new(Metrics::default());
     let spec = Arc::new(ChildSpec {
         command: config.command.clone(),
@@ -194,7 +211,7 @@ async fn run(config: Config, hidden_env: Vec<OsString>, groups: Arc<Groups>) -> 
     if let Some(pool) = shared {
         background.push(tokio::spawn(pool.run(app.shutdown.clone())));
     }
-    tracing::info!(listen = %app.config.listen, path = %app.config.mcp_path,
+    tracing::info!(listen = %local, path = %app.config.mcp_path,
         command = ?app.config.command, "sidecar listening");
     let server = tokio::spawn(http::server::serve(app.clone(), listener));
     shutdown::signalled().await;

@@ -140,11 +140,7 @@ async fn ten_mib_single_line_result_arrives_intact() {
 
 #[tokio::test]
 async fn child_that_never_answers_times_out_and_is_cancelled() {
-    let marker = std::env::temp_dir().join(format!(
-        "sidecar-cancel-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
+    let marker = std::env::temp_dir().join(unique("sidecar-cancel"));
     let sc = sidecar(fixture("hang"))
         .env("SIDECAR_REQUEST_TIMEOUT_SECS", 2)
         .env("FAULT_CANCEL_MARKER", marker.display())

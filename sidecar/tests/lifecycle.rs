@@ -105,7 +105,20 @@ async fn healthcheck_command_exits_0_when_healthy_and_1_otherwise() {
         .await
         .unwrap();
     assert_eq!(code, Some(0));
-    let nobody = format!("http://127.0.0.1:{}/health", free_port());
+    // An answer other than 200.
+    let missing = sc.url("/no-such-path");
+    let code = tokio::task::spawn_blocking(move || run(missing))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+    // No HTTP answer at all: a port of this test's that closes every connection at once.
+    let listener = loopback_listener();
+    let nobody = format!("http://{}/health", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
     let code = tokio::task::spawn_blocking(move || run(nobody))
         .await
         .unwrap();
@@ -213,9 +226,11 @@ async fn sigterm_shuts_down_and_kills_every_child() {
 
 /// The gateway's `.env` also holds authd's secrets: the sidecar reads its own settings from it, but
 /// its children inherit only the environment the sidecar was started with (an MCP server such as
-/// the everything server's `get-env` tool can print its whole environment).
+/// the everything server's `get-env` tool can print its whole environment). Nor do they inherit the
+/// handed-over listening socket or the variables that announced it (sd_listen_fds(3)): a child
+/// holding the socket could accept the gateway's connections itself.
 #[tokio::test]
-async fn children_never_see_the_dotenv_file_but_keep_the_real_environment() {
+async fn children_never_see_the_dotenv_file_nor_the_listening_socket() {
     let sc = sidecar(everything())
         .env("VISIBLE_TO_CHILD", "from-the-real-environment")
         .dotenv("GATEWAY_SECRET_CANARY=canary-7f3a\nSIDECAR_MAX_SESSIONS_PER_USER=7\n")
@@ -228,6 +243,33 @@ async fn children_never_see_the_dotenv_file_but_keep_the_real_environment() {
         !env.contains("canary-7f3a"),
         ".env leaked to the child: {env}"
     );
+    assert!(!env.contains("LISTEN_FDS"), "LISTEN_FDS leaked: {env}");
+    assert!(!sc.descendants().is_empty());
+    assert_eq!(
+        sc.listener_holders(),
+        vec![sc.pid()],
+        "only the sidecar holds the socket"
+    );
+}
+
+/// `LISTEN_FDS` that does not name a listening socket at fd 3: a clear start-up error, exit 64.
+#[test]
+fn a_handed_over_descriptor_that_is_no_listening_socket_is_refused() {
+    use command_fds::{CommandFdExt, FdMapping};
+    let not_a_socket = std::fs::File::open("/dev/null").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sidecar"))
+        .args(["serve", "--", "true"])
+        .env("LISTEN_FDS", "1")
+        .fd_mappings(vec![FdMapping {
+            parent_fd: not_a_socket.into(),
+            child_fd: 3,
+        }])
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LISTEN_FDS: file descriptor 3"), "{err}");
 }
 
 /// Many sessions, some with requests in flight, and initializes still waiting for their children
@@ -239,7 +281,7 @@ async fn sigterm_after_many_sessions_leaves_no_process(warm: usize) {
     // child takes longer to start than the grace period, so the initializes sent last are still
     // in flight when the sidecar gives up on them; and like a server with timers of its own
     // (server-everything) it outlives the end of its stdin, so only a kill ends it.
-    let marker = format!("leak-canary-{}-{}", std::process::id(), free_port());
+    let marker = unique("leak-canary");
     let mut command = vec![
         "sh".to_string(),
         "-c".to_string(),

@@ -128,11 +128,7 @@ async fn fetch_reads_a_loopback_page() {
 #[tokio::test]
 async fn memory_graph_round_trip() {
     let sc = sidecar(memory());
-    let file = std::env::temp_dir().join(format!(
-        "sidecar-memory-{}-{}.jsonl",
-        std::process::id(),
-        free_port()
-    ));
+    let file = std::env::temp_dir().join(format!("{}.jsonl", unique("sidecar-memory")));
     let sc = sc.env("MEMORY_FILE_PATH", file.display()).start().await;
     let idle = sc.steady_children().await;
     let session = sc.initialize(V_2025_11_25).await;

@@ -25,7 +25,7 @@ from client import User  # noqa: E402
 from envfile import create_env  # noqa: E402
 from fragments import load_servers  # noqa: E402
 from run import build  # noqa: E402
-from stack import Stack, free_port  # noqa: E402
+from stack import Stack  # noqa: E402
 
 PAGE_MARKER = "gateway-e2e-page-7f3a"
 USERS = {"dev": "dev-password-e2e", "alice": "alice-password-e2e", "bob": "bob-password-e2e"}
@@ -42,7 +42,8 @@ def anyio_backend() -> str:
 def stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("stack")
     bin_dir = Path(os.environ["E2E_BIN_DIR"]) if os.environ.get("E2E_BIN_DIR") else build(False)
-    public_url = f"http://127.0.0.1:{free_port()}"
+    # Port 0: the stack chooses the public port (and another if Caddy finds it taken).
+    public_url = "http://127.0.0.1:0"
     env_file = root / ".env"
     create_env(ROOT / ".env.example", env_file, bin_dir / "authd", {
         "PUBLIC_URL": public_url,

@@ -66,5 +66,5 @@ def eventually(request: Callable[[], httpx.Response], status: int, timeout: floa
         seen.append(request().status_code)
         if seen[-1] == status:
             return seen
-        time.sleep(0.2)  # between real requests; bounded by the deadline
+        time.sleep(0.2)  # poll interval between real requests; bounded by the deadline
     raise AssertionError(f"never {status} within {timeout} s: {seen}")

@@ -139,7 +139,8 @@ impl Config {
         };
         let redis_url = r.req("REDIS_URL");
         if !redis_url.is_empty() && redis::Client::open(redis_url.as_str()).is_err() {
-            r.problems.push("REDIS_URL: not a redis:// URL".into());
+            r.problems
+                .push("REDIS_URL: not a redis:// or redis+unix:// URL".into());
         }
         let redis_password = r.opt("REDIS_PASSWORD").map(SecretString::from);
         let key_prefix = r.or("REDIS_KEY_PREFIX", "oauth:");

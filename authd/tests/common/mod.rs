@@ -43,8 +43,8 @@ impl Stack {
     pub async fn with(overrides: &[(&str, &str)]) -> Stack {
         let scratch = Scratch::new();
         let redis = Redis::start(&scratch.0);
-        let port = process::free_port();
-        let mut authd = Authd::new(&scratch.0, port);
+        let mut authd = Authd::new(&scratch.0);
+        let port = authd.port;
         let idp = Idp::start(&scratch.0, &format!("{}/callback", authd.base()));
         let key_line = process::authd_cli(&scratch.0, &[], &["keygen"]);
         let key_b64 = key_line

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -21,13 +22,18 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A port that was free a moment ago (the OS picks it; the small race is acceptable on loopback).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Hands `listener` to the program `cmd` starts, as fd 3 with `LISTEN_FDS=1` (the socket-activation
+/// protocol of sd_listen_fds(3)). The test binds the port once and keeps it, so a restarted authd
+/// serves on the same address and no other process can take the port in between.
+fn hand_over(cmd: &mut Command, listener: &TcpListener) {
+    use command_fds::{CommandFdExt, FdMapping};
+    let parent_fd = std::os::fd::OwnedFd::from(listener.try_clone().unwrap());
+    cmd.fd_mappings(vec![FdMapping {
+        parent_fd,
+        child_fd: 3,
+    }])
+    .unwrap();
+    cmd.env("LISTEN_FDS", "1");
 }
 
 /// A fresh scratch directory for one test's logs and files, removed on drop unless the test failed.
@@ -134,9 +140,10 @@ pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-/// A throwaway `redis-server` without persistence; can be killed and restarted on the same port.
+/// A throwaway `redis-server` without persistence, on a unix socket in the test's scratch
+/// directory (no TCP port to race for); can be killed and restarted on the same socket.
 pub struct Redis {
-    pub port: u16,
+    socket: PathBuf,
     dir: PathBuf,
     guard: Option<Guard>,
 }
@@ -144,7 +151,7 @@ pub struct Redis {
 impl Redis {
     pub fn start(dir: &Path) -> Redis {
         let mut redis = Redis {
-            port: free_port(),
+            socket: dir.join("redis.sock"),
             dir: dir.to_path_buf(),
             guard: None,
         };
@@ -153,34 +160,28 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("redis+unix://{}?db=0", self.socket.display())
     }
 
-    /// (Re)starts the server on its port, empty (no persistence).
+    /// (Re)starts the server on its socket, empty (no persistence).
     pub fn restart(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.args([
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args([
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "no",
-        ])
-        .current_dir(&self.dir);
+        cmd.args(["--port", "0", "--unixsocket"])
+            .arg(&self.socket)
+            .args(["--unixsocketperm", "700", "--save", ""])
+            .args([
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+            ])
+            .current_dir(&self.dir);
         let mut guard = Guard::spawn("redis-server", cmd, self.dir.join("redis.log"));
-        let port = self.port;
         wait_until("redis-server", || {
             guard.assert_running();
-            ping(port)
+            ping(&self.socket)
         });
         self.guard = Some(guard);
     }
@@ -201,8 +202,8 @@ impl Redis {
     }
 }
 
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+fn ping(socket: &Path) -> bool {
+    let Ok(mut s) = UnixStream::connect(socket) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
@@ -289,17 +290,22 @@ impl Idp {
     }
 }
 
-/// The `authd` binary under test, restartable with other settings on the same port.
+/// The `authd` binary under test, restartable with other settings on the same port: the test
+/// holds the listening socket and hands it to every incarnation.
 pub struct Authd {
     pub port: u16,
+    listener: TcpListener,
     dir: PathBuf,
     guard: Option<Guard>,
 }
 
 impl Authd {
-    pub fn new(dir: &Path, port: u16) -> Authd {
+    /// Binds authd's port (the kernel picks it); nothing runs until [`Authd::start`].
+    pub fn new(dir: &Path) -> Authd {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         Authd {
-            port,
+            port: listener.local_addr().unwrap().port(),
+            listener,
             dir: dir.to_path_buf(),
             guard: None,
         }
@@ -317,6 +323,7 @@ impl Authd {
         cmd.arg("serve").env_clear().current_dir(&self.dir);
         cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        hand_over(&mut cmd, &self.listener);
         let mut guard = Guard::spawn("authd", cmd, self.dir.join("authd.log"));
         let url = format!("{}/health", self.base());
         wait_until("authd", || {

@@ -25,6 +25,8 @@ pub enum Error {
     WrongResult(String),
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
+    #[error("the server exited before it answered")]
+    Exited,
     #[error("stdio child: {0}")]
     Child(String),
     #[error("i/o: {0}")]
@@ -47,6 +49,7 @@ impl Error {
             Error::JsonRpc(_) => "jsonrpc_error".into(),
             Error::WrongResult(_) => "wrong_result".into(),
             Error::Timeout(_) => "timeout".into(),
+            Error::Exited => "exited".into(),
             Error::Child(_) => "child".into(),
             Error::Io(_) => "io".into(),
             Error::Json(_) => "json".into(),

@@ -210,7 +210,7 @@ async fn read_sse_response(mut body: Incoming, id: u64) -> Result<(Value, Instan
 }
 
 /// Polls `url` with GET until the server answers with any status, for at most `limit`.
-pub async fn wait_ready(url: &str, limit: Duration) -> Result<(), Error> {
+pub async fn wait_ready(url: &str, limit: Duration, alive: impl Fn() -> bool) -> Result<(), Error> {
     let uri: Uri = url.parse().map_err(|_| Error::Url(url.into()))?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let deadline = Instant::now() + limit;
@@ -221,6 +221,9 @@ pub async fn wait_ready(url: &str, limit: Duration) -> Result<(), Error> {
         if let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
             let _ = response.into_body().collect().await;
             return Ok(());
+        }
+        if !alive() {
+            return Err(Error::Exited);
         }
         if Instant::now() >= deadline {
             return Err(Error::Timeout(limit));

@@ -125,6 +125,9 @@ struct ReadyArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout_secs: u64,
+    /// The server's pid: give up as soon as it has exited (a port it found taken, say).
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 #[derive(Args)]
@@ -191,7 +194,8 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Ready(args) => {
-            http::wait_ready(&args.url, Duration::from_secs(args.timeout_secs)).await
+            let alive = || args.pid.is_none_or(procfs::is_running);
+            http::wait_ready(&args.url, Duration::from_secs(args.timeout_secs), alive).await
         }
         Command::Report(args) => report::write(&args.input, &args.json, &args.md),
     };

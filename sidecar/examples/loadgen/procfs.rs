@@ -50,6 +50,16 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether `pid` runs: it exists and is not a zombie (exited, not yet reaped by its parent).
+pub fn is_running(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|text| {
+        text.rfind(')')
+            .and_then(|end| text.get(end + 1..))
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
 /// Every live descendant of `root` (not `root` itself).
 pub fn descendants(root: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod headers;
+pub mod listener;
 pub mod response;
 pub mod route;
 pub mod server;

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::session::{Session, initialize_body, response_for};
 use super::{
-    ANSWER_WITHIN, HEALTHY_WITHIN, POLL, V_2025_11_25, child_path, free_port, http_client,
-    proc_tree, within,
+    ANSWER_WITHIN, HEALTHY_WITHIN, POLL, V_2025_11_25, child_path, hand_over, http_client,
+    loopback_listener, proc_tree, within,
 };
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -45,7 +45,9 @@ impl SidecarBuilder {
 
     /// Spawn without waiting for health (for tests of start-up failures).
     pub fn spawn(self) -> Sidecar {
-        let port = free_port();
+        let listener = loopback_listener();
+        let port = listener.local_addr().unwrap().port();
+        let listener_socket = socket_name(&listener);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let workdir =
             std::env::temp_dir().join(format!("sidecar-test-{}-{n}-{port}", std::process::id()));
@@ -56,10 +58,12 @@ impl SidecarBuilder {
         let log_path = workdir.join("sidecar.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sidecar"));
+        // The socket is handed over; `--listen` only names it in the sidecar's settings.
         cmd.arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--");
+        hand_over(&mut cmd, &listener);
         cmd.args(&self.command);
         // Settings come only from the test: drop inherited ones and run where no `.env` is found.
         for (key, _) in std::env::vars() {
@@ -100,6 +104,7 @@ impl SidecarBuilder {
             pid: child.id(),
             child: std::sync::Mutex::new(child),
             port,
+            listener_socket,
             base: format!("http://127.0.0.1:{port}"),
             workdir,
             log_path,
@@ -114,6 +119,8 @@ pub struct Sidecar {
     child: std::sync::Mutex<Child>,
     pid: u32,
     pub port: u16,
+    /// The handed-over listening socket as `/proc/<pid>/fd` names it (`socket:[inode]`).
+    pub listener_socket: String,
     pub base: String,
     pub workdir: PathBuf,
     log_path: PathBuf,
@@ -330,6 +337,24 @@ impl Sidecar {
         }
     }
 
+    /// The sidecar and those of its descendants that hold its listening socket.
+    pub fn listener_holders(&self) -> Vec<u32> {
+        let holds = |pid: u32| {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|target| target.to_string_lossy() == self.listener_socket)
+                })
+        };
+        std::iter::once(self.pid)
+            .chain(self.descendants().into_iter().map(|p| p.pid))
+            .filter(|pid| holds(*pid))
+            .collect()
+    }
+
     /// Every descendant pid seen so far.
     pub fn seen_pids(&self) -> Vec<u32> {
         self.seen.lock().unwrap().clone()
@@ -401,6 +426,15 @@ impl Drop for Sidecar {
         }
         let _ = std::fs::remove_dir_all(&self.workdir);
     }
+}
+
+/// `socket:[inode]`: how `/proc/<pid>/fd` names the socket behind `listener` in any process.
+fn socket_name(listener: &std::net::TcpListener) -> String {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd()))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn signal(pid: u32, name: &str) {

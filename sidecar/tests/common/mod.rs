@@ -115,10 +115,36 @@ pub fn conformance_server() -> Vec<String> {
     ]
 }
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// A loopback listener on a port the kernel picked: the port stays ours for as long as it lives.
+pub fn loopback_listener() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+/// Hands `listener` to the program `cmd` starts, as fd 3 with `LISTEN_FDS=1` (the socket-activation
+/// protocol of sd_listen_fds(3)). The port was bound here and is never released in between, so no
+/// other process can take it before the server serves (binding port 0, closing it and passing the
+/// number on would leave that window open).
+pub fn hand_over(cmd: &mut std::process::Command, listener: &std::net::TcpListener) {
+    use command_fds::{CommandFdExt, FdMapping};
+    let parent_fd = std::os::fd::OwnedFd::from(listener.try_clone().unwrap());
+    cmd.fd_mappings(vec![FdMapping {
+        parent_fd,
+        child_fd: 3,
+    }])
+    .unwrap();
+    cmd.env("LISTEN_FDS", "1").env_remove("LISTEN_PID");
+}
+
+/// A name no other test of this run uses (scratch files, process markers).
+pub fn unique(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}-{:016x}", std::process::id(), rand_u64())
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 /// Await `fut` at most `limit`; a hang fails the test with `what` instead of blocking the suite.
