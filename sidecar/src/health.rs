@@ -10,9 +10,9 @@ use serde_json::value::RawValue;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::child::handshake;
 use crate::child::{Child, ChildSpec};
 use crate::clock;
-use crate::lifecycle;
 
 /// Time a fresh probe child gets to start and answer `initialize`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -106,7 +106,7 @@ async fn probe(slot: &mut Option<Arc<Child>>, spec: &Arc<ChildSpec>) -> Result<(
     let child = match slot.as_ref().filter(|c| c.is_alive()) {
         Some(child) => child.clone(),
         None => {
-            let (child, _) = lifecycle::spawn_initialized(spec, START_TIMEOUT).await?;
+            let (child, _) = handshake::spawn_initialized(spec, START_TIMEOUT).await?;
             *slot = Some(child.clone());
             child
         }
@@ -114,5 +114,31 @@ async fn probe(slot: &mut Option<Arc<Child>>, spec: &Arc<ChildSpec>) -> Result<(
     let answer = child
         .call(RawValue::NULL, "ping", None, 1, PING_TIMEOUT)
         .await;
-    lifecycle::result_of(&answer).map(|_| ())
+    handshake::result_of(&answer).map(|_| ())
+}
+
+/// `sidecar healthcheck`: whether `url` answers 200 within `timeout` (for Docker HEALTHCHECK:
+/// images have no curl). `Err` when the URL is not valid.
+pub fn check(url: &str, timeout: Duration) -> Result<bool, String> {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let uri = url
+        .parse::<hyper::Uri>()
+        .map_err(|_| format!("invalid url {url:?}"))?;
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Ok(false);
+    };
+    let healthy = runtime.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+        matches!(
+            tokio::time::timeout(timeout, client.get(uri)).await,
+            Ok(Ok(response)) if response.status() == hyper::StatusCode::OK
+        )
+    });
+    Ok(healthy)
 }

@@ -11,12 +11,13 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::error::HttpError;
 use crate::http::body::ResponseBody;
-use crate::http::headers;
-use crate::http::response::{HttpError, json_response, text_response};
-use crate::metrics;
-use crate::post::{header, post};
-use crate::{listen, trace};
+use crate::http::header;
+use crate::http::response::{json_response, text_response};
+use crate::legacy;
+use crate::protocol::headers;
+use crate::{metrics, trace};
 
 /// Answers one request; never fails (every error is a response).
 pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -40,7 +41,7 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBo
             (&Method::GET, "/health") => health(&app),
             (&Method::GET, "/metrics") => text_response(
                 "text/plain; version=0.0.4; charset=utf-8",
-                app.metrics.render(app.sessions.len()),
+                app.metrics.render(app.sessions.count()),
             ),
             (_, "/health" | "/metrics") => {
                 HttpError::MethodNotAllowed { allow: "GET" }.into_response()
@@ -85,14 +86,14 @@ async fn mcp(
     // Set by the edge after forward-auth; absent means the anonymous user "" (still bound).
     let user = header(&req, "x-user-id").unwrap_or("").to_owned();
     match *req.method() {
-        Method::POST => post(app, req, &user, label).await,
+        Method::POST => legacy::post::post(app, req, &user, label).await,
         Method::GET => {
             *label = metrics::method_label(metrics::STREAM);
-            listen::get(app, &req, &user)
+            legacy::stream::get(app, &req, &user)
         }
         Method::DELETE => {
             *label = metrics::method_label(metrics::DELETE);
-            listen::delete(app, &req, &user).await
+            legacy::delete::delete(app, &req, &user).await
         }
         _ => Err(HttpError::MethodNotAllowed {
             allow: "GET, POST, DELETE",
@@ -102,7 +103,7 @@ async fn mcp(
 
 fn health(app: &App) -> Response<ResponseBody> {
     let children = app.metrics.children_alive.load(Ordering::Relaxed);
-    let (healthy, body) = app.health.report(app.sessions.len(), children);
+    let (healthy, body) = app.health.report(app.sessions.count(), children);
     let status = if healthy {
         StatusCode::OK
     } else {

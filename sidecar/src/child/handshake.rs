@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 
 use crate::child::{Child, ChildSpec};
-use crate::jsonrpc::{self, Envelope};
+use crate::protocol::jsonrpc::{self, Envelope};
+use crate::protocol::version;
 
 /// Spawns a child and initializes it on the sidecar's own behalf (health probe, shared pool):
 /// returns the child and its `initialize` result.
@@ -20,7 +21,7 @@ pub async fn spawn_initialized(
         .await
         .map_err(|e| format!("spawn failed: {e}"))?;
     let params = serde_json::json!({
-        "protocolVersion": crate::version::LEGACY[2],
+        "protocolVersion": version::LEGACY[2],
         "capabilities": {},
         "clientInfo": { "name": "sidecar", "version": env!("CARGO_PKG_VERSION") },
     });

@@ -11,31 +11,31 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::value::RawValue;
 
 use crate::app::App;
-use crate::exchange;
+use crate::error::HttpError;
 use crate::http::body::{self, ResponseBody};
-use crate::http::headers;
-use crate::http::response::{HttpError, empty};
-use crate::initialize::initialize;
-use crate::jsonrpc::{self, Envelope, Kind};
+use crate::http::header;
+use crate::http::response::empty;
+use crate::legacy::exchange;
+use crate::legacy::initialize::initialize;
+use crate::legacy::session::{Backend, Session};
 use crate::metrics;
-use crate::session::{Backend, Session};
-use crate::version::{self, VersionError};
+use crate::protocol::headers::{self, Accepts};
+use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
+use crate::protocol::version;
 
 /// `_meta` key that marks a stateless-era request (MCP 2026-07-28 "Base Protocol").
 const MODERN_META_KEY: &str = "io.modelcontextprotocol/protocolVersion";
 
-pub fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Checks `MCP-Protocol-Version` against the session.
-pub fn check_version(req: &Request<Incoming>, session: &Session) -> Result<(), HttpError> {
-    version::check(header(req, "mcp-protocol-version"), session.version()).map_err(|e| match e {
-        VersionError::Unsupported(v) => HttpError::UnsupportedVersion(v),
-        VersionError::Mismatch { header, negotiated } => {
-            HttpError::VersionMismatch { header, negotiated }
-        }
-    })
+/// The `Accept` rule for a POST that carries requests: an answer must be possible in JSON or SSE
+/// (MCP spec "Transports" > "Sending Messages to the Server"; otherwise 406).
+fn answerable(accepts: Accepts) -> Result<Accepts, HttpError> {
+    if accepts.any() {
+        Ok(accepts)
+    } else {
+        Err(HttpError::NotAcceptable(
+            "Accept must allow application/json or text/event-stream",
+        ))
+    }
 }
 
 /// JSON text without raw line breaks: stdio framing forbids embedded newlines, and a pretty-printed
@@ -70,7 +70,7 @@ pub async fn post(
         None => None,
     };
     if let Some(session) = &session {
-        check_version(&req, session)?;
+        session.check_version(version_header.as_deref())?;
     }
     let body = compact(body::collect(req.into_body(), app.config.max_body_bytes).await?)?;
     let text = std::str::from_utf8(&body).map_err(|e| HttpError::Parse(e.to_string()))?;
@@ -108,7 +108,7 @@ pub async fn post(
                 "initialize must be sent without Mcp-Session-Id",
             ));
         }
-        return initialize(app, user, &messages[0], accepts).await;
+        return initialize(app, user, &messages[0], answerable(accepts)?).await;
     }
     let Some(session) = session else {
         return Err(sessionless(&messages, batch, version_header.as_deref()));
@@ -118,10 +118,8 @@ pub async fn post(
     }
     session.touch();
     let has_requests = messages.iter().any(is_request);
-    if has_requests && !accepts.json && !accepts.sse {
-        return Err(HttpError::NotAcceptable(
-            "Accept must allow application/json or text/event-stream",
-        ));
+    if has_requests {
+        answerable(accepts)?;
     }
     for env in messages.iter().filter(|e| !is_request(e)) {
         forward(&session, env).await;
@@ -152,8 +150,10 @@ async fn forward(session: &Session, env: &Envelope<'_>) {
             let Some((own, child)) = found else { return };
             child.peer().fail(
                 own,
-                jsonrpc::REQUEST_CANCELLED,
-                "request cancelled by the client",
+                RpcError::new(
+                    jsonrpc::REQUEST_CANCELLED,
+                    "request cancelled by the client",
+                ),
             );
             (
                 jsonrpc::cancelled_line(own, "cancelled by the client"),

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::jsonrpc;
+use crate::protocol::jsonrpc::{self, RpcError};
 
 /// What the child sent that belongs to a waiting exchange.
 #[derive(Debug)]
@@ -53,6 +53,18 @@ pub enum Refused {
     Busy,
     /// The child is gone (the reason says why).
     Gone(&'static str),
+}
+
+impl From<Refused> for RpcError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Busy => RpcError::new(
+                jsonrpc::OVERLOADED,
+                "too many requests in flight in this session (SIDECAR_MAX_CONCURRENT_REQUESTS)",
+            ),
+            Refused::Gone(reason) => RpcError::server_gone(reason),
+        }
+    }
 }
 
 /// The waiters of one child. One short mutex per child: no lock is shared between sessions.
@@ -121,12 +133,12 @@ impl Peer {
         waiter.tx.send(Delivery::Response { own, body }).is_ok()
     }
 
-    /// Stops waiting for `own` and answers its waiter with an error; false if it was already done.
-    pub fn fail(&self, own: u64, code: i64, message: &str) -> bool {
+    /// Stops waiting for `own` and answers its waiter with `error`; false if it was already done.
+    pub fn fail(&self, own: u64, error: RpcError) -> bool {
         let Some(waiter) = Self::remove(&mut self.state(), own) else {
             return false;
         };
-        let body = jsonrpc::error_response(Some(&waiter.client_id), code, message, None);
+        let body = error.response(Some(&waiter.client_id));
         // The exchange may be gone already (client disconnected): nothing left to tell.
         let _ = waiter.tx.send(Delivery::Response { own, body });
         true
@@ -189,13 +201,9 @@ impl Peer {
             state.streams.clear();
             state.waiters.drain().collect()
         };
+        let error = RpcError::server_gone(reason);
         for (own, waiter) in waiters {
-            let body = jsonrpc::error_response(
-                Some(&waiter.client_id),
-                jsonrpc::SERVER_GONE,
-                reason,
-                None,
-            );
+            let body = error.response(Some(&waiter.client_id));
             let _ = waiter.tx.send(Delivery::Response { own, body });
         }
     }

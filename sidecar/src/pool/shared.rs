@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::child::handshake;
 use crate::child::{Child, ChildSpec};
-use crate::lifecycle;
 
 /// Time a fresh child gets to start and answer `initialize`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -73,7 +73,7 @@ impl SharedPool {
         loop {
             let alive = self.all().iter().filter(|c| c.is_alive()).count();
             for _ in alive..self.size {
-                match lifecycle::spawn_initialized(&self.spec, START_TIMEOUT).await {
+                match handshake::spawn_initialized(&self.spec, START_TIMEOUT).await {
                     Ok((child, result)) => {
                         let mut children = self.children.write().unwrap_or_else(|e| e.into_inner());
                         children.retain(|c| c.is_alive());

@@ -9,6 +9,14 @@ pub struct Accepts {
     pub sse: bool,
 }
 
+impl Accepts {
+    /// Whether an answer to requests can be sent in a format the client takes (RFC 9110 §15.5.7:
+    /// otherwise 406).
+    pub fn any(self) -> bool {
+        self.json || self.sse
+    }
+}
+
 /// Parses `Accept`. The MCP spec says clients MUST list both `application/json` and
 /// `text/event-stream`; we are lenient and answer in whichever one is acceptable. No header at all
 /// means anything (RFC 9110 §12.5.1); `q=0` means "not acceptable".
