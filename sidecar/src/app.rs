@@ -15,7 +15,11 @@ use crate::config::Config;
 use crate::health::Health;
 use crate::legacy::sessions::Sessions;
 use crate::metrics::Metrics;
-use crate::pool::shared::SharedPool;
+use crate::modern::Modern;
+use crate::modern::listen::Hub;
+use crate::modern::mrtr::HeldCalls;
+use crate::modern::pools::Pools;
+use crate::pool::shared::{PoolSettings, SharedPool};
 use crate::pool::warm::WarmPool;
 use crate::{clock, http, shutdown, trace};
 
@@ -28,10 +32,14 @@ pub struct App {
     pub pool: Arc<WarmPool>,
     /// Present in shared mode.
     pub shared: Option<Arc<SharedPool>>,
+    /// The stateless era: children per user (or the shared pool), held calls.
+    pub modern: Modern,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     /// Cancelled on SIGTERM/SIGINT.
     pub shutdown: CancellationToken,
+    /// The port served (a request's own loopback origin names it).
+    pub port: u16,
 }
 
 /// Ends sessions idle for `SIDECAR_IDLE_TIMEOUT_SECS` (counted from the last client request, not
@@ -46,11 +54,17 @@ pub async fn reap(app: Arc<App>) {
             _ = tokio::time::sleep(every) => {}
             _ = app.shutdown.cancelled() => return,
         }
-        for session in app.sessions.expire(clock::now_ms(), idle_ms) {
+        let now_ms = clock::now_ms();
+        for session in app.sessions.expire(now_ms, idle_ms) {
             tracing::info!(mcp.session.id = %session.id, alive = session.is_alive(),
                 "session ended (idle or mcp server gone)");
             session.end();
         }
+        let expired = app.modern.held.expire(now_ms);
+        if expired > 0 {
+            tracing::info!(calls = expired, "held calls expired and were cancelled");
+        }
+        app.modern.pools.expire(now_ms, idle_ms);
     }
 }
 
@@ -95,7 +109,7 @@ pub fn serve(
 }
 
 async fn run(
-    config: Config,
+    mut config: Config,
     inherited: Option<TcpListener>,
     hidden_env: Vec<OsString>,
     groups: Arc<Groups>,
@@ -108,9 +122,7 @@ async fn run(
         }
     };
     // The address actually served: the handed-over socket's, or the bound one's (port 0 picks one).
-    let local = listener
-        .local_addr()
-        .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+    let local = listener.local_addr().unwrap_or(config.listen);
     let metrics = Arc::new(Metrics::default());
     let spec = Arc::new(ChildSpec {
         command: config.command.clone(),
@@ -121,16 +133,41 @@ async fn run(
     });
     // Shared mode needs no warm pool: sessions never get a child of their own.
     let warm = if config.shared { 0 } else { config.warm_pool };
-    let shared = config
-        .shared
-        .then(|| Arc::new(SharedPool::new(spec.clone(), config.shared_pool)));
+    let warm_pool = Arc::new(WarmPool::new(spec.clone(), warm));
+    let hub = Arc::new(Hub::default());
+    let shared = config.shared.then(|| {
+        // Initialized without client capabilities: no server-to-client requests (DESIGN §3.3).
+        let settings = PoolSettings {
+            size: config.shared_pool,
+            label: "shared".to_owned(),
+            capabilities: serde_json::json!({}),
+        };
+        Arc::new(SharedPool::new(spec.clone(), None, settings, hub.clone()))
+    });
+    let shutdown = CancellationToken::new();
+    let modern = Modern {
+        pools: Pools::new(
+            shared.clone().map(|pool| (pool, hub)),
+            spec.clone(),
+            warm_pool.clone(),
+            config.max_sessions,
+            shutdown.clone(),
+        ),
+        held: HeldCalls::new(
+            config.max_held_calls,
+            config.held_call_timeout,
+            config.request_state_key.take(),
+        ),
+    };
     let app = Arc::new(App {
         sessions: Sessions::new(config.max_sessions, config.max_sessions_per_user),
-        pool: Arc::new(WarmPool::new(spec.clone(), warm)),
+        pool: warm_pool,
         shared: shared.clone(),
+        modern,
         health: Arc::new(Health::new(config.probe_interval)),
         metrics,
-        shutdown: CancellationToken::new(),
+        shutdown,
+        port: local.port(),
         config,
     });
     let mut background = vec![
@@ -148,6 +185,7 @@ async fn run(
     tracing::info!("shutting down: no new connections");
     app.shutdown.cancel();
     let _ = server.await;
+    app.modern.held.clear();
     let sessions = app.sessions.drain();
     tracing::info!(sessions = sessions.len(), "stopping session children");
     futures::future::join_all(sessions.iter().map(|s| s.stop(CHILD_STOP_WAIT))).await;

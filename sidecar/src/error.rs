@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use crate::http::body::{BodyError, ResponseBody};
 use crate::http::response::json_response;
 use crate::protocol::jsonrpc::{self, RpcError};
-use crate::protocol::version;
+use crate::protocol::{modern, version};
 
 /// Seconds a client is told to wait when a session limit is reached.
 const RETRY_AFTER_SECS: &str = "5";
@@ -56,18 +56,12 @@ pub enum HttpError {
     SpawnFailed,
     #[error("the server is shutting down")]
     ShuttingDown,
-    /// Answered with HTTP 200: a JSON-RPC "method not found" is what a stateless-era client's
-    /// `server/discover` probe falls back on, and some clients treat any HTTP error status as fatal.
-    #[error(
-        "method not found: server/discover (this server speaks the session-based revisions; send initialize)"
-    )]
-    DiscoverUnsupported { id: Option<Box<RawValue>> },
-    #[error(
-        "protocol version {requested} (stateless era) is not served yet; send initialize with a supported version"
-    )]
-    ModernUnsupported {
+    /// A stateless request refused with a JSON-RPC error; the HTTP status follows the error
+    /// code (MCP 2026-07-28 "Transports" > "Error responses").
+    #[error("{}", error.message)]
+    Stateless {
         id: Option<Box<RawValue>>,
-        requested: String,
+        error: RpcError,
     },
 }
 
@@ -77,89 +71,37 @@ impl HttpError {
         use HttpError as E;
         use StatusCode as S;
         let retry = Some((RETRY_AFTER, RETRY_AFTER_SECS));
-        let versions =
-            |requested: &str| json!({ "supported": version::LEGACY, "requested": requested });
-        let (status, code, data, id, header) = match &self {
-            E::Parse(_) => (S::BAD_REQUEST, jsonrpc::PARSE_ERROR, None, None, None),
+        let invalid = jsonrpc::INVALID_REQUEST;
+        let (status, code, data, header) = match &self {
+            E::Parse(_) => (S::BAD_REQUEST, jsonrpc::PARSE_ERROR, None, None),
             E::InvalidMessage(_)
             | E::MissingSession
             | E::BatchNotAllowed
             | E::VersionMismatch { .. }
-            | E::Body(BodyError::Read) => {
-                (S::BAD_REQUEST, jsonrpc::INVALID_REQUEST, None, None, None)
-            }
+            | E::Body(BodyError::Read) => (S::BAD_REQUEST, invalid, None, None),
             E::UnsupportedVersion(requested) => {
-                let data = Some(versions(requested));
-                (
-                    S::BAD_REQUEST,
-                    jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
-                    data,
-                    None,
-                    None,
-                )
+                let data = json!({ "supported": version::LEGACY, "requested": requested });
+                let code = jsonrpc::UNSUPPORTED_PROTOCOL_VERSION;
+                (S::BAD_REQUEST, code, Some(data), None)
             }
-            E::ModernUnsupported { id, requested } => {
-                let data = Some(versions(requested));
-                let id = id.as_deref();
-                (
-                    S::BAD_REQUEST,
-                    jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
-                    data,
-                    id,
-                    None,
-                )
-            }
-            E::SessionNotFound => (S::NOT_FOUND, jsonrpc::SESSION_NOT_FOUND, None, None, None),
-            E::NotFound => (S::NOT_FOUND, jsonrpc::INVALID_REQUEST, None, None, None),
-            E::NotAcceptable(_) => (
-                S::NOT_ACCEPTABLE,
-                jsonrpc::INVALID_REQUEST,
-                None,
-                None,
-                None,
-            ),
-            E::UnsupportedMediaType => (
-                S::UNSUPPORTED_MEDIA_TYPE,
-                jsonrpc::INVALID_REQUEST,
-                None,
-                None,
-                None,
-            ),
-            E::Body(BodyError::TooLarge { .. }) => (
-                S::PAYLOAD_TOO_LARGE,
-                jsonrpc::INVALID_REQUEST,
-                None,
-                None,
-                None,
-            ),
+            E::SessionNotFound => (S::NOT_FOUND, jsonrpc::SESSION_NOT_FOUND, None, None),
+            E::NotFound => (S::NOT_FOUND, invalid, None, None),
+            E::NotAcceptable(_) => (S::NOT_ACCEPTABLE, invalid, None, None),
+            E::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, invalid, None, None),
+            E::Body(BodyError::TooLarge { .. }) => (S::PAYLOAD_TOO_LARGE, invalid, None, None),
             E::MethodNotAllowed { allow } => {
-                let allow = Some((ALLOW, *allow));
-                (
-                    S::METHOD_NOT_ALLOWED,
-                    jsonrpc::INVALID_REQUEST,
-                    None,
-                    None,
-                    allow,
-                )
+                (S::METHOD_NOT_ALLOWED, invalid, None, Some((ALLOW, *allow)))
             }
-            E::ForbiddenOrigin | E::ForbiddenHost => {
-                (S::FORBIDDEN, jsonrpc::INVALID_REQUEST, None, None, None)
+            E::ForbiddenOrigin | E::ForbiddenHost => (S::FORBIDDEN, invalid, None, None),
+            E::StreamConflict => (S::CONFLICT, invalid, None, None),
+            E::TooManySessions | E::ShuttingDown => {
+                (S::SERVICE_UNAVAILABLE, jsonrpc::OVERLOADED, None, retry)
             }
-            E::StreamConflict => (S::CONFLICT, jsonrpc::INVALID_REQUEST, None, None, None),
-            E::TooManySessions | E::ShuttingDown => (
-                S::SERVICE_UNAVAILABLE,
-                jsonrpc::OVERLOADED,
-                None,
-                None,
-                retry,
-            ),
-            E::TooManyUserSessions => {
-                (S::TOO_MANY_REQUESTS, jsonrpc::OVERLOADED, None, None, retry)
-            }
-            E::SpawnFailed => (S::BAD_GATEWAY, jsonrpc::INTERNAL_ERROR, None, None, None),
-            E::DiscoverUnsupported { id } => {
-                let data = Some(json!({ "supported": version::LEGACY }));
-                (S::OK, jsonrpc::METHOD_NOT_FOUND, data, id.as_deref(), None)
+            E::TooManyUserSessions => (S::TOO_MANY_REQUESTS, jsonrpc::OVERLOADED, None, retry),
+            E::SpawnFailed => (S::BAD_GATEWAY, jsonrpc::INTERNAL_ERROR, None, None),
+            E::Stateless { id, error } => {
+                let status = S::from_u16(modern::http_status(error.code)).unwrap_or(S::OK);
+                return json_response(status, error.response(id.as_deref()));
             }
         };
         let error = RpcError {
@@ -167,8 +109,7 @@ impl HttpError {
             message: self.to_string().into(),
             data,
         };
-        let body = error.response(id);
-        let mut response = json_response(status, body);
+        let mut response = json_response(status, error.response(None));
         if let Some((name, value)) = header {
             response
                 .headers_mut()

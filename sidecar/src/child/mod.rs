@@ -109,6 +109,7 @@ impl Child {
             FramedRead::with_capacity(stdout, LineCodec::new(spec.max_line_bytes), STDOUT_BUFFER);
         let supervisor = Supervisor {
             state: state.clone(),
+            stdin: tx.clone(),
             kill: kill.clone(),
             gone: gone.clone(),
             metrics: spec.metrics.clone(),
@@ -148,6 +149,12 @@ impl Child {
     /// Writes one newline-terminated message to stdin; false when the child is gone.
     pub async fn send(&self, line: Bytes) -> bool {
         self.stdin.send(line).await.is_ok()
+    }
+
+    /// Queues one newline-terminated message without waiting (usable from `Drop`); false when
+    /// the queue is full or the child is gone.
+    pub fn try_send(&self, line: Bytes) -> bool {
+        self.stdin.try_send(line).is_ok()
     }
 
     /// Stops the child (whole process group); returns once it is reaped, or after `wait`.

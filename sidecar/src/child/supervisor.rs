@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +16,7 @@ use crate::child::pending::Delivery;
 use crate::child::state::State;
 use crate::metrics::Metrics;
 use crate::protocol::framing::{FrameError, LineCodec};
-use crate::protocol::jsonrpc::{self, Envelope, Kind};
+use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 
 /// Kills the group if the supervisor is dropped without finishing (runtime shutdown).
 struct GroupGuard(u32);
@@ -28,6 +29,8 @@ impl Drop for GroupGuard {
 
 pub struct Supervisor {
     pub state: Arc<State>,
+    /// For answering server-to-client requests nobody can take.
+    pub stdin: mpsc::Sender<Bytes>,
     pub kill: CancellationToken,
     pub gone: CancellationToken,
     pub metrics: Arc<Metrics>,
@@ -48,7 +51,7 @@ impl Supervisor {
                 biased;
                 _ = self.kill.cancelled() => break ("mcp server stopped by the sidecar", false),
                 frame = frames.next() => match frame {
-                    Some(Ok(line)) => if !dispatch(&self.state, &line) {
+                    Some(Ok(line)) => if !dispatch(&self.state, &line, &self.stdin) {
                         // MCP spec "Transports" > "stdio": the server MUST NOT write anything
                         // to stdout that is not a valid MCP message.
                         break ("mcp server broke the protocol: stdout line is not JSON-RPC", true);
@@ -103,7 +106,7 @@ impl Supervisor {
 /// the token, server-to-client requests to an SSE exchange, everything else to the standalone
 /// stream (MCP spec "Transports" > "Streamable HTTP" > "Listening for Messages from the Server").
 /// False when the line is not a JSON-RPC message.
-fn dispatch(state: &State, line: &Bytes) -> bool {
+fn dispatch(state: &State, line: &Bytes, stdin: &mpsc::Sender<Bytes>) -> bool {
     let Ok(env) = std::str::from_utf8(line)
         .map_err(|_| ())
         .and_then(|t| Envelope::parse(t).map_err(|_| ()))
@@ -128,7 +131,7 @@ fn dispatch(state: &State, line: &Bytes) -> bool {
         Kind::Notification if env.method() == "notifications/progress" => {
             jsonrpc::progress_token(env.params).and_then(|t| peer.progress_target(&t))
         }
-        Kind::Request => peer.server_request_target(),
+        Kind::Request => peer.server_request_target(env.method()),
         Kind::Notification => None,
         Kind::Invalid => {
             tracing::warn!(
@@ -145,8 +148,21 @@ fn dispatch(state: &State, line: &Bytes) -> bool {
     };
     if undelivered {
         let taken = state.unsolicited().is_some_and(|u| u.deliver(line));
-        if !taken {
-            tracing::debug!(child.pid = state.pid, "message from a pooled child dropped");
+        match (taken, env.kind(), env.id) {
+            (true, _, _) => {}
+            // A request must be answered, or the child waits for ever (MCP spec "Base Protocol":
+            // requests MUST get a response).
+            (false, Kind::Request, Some(id)) => {
+                let refusal = RpcError::new(
+                    jsonrpc::METHOD_NOT_FOUND,
+                    format!(
+                        "{}: no client request in progress can answer this request",
+                        env.method()
+                    ),
+                );
+                let _ = stdin.try_send(refusal.response_line(id));
+            }
+            _ => tracing::debug!(child.pid = state.pid, "message nobody takes dropped"),
         }
     }
     true

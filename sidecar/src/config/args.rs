@@ -72,6 +72,20 @@ pub struct ServeArgs {
     /// Seconds given to in-flight requests on SIGTERM.
     #[arg(long, env = "SIDECAR_SHUTDOWN_GRACE_SECS", default_value = "10")]
     pub shutdown_grace_secs: String,
+    /// Calls held at most while stateless clients gather input (multi-round-trip requests).
+    #[arg(long, env = "SIDECAR_MAX_HELD_CALLS", default_value = "256")]
+    pub max_held_calls: String,
+    /// Seconds a held call waits for the client's retry before it is cancelled.
+    #[arg(long, env = "SIDECAR_HELD_CALL_TIMEOUT_SECS", default_value = "600")]
+    pub held_call_timeout_secs: String,
+    /// HMAC key of `requestState` (at least 32 characters); empty: a random key per start.
+    #[arg(
+        long,
+        env = "SIDECAR_REQUEST_STATE_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub request_state_key: String,
     /// Async runtime threads; 1: a single-threaded runtime; 0: one per CPU core.
     #[arg(long, env = "SIDECAR_WORKER_THREADS", default_value = "1")]
     pub worker_threads: String,

@@ -6,6 +6,8 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use secrecy::SecretSlice;
+
 /// Collects every problem instead of stopping at the first.
 #[derive(Default)]
 pub struct Checker(pub Vec<String>);
@@ -38,6 +40,29 @@ impl Checker {
         Duration::from_secs(self.number(var, raw, range))
     }
 }
+
+impl Checker {
+    /// A secret key of `MIN_KEY..=MAX_KEY` visible ASCII characters, or nothing when empty. The
+    /// value never appears in the message.
+    pub fn key(&mut self, var: &str, raw: &str) -> Option<SecretSlice<u8>> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        if !(MIN_KEY..=MAX_KEY).contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            self.fail(format!(
+                "{var}: expected {MIN_KEY} to {MAX_KEY} visible ASCII characters (or empty for a random key per start), got {} characters",
+                raw.len()
+            ));
+            return None;
+        }
+        Some(SecretSlice::from(raw.as_bytes().to_vec()))
+    }
+}
+
+/// Length bounds of a secret key (256 bits of base64 text at least).
+const MIN_KEY: usize = 32;
+const MAX_KEY: usize = 512;
 
 /// Comma-separated list, trimmed, lowercased, without empty entries or trailing slashes.
 pub fn list(raw: &str) -> Vec<String> {

@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use secrecy::SecretSlice;
+
 pub use args::ServeArgs;
 use check::{Checker, list};
 
@@ -40,7 +42,7 @@ pub enum LogFormat {
 }
 
 /// Validated settings.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
     pub mcp_path: String,
@@ -65,6 +67,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// 0: one per CPU core (tokio's default).
     pub worker_threads: usize,
+    pub max_held_calls: usize,
+    pub held_call_timeout: Duration,
+    /// `SIDECAR_REQUEST_STATE_KEY`; `None`: a random key per start.
+    pub request_state_key: Option<SecretSlice<u8>>,
     pub log_level: String,
     pub log_format: LogFormat,
     pub command: Vec<String>,
@@ -190,6 +196,17 @@ impl ServeArgs {
                 &self.worker_threads,
                 0..=MAX_THREADS,
             ),
+            max_held_calls: c.count(
+                "SIDECAR_MAX_HELD_CALLS",
+                &self.max_held_calls,
+                1..=MAX_COUNT,
+            ),
+            held_call_timeout: c.secs(
+                "SIDECAR_HELD_CALL_TIMEOUT_SECS",
+                &self.held_call_timeout_secs,
+                1..=MAX_TIMEOUT_SECS,
+            ),
+            request_state_key: c.key("SIDECAR_REQUEST_STATE_KEY", &self.request_state_key),
             log_level: self.log_level.trim().to_owned(),
             log_format,
             command: self.command,

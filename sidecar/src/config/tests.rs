@@ -69,7 +69,7 @@ fn lists_are_normalised() {
 }
 
 /// Every numeric setting with its flag and largest valid value.
-const NUMBERS: [(&str, &str, u64); 16] = [
+const NUMBERS: [(&str, &str, u64); 18] = [
     ("SIDECAR_WARM_POOL", "--warm-pool", MAX_POOL),
     ("SIDECAR_SHARED_POOL", "--shared-pool", MAX_POOL),
     ("SIDECAR_MAX_SESSIONS", "--max-sessions", MAX_COUNT),
@@ -118,7 +118,38 @@ const NUMBERS: [(&str, &str, u64); 16] = [
         MAX_INTERVAL_SECS,
     ),
     ("SIDECAR_WORKER_THREADS", "--worker-threads", MAX_THREADS),
+    ("SIDECAR_MAX_HELD_CALLS", "--max-held-calls", MAX_COUNT),
+    (
+        "SIDECAR_HELD_CALL_TIMEOUT_SECS",
+        "--held-call-timeout-secs",
+        MAX_TIMEOUT_SECS,
+    ),
 ];
+
+/// The requestState key: empty is a random key per start; set, it must be long enough, and a bad
+/// one is named without being shown.
+#[test]
+fn the_request_state_key_is_checked_and_never_shown() {
+    let config = parse(&["--", "srv"]).validate().unwrap();
+    assert!(config.request_state_key.is_none());
+    let good = "k".repeat(32);
+    let config = parse(&["--request-state-key", &good, "--", "srv"])
+        .validate()
+        .unwrap();
+    assert!(config.request_state_key.is_some());
+    assert!(
+        !format!("{config:?}").contains(&good),
+        "Debug shows the key"
+    );
+    for bad in ["short-secret", &"x y".repeat(20), &"k".repeat(513)] {
+        let errors = parse(&["--request-state-key", bad, "--", "srv"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("SIDECAR_REQUEST_STATE_KEY"));
+        assert!(!errors[0].contains(bad), "the message shows the value");
+    }
+}
 
 /// Issue 8 item 5: a huge duration or size is refused at start, naming the variable, instead of
 /// overflowing later (`Instant + timeout` panicked on every request).

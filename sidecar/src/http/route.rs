@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hyper::body::Incoming;
-use hyper::header::{HOST, HeaderValue, ORIGIN};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -13,10 +13,11 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::error::HttpError;
 use crate::http::body::ResponseBody;
-use crate::http::header;
 use crate::http::response::{json_response, text_response};
+use crate::http::{header, message};
 use crate::legacy;
-use crate::protocol::headers;
+use crate::protocol::modern::{self, HEADER_VERSION};
+use crate::protocol::{self, headers};
 use crate::{metrics, trace};
 
 /// Answers one request; never fails (every error is a response).
@@ -71,6 +72,7 @@ async fn mcp(
     let config = &app.config;
     if let Some(origin) = header(&req, ORIGIN.as_str())
         && !headers::origin_allowed(origin, &config.allowed_origins)
+        && !headers::own_loopback_origin(origin, app.port)
     {
         tracing::info!(origin, "request from a foreign origin refused");
         return Err(HttpError::ForbiddenOrigin);
@@ -86,7 +88,7 @@ async fn mcp(
     // Set by the edge after forward-auth; absent means the anonymous user "" (still bound).
     let user = header(&req, "x-user-id").unwrap_or("").to_owned();
     match *req.method() {
-        Method::POST => legacy::post::post(app, req, &user, label).await,
+        Method::POST => post(app, req, &user, label).await,
         Method::GET => {
             *label = metrics::method_label(metrics::STREAM);
             legacy::stream::get(app, &req, &user)
@@ -98,6 +100,39 @@ async fn mcp(
         _ => Err(HttpError::MethodNotAllowed {
             allow: "GET, POST, DELETE",
         }),
+    }
+}
+
+/// A POST: the session it names first (checked before the body is read), then the era: stateless
+/// when there is no session and the request is of the stateless revision (MCP 2026-07-28
+/// "Versioning": both eras on one endpoint), session-based otherwise.
+async fn post(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    user: &str,
+    label: &mut usize,
+) -> Result<Response<ResponseBody>, HttpError> {
+    if !headers::is_json(header(&req, CONTENT_TYPE.as_str())) {
+        return Err(HttpError::UnsupportedMediaType);
+    }
+    let accepts = headers::accepts(header(&req, ACCEPT.as_str()));
+    let session = legacy::post::session_of(app, &req, user)?;
+    let (parts, body) = req.into_parts();
+    let body = message::read(body, app.config.max_body_bytes).await?;
+    let (messages, batch) = message::messages(&body)?;
+    let version = parts
+        .headers
+        .get(HEADER_VERSION)
+        .and_then(|v| v.to_str().ok());
+    let stateless = session.is_none()
+        && match (batch, messages.first()) {
+            (false, Some(env)) => modern::is_stateless(version, env.method(), env.params),
+            _ => version.is_some_and(protocol::version::is_modern),
+        };
+    if stateless {
+        crate::modern::post::post(app, &parts.headers, messages, batch, accepts, user, label).await
+    } else {
+        legacy::post::post(app, session, messages, batch, accepts, user, label).await
     }
 }
 

@@ -32,6 +32,7 @@ use crate::http::sse::SseBody;
 use crate::legacy::resumable::SseStream;
 use crate::legacy::session::Session;
 use crate::protocol::jsonrpc::{self, Envelope, RpcError};
+use crate::protocol::modern::ClientCaps;
 use crate::protocol::sse;
 
 /// How long an SSE answer waits to go out as one buffer (see the module docs).
@@ -78,7 +79,7 @@ pub async fn start(
     let (tx, rx) = mpsc::unbounded_channel();
     let stream = sse.then(|| session.open_stream());
     if let Some(stream) = &stream {
-        child.peer().add_stream(stream.id, &tx);
+        child.peer().add_stream(stream.id, &tx, ClientCaps::ALL);
     }
     let mut outstanding = Outstanding {
         child: child.clone(),

@@ -1,92 +1,53 @@
-//! `POST` on the MCP endpoint: validates the transport rules, then starts a session
-//! (`initialize`), forwards notifications and responses (202), or runs requests (exchange).
-//! Requests without a session that come from a stateless-era (2026-07-28) client get honest errors.
+//! `POST` of the session-based revisions: starts a session (`initialize`), forwards notifications
+//! and responses (202), or runs requests (exchange). A POST without a session that is not
+//! `initialize` lacks its `Mcp-Session-Id` (400).
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use hyper::body::Incoming;
-use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde_json::value::RawValue;
 
 use crate::app::App;
 use crate::error::HttpError;
-use crate::http::body::{self, ResponseBody};
-use crate::http::header;
+use crate::http::body::ResponseBody;
 use crate::http::response::empty;
+use crate::http::{answerable, header};
 use crate::legacy::exchange;
 use crate::legacy::initialize::initialize;
 use crate::legacy::session::{Backend, Session};
 use crate::metrics;
-use crate::protocol::headers::{self, Accepts};
+use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 use crate::protocol::version;
 
-/// `_meta` key that marks a stateless-era request (MCP 2026-07-28 "Base Protocol").
-const MODERN_META_KEY: &str = "io.modelcontextprotocol/protocolVersion";
-
-/// The `Accept` rule for a POST that carries requests: an answer must be possible in JSON or SSE
-/// (MCP spec "Transports" > "Sending Messages to the Server"; otherwise 406).
-fn answerable(accepts: Accepts) -> Result<Accepts, HttpError> {
-    if accepts.any() {
-        Ok(accepts)
-    } else {
-        Err(HttpError::NotAcceptable(
-            "Accept must allow application/json or text/event-stream",
-        ))
-    }
+/// The session a POST names, if any: an unknown one or another user's is 404, a wrong
+/// `MCP-Protocol-Version` 400 (checked before the body is read).
+pub fn session_of<B>(
+    app: &App,
+    req: &Request<B>,
+    user: &str,
+) -> Result<Option<Arc<Session>>, HttpError> {
+    let Some(id) = header(req, "mcp-session-id") else {
+        return Ok(None);
+    };
+    let session = app
+        .sessions
+        .get(id, user)
+        .ok_or(HttpError::SessionNotFound)?;
+    session.check_version(header(req, "mcp-protocol-version"))?;
+    Ok(Some(session))
 }
 
-/// JSON text without raw line breaks: stdio framing forbids embedded newlines, and a pretty-printed
-/// body would carry them into raw `params`. Re-serialised only when needed.
-fn compact(body: Bytes) -> Result<Bytes, HttpError> {
-    if !body.iter().any(|b| *b == b'\n' || *b == b'\r') {
-        return Ok(body);
-    }
-    let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| HttpError::Parse(e.to_string()))?;
-    Ok(Bytes::from(value.to_string()))
-}
-
+/// A POST of the session-based revisions: `initialize` without a session, anything else in one.
 pub async fn post(
     app: &Arc<App>,
-    req: Request<Incoming>,
+    session: Option<Arc<Session>>,
+    messages: Vec<Envelope<'_>>,
+    batch: bool,
+    accepts: Accepts,
     user: &str,
     label: &mut usize,
 ) -> Result<Response<ResponseBody>, HttpError> {
-    if !headers::is_json(header(&req, CONTENT_TYPE.as_str())) {
-        return Err(HttpError::UnsupportedMediaType);
-    }
-    let accepts = headers::accepts(header(&req, ACCEPT.as_str()));
-    let session_id = header(&req, "mcp-session-id").map(str::to_owned);
-    let version_header = header(&req, "mcp-protocol-version").map(str::to_owned);
-    let session = match &session_id {
-        Some(id) => Some(
-            app.sessions
-                .get(id, user)
-                .ok_or(HttpError::SessionNotFound)?,
-        ),
-        None => None,
-    };
-    if let Some(session) = &session {
-        session.check_version(version_header.as_deref())?;
-    }
-    let body = compact(body::collect(req.into_body(), app.config.max_body_bytes).await?)?;
-    let text = std::str::from_utf8(&body).map_err(|e| HttpError::Parse(e.to_string()))?;
-    let (raw, batch) = jsonrpc::split_body(text).map_err(|e| HttpError::Parse(e.to_string()))?;
-    if raw.is_empty() {
-        return Err(HttpError::InvalidMessage("empty batch"));
-    }
-    let messages = raw
-        .iter()
-        .map(|r| {
-            Envelope::parse(r.get())
-                .ok()
-                .filter(|e| e.kind() != Kind::Invalid)
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or(HttpError::InvalidMessage("not a JSON-RPC 2.0 message"))?;
     *label = match (batch, messages[0].kind()) {
         (true, _) => metrics::method_label(metrics::BATCH),
         (false, Kind::Response) => metrics::method_label(metrics::RESPONSE),
@@ -111,7 +72,7 @@ pub async fn post(
         return initialize(app, user, &messages[0], answerable(accepts)?).await;
     }
     let Some(session) = session else {
-        return Err(sessionless(&messages, batch, version_header.as_deref()));
+        return Err(HttpError::MissingSession);
     };
     if batch && session.version() != version::BATCHES {
         return Err(HttpError::BatchNotAllowed);
@@ -173,34 +134,4 @@ async fn forward(session: &Session, env: &Envelope<'_>) {
         }
     };
     child.send(line).await;
-}
-
-/// A POST without `initialize` and without a session. A stateless-era client (2026-07-28 header
-/// or `_meta` version) learns that only the session-based revisions are served: `server/discover`
-/// gets -32601 (its probe then falls back to `initialize`, MCP 2026-07-28 "Versioning"), other
-/// requests -32022 with `data.supported`. Anyone else is missing the session header.
-fn sessionless(messages: &[Envelope<'_>], batch: bool, version_header: Option<&str>) -> HttpError {
-    let single = (!batch).then(|| &messages[0]);
-    let meta_version = single
-        .and_then(|e| e.params)
-        .filter(|p| p.get().contains(MODERN_META_KEY))
-        .map(|_| version::MODERN.to_owned());
-    let requested = version_header
-        .filter(|v| version::is_modern(v))
-        .map(str::to_owned)
-        .or(meta_version);
-    match (single, requested) {
-        (Some(env), _) if env.kind() == Kind::Request && env.method() == "server/discover" => {
-            HttpError::DiscoverUnsupported {
-                id: env.id.map(ToOwned::to_owned),
-            }
-        }
-        (Some(env), Some(requested)) if env.kind() == Kind::Request => {
-            HttpError::ModernUnsupported {
-                id: env.id.map(ToOwned::to_owned),
-                requested,
-            }
-        }
-        _ => HttpError::MissingSession,
-    }
 }

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -17,6 +17,9 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 /// The method does not exist / is not available.
 pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Invalid method parameter(s); in the stateless revision also a `_meta` without the required
+/// per-request fields (MCP 2026-07-28 "Per-request protocol fields").
+pub const INVALID_PARAMS: i64 = -32602;
 /// Internal JSON-RPC error.
 pub const INTERNAL_ERROR: i64 = -32603;
 /// The MCP server process exited or broke the protocol while the request was pending
@@ -31,6 +34,11 @@ pub const SESSION_NOT_FOUND: i64 = -32004;
 pub const OVERLOADED: i64 = -32005;
 /// The client cancelled the request (`notifications/cancelled`).
 pub const REQUEST_CANCELLED: i64 = -32800;
+/// A routing header disagrees with the body (MCP 2026-07-28 `HeaderMismatchError`).
+pub const HEADER_MISMATCH: i64 = -32020;
+/// Processing needs a client capability the request did not declare (MCP 2026-07-28
+/// `MissingRequiredClientCapabilityError`).
+pub const MISSING_CAPABILITY: i64 = -32021;
 /// Protocol version not supported (MCP 2026-07-28 "Versioning"; `data.supported` lists ours).
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
@@ -254,6 +262,13 @@ impl RpcError {
     pub fn with_data(mut self, data: serde_json::Value) -> Self {
         self.data = Some(data);
         self
+    }
+
+    /// The error response to a request of a child, newline-terminated (stdio framing).
+    pub fn response_line(&self, id: &RawValue) -> Bytes {
+        let mut out = BytesMut::from(&self.response(Some(id))[..]);
+        out.put_u8(b'\n');
+        out.freeze()
     }
 
     /// The error response to request `id`; `null` when the id is unknown (JSON-RPC 2.0 §5).

@@ -5,5 +5,7 @@
 pub mod framing;
 pub mod headers;
 pub mod jsonrpc;
+pub mod modern;
+pub mod request_state;
 pub mod sse;
 pub mod version;

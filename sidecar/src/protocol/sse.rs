@@ -29,6 +29,15 @@ pub fn event(stream: u64, seq: u64, json: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// One SSE event without an id, for streams that are not resumed (the stateless revision's).
+pub fn plain_event(json: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(json.len() + 8);
+    out.put_slice(b"data: ");
+    out.put_slice(json);
+    out.put_slice(b"\n\n");
+    out.freeze()
+}
+
 /// The priming event (MCP 2025-11-25): an id and empty data, so the client can resume even before
 /// the first message, plus the reconnection delay (`retry`, WHATWG HTML "Server-sent events").
 fn priming_event(stream: u64, retry_ms: u64) -> Bytes {
@@ -53,6 +62,7 @@ mod tests {
         assert_eq!(parse_event_id("x-1"), None);
         assert_eq!(parse_event_id("12"), None);
         assert_eq!(&event(3, 4, b"{}")[..], b"id: 3-4\ndata: {}\n\n");
+        assert_eq!(&plain_event(b"{}")[..], b"data: {}\n\n");
     }
 
     #[test]
