@@ -16,7 +16,7 @@ use crate::health::Health;
 use crate::legacy::sessions::Sessions;
 use crate::metrics::Metrics;
 use crate::modern::Modern;
-use crate::modern::listen::Hub;
+use crate::modern::hub::Hub;
 use crate::modern::mrtr::HeldCalls;
 use crate::modern::pools::Pools;
 use crate::pool::shared::{PoolSettings, SharedPool};

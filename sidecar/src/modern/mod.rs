@@ -9,6 +9,7 @@ use crate::modern::pools::Pools;
 
 pub mod discover;
 pub mod exchange;
+pub mod hub;
 pub mod listen;
 pub mod mrtr;
 pub mod pools;

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::child::ChildSpec;
 use crate::error::HttpError;
-use crate::modern::listen::Hub;
+use crate::modern::hub::Hub;
 use crate::pool::shared::{PoolSettings, SharedPool};
 use crate::pool::warm::WarmPool;
 
