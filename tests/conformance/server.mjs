@@ -336,6 +336,20 @@ server.server.setRequestHandler(CompleteRequestSchema, async () => ({
   completion: { values: [], total: 0, hasMore: false },
 }));
 
+// SEP-2243 (scenario http-custom-header-server-validation): an argument mirrored in an
+// Mcp-Param-Region header, which the sidecar checks against the body. tools/list carries the raw
+// schema (zod would drop x-mcp-header).
+const CUSTOM_HEADER_SCHEMA = {
+  type: 'object',
+  properties: { region: { type: 'string', 'x-mcp-header': 'Region' } },
+  required: ['region'],
+};
+server.registerTool(
+  'test_custom_header',
+  { description: 'Echoes the region its Mcp-Param-Region header mirrors', inputSchema: { region: z.string() } },
+  async ({ region }) => text(`region=${region}`),
+);
+
 // ---- 2026-07-28 (stateless) scenarios: tests/conformance/stateless.mjs ----
 const stateless = registerStateless(server, text);
 
@@ -346,6 +360,7 @@ server.server.setRequestHandler(ListToolsRequestSchema, async (request, extra) =
   const result = await listTools(request, extra);
   for (const tool of result.tools) {
     if (tool.name === 'json_schema_2020_12_tool') tool.inputSchema = JSON_SCHEMA_2020_12;
+    if (tool.name === 'test_custom_header') tool.inputSchema = CUSTOM_HEADER_SCHEMA;
   }
   return result;
 });

@@ -115,6 +115,9 @@ struct Listener {
 pub struct Hub {
     listeners: Mutex<Vec<Listener>>,
     next: AtomicU64,
+    /// Counts the children's `notifications/tools/list_changed` (what was learnt from a tools/list
+    /// before a change is stale).
+    tools_changed: AtomicU64,
 }
 
 impl Hub {
@@ -124,6 +127,11 @@ impl Hub {
 
     pub fn count(&self) -> usize {
         self.listeners().len()
+    }
+
+    /// How many times the children said their tool list changed.
+    pub fn tools_changed(&self) -> u64 {
+        self.tools_changed.load(Ordering::Relaxed)
     }
 
     pub fn add(&self, subscription: &RawValue, filter: Filter, tx: mpsc::Sender<Bytes>) -> u64 {
@@ -152,6 +160,9 @@ impl Unsolicited for Hub {
         };
         if env.kind() != Kind::Notification {
             return false;
+        }
+        if env.method() == "notifications/tools/list_changed" {
+            self.tools_changed.fetch_add(1, Ordering::Relaxed);
         }
         #[derive(Deserialize)]
         struct About {

@@ -16,14 +16,27 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use crate::child::ChildSpec;
+use crate::child::handshake;
 use crate::error::HttpError;
 use crate::modern::hub::Hub;
 use crate::pool::shared::{PoolSettings, SharedPool};
 use crate::pool::warm::WarmPool;
+use crate::protocol::param_headers::{self, Annotation};
+
+/// Pages of `tools/list` read at most when learning the tools' header annotations.
+const TOOL_PAGES: usize = 100;
+
+/// What the pool's tools declare as `Mcp-Param-*` headers, and the `tools_changed` count it was
+/// learnt at.
+type ToolHeaders = (u64, Arc<HashMap<String, Vec<Annotation>>>);
 
 /// Children of one user's pool.
 const CHILDREN_PER_USER: usize = 1;
@@ -35,9 +48,100 @@ pub struct StatelessPool {
     /// Whether its children may ask the client for input (multi-round-trip requests).
     pub takes_input: bool,
     stop: CancellationToken,
+    tool_headers: Mutex<Option<ToolHeaders>>,
 }
 
 impl StatelessPool {
+    fn new(
+        pool: Arc<SharedPool>,
+        hub: Arc<Hub>,
+        takes_input: bool,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            pool,
+            hub,
+            takes_input,
+            stop,
+            tool_headers: Mutex::new(None),
+        }
+    }
+
+    /// The `Mcp-Param-*` annotations of `tool` (MCP 2026-07-28 "Custom headers"), learnt from
+    /// the children's `tools/list` and learnt again after they say the list changed. A listing
+    /// that fails checks nothing (the call itself then reports what is wrong).
+    pub async fn param_annotations(&self, tool: &str, timeout: Duration) -> Vec<Annotation> {
+        let changed = self.hub.tools_changed();
+        let known = self
+            .tool_headers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|(at, _)| *at == changed);
+        let tools = match known {
+            Some((_, tools)) => tools,
+            None => {
+                let tools = Arc::new(self.list_tool_headers(timeout).await);
+                *self.tool_headers.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((changed, tools.clone()));
+                tools
+            }
+        };
+        tools.get(tool).cloned().unwrap_or_default()
+    }
+
+    async fn list_tool_headers(&self, timeout: Duration) -> HashMap<String, Vec<Annotation>> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tools: Vec<Tool>,
+            #[serde(rename = "nextCursor")]
+            next: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Tool {
+            name: String,
+            #[serde(rename = "inputSchema", default)]
+            schema: Value,
+        }
+        let mut out = HashMap::new();
+        let Some(child) = self.pool.pick_ready(timeout).await else {
+            return out;
+        };
+        let mut cursor: Option<String> = None;
+        for _ in 0..TOOL_PAGES {
+            let params = cursor.as_ref().and_then(|c| {
+                RawValue::from_string(serde_json::json!({ "cursor": c }).to_string()).ok()
+            });
+            let answer = child
+                .call(
+                    RawValue::NULL,
+                    "tools/list",
+                    params.as_deref(),
+                    usize::MAX,
+                    timeout,
+                )
+                .await;
+            let Ok(page) = handshake::result_of(&answer)
+                .and_then(|r| serde_json::from_str::<Page>(r.get()).map_err(|e| e.to_string()))
+            else {
+                tracing::warn!("tools/list for the Mcp-Param headers failed; headers not checked");
+                return out;
+            };
+            for tool in page.tools {
+                if let Some(found) =
+                    param_headers::annotations(&tool.schema).filter(|found| !found.is_empty())
+                {
+                    out.insert(tool.name, found);
+                }
+            }
+            match page.next {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => break,
+            }
+        }
+        out
+    }
     /// Whether nothing of the pool is in use: no request, held call or listener.
     fn is_unused(&self) -> bool {
         self.pool.in_flight() == 0 && self.hub.count() == 0
@@ -64,14 +168,8 @@ impl Pools {
         max_users: usize,
         shutdown: CancellationToken,
     ) -> Self {
-        let shared = shared.map(|(pool, hub)| {
-            Arc::new(StatelessPool {
-                pool,
-                hub,
-                takes_input: false,
-                stop: shutdown.clone(),
-            })
-        });
+        let shared = shared
+            .map(|(pool, hub)| Arc::new(StatelessPool::new(pool, hub, false, shutdown.clone())));
         Self {
             shared,
             by_user: Mutex::new(HashMap::new()),
@@ -116,12 +214,7 @@ impl Pools {
         let stop = self.shutdown.child_token();
         tokio::spawn(pool.clone().run(stop.clone()));
         tracing::info!(user, "stateless children started for a user");
-        let entry = Arc::new(StatelessPool {
-            pool,
-            hub,
-            takes_input: true,
-            stop,
-        });
+        let entry = Arc::new(StatelessPool::new(pool, hub, true, stop));
         by_user.insert(user.to_owned(), entry.clone());
         Ok(entry)
     }

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::header::{HeaderMap, HeaderName};
 use hyper::{Response, StatusCode};
@@ -22,6 +23,7 @@ use crate::http::response::{empty, json_response};
 use crate::metrics;
 use crate::modern::exchange::{self, Call};
 use crate::modern::mrtr::ChildCall;
+use crate::modern::pools::StatelessPool;
 use crate::modern::{discover, listen};
 use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
@@ -29,6 +31,7 @@ use crate::protocol::modern::{
     self, ClientCaps, FORWARDED, HEADER_METHOD, HEADER_NAME, HEADER_VERSION, INPUT_CAPABLE, Params,
     RoutingHeaders,
 };
+use crate::protocol::param_headers;
 use crate::protocol::request_state::Binding;
 
 /// Registration ids of stateless calls in a child's peer: their own id with this bit, apart from
@@ -136,6 +139,7 @@ pub async fn post(
         _ if FORWARDED.contains(&method) => {
             let request = Request {
                 env,
+                headers,
                 params: &params,
                 caps: meta.caps,
                 name: name.unwrap_or_default(),
@@ -156,6 +160,7 @@ pub async fn post(
 /// A stateless request for a child, checked.
 struct Request<'a> {
     env: &'a Envelope<'a>,
+    headers: &'a HeaderMap,
     params: &'a Params<'a>,
     caps: ClientCaps,
     name: String,
@@ -179,6 +184,36 @@ impl From<RpcError> for Refusal {
     }
 }
 
+/// The call's `Mcp-Param-*` headers against its arguments, for the tool's annotations (-32020).
+/// Nothing to compare without arguments and such headers.
+async fn check_param_headers(
+    pool: &StatelessPool,
+    request: &Request<'_>,
+    timeout: Duration,
+) -> Result<(), RpcError> {
+    let sent: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with(param_headers::PREFIX))
+        .map(|(name, value)| {
+            let value = value.to_str().map(str::trim).unwrap_or("\u{fffd}");
+            (name.as_str().to_owned(), value.to_owned())
+        })
+        .collect();
+    let arguments = request.params.arguments.filter(|a| a.get() != "null");
+    if sent.is_empty() && arguments.is_none_or(|a| a.get().trim() == "{}") {
+        return Ok(());
+    }
+    let annotations = pool.param_annotations(&request.name, timeout).await;
+    if annotations.is_empty() {
+        return Ok(());
+    }
+    let arguments: serde_json::Value = arguments
+        .and_then(|a| serde_json::from_str(a.get()).ok())
+        .unwrap_or(serde_json::Value::Null);
+    param_headers::check(&annotations, &arguments, &sent)
+}
+
 /// Runs the request on a child of the user's pool, or resumes the held call it continues.
 async fn forward(
     app: &Arc<App>,
@@ -190,6 +225,9 @@ async fn forward(
         return Err(RpcError::new(jsonrpc::INVALID_REQUEST, "a request needs an id").into());
     };
     let pool = app.modern.pools.for_user(request.user)?;
+    if method == "tools/call" {
+        check_param_headers(&pool, &request, app.config.request_timeout).await?;
+    }
     let responses = input_responses(request.params.input_responses)?;
     let input_capable = INPUT_CAPABLE.contains(&method);
     if let (Some(state), true) = (request.params.request_state, input_capable) {

@@ -6,6 +6,7 @@ pub mod framing;
 pub mod headers;
 pub mod jsonrpc;
 pub mod modern;
+pub mod param_headers;
 pub mod request_state;
 pub mod sse;
 pub mod version;

@@ -116,6 +116,8 @@ pub struct Params<'a> {
     pub name: Option<&'a RawValue>,
     #[serde(borrow)]
     pub uri: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub arguments: Option<&'a RawValue>,
     #[serde(rename = "inputResponses", borrow)]
     pub input_responses: Option<&'a RawValue>,
     #[serde(rename = "requestState", borrow)]
