@@ -44,10 +44,12 @@ pub struct App {
 
 /// Ends sessions idle for `SIDECAR_IDLE_TIMEOUT_SECS` (counted from the last client request, not
 /// from open streams; MCP spec "Session Management": the server MAY terminate sessions at any
-/// time, the client then gets 404) and sessions whose child died.
+/// time, the client then gets 404) and sessions whose child died; cancels the calls held past
+/// `SIDECAR_HELD_CALL_TIMEOUT_SECS`; ends the stateless children of idle users.
 pub async fn reap(app: Arc<App>) {
     let idle = app.config.idle_timeout;
-    let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let shortest = idle.min(app.config.held_call_timeout);
+    let every = (shortest / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
     let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
     loop {
         tokio::select! {

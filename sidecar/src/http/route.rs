@@ -42,7 +42,11 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBo
             (&Method::GET, "/health") => health(&app),
             (&Method::GET, "/metrics") => text_response(
                 "text/plain; version=0.0.4; charset=utf-8",
-                app.metrics.render(app.sessions.count()),
+                app.metrics.render(metrics::Gauges {
+                    sessions: app.sessions.count(),
+                    stateless_users: app.modern.pools.users(),
+                    held_calls: app.modern.held.count(),
+                }),
             ),
             (_, "/health" | "/metrics") => {
                 HttpError::MethodNotAllowed { allow: "GET" }.into_response()

@@ -118,13 +118,24 @@ pub struct Params<'a> {
     pub uri: Option<&'a RawValue>,
     #[serde(borrow)]
     pub arguments: Option<&'a RawValue>,
-    #[serde(rename = "inputResponses", borrow)]
+    /// Present even when `null` (which is not a valid value, unlike absence).
+    #[serde(
+        rename = "inputResponses",
+        borrow,
+        default,
+        deserialize_with = "present"
+    )]
     pub input_responses: Option<&'a RawValue>,
-    #[serde(rename = "requestState", borrow)]
+    #[serde(rename = "requestState", borrow, default, deserialize_with = "present")]
     pub request_state: Option<&'a RawValue>,
     /// `subscriptions/listen`'s filter.
     #[serde(borrow)]
     pub notifications: Option<&'a RawValue>,
+}
+
+/// A member that is present, `null` included (serde reads `null` as an absent `Option`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 impl<'a> Params<'a> {
