@@ -21,7 +21,7 @@ use crate::modern::mrtr::HeldCalls;
 use crate::modern::pools::Pools;
 use crate::pool::shared::{PoolSettings, SharedPool};
 use crate::pool::warm::WarmPool;
-use crate::{clock, http, shutdown, trace};
+use crate::{clock, config, http, shutdown, trace};
 
 /// Time children get to be reaped at shutdown.
 const CHILD_STOP_WAIT: Duration = Duration::from_secs(3);
@@ -89,9 +89,10 @@ fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 pub fn serve(
     config: Config,
     inherited: Option<TcpListener>,
-    hidden_env: Vec<OsString>,
+    mut hidden_env: Vec<OsString>,
 ) -> ExitCode {
     trace::init(&config.log_level, config.log_format);
+    hidden_env.extend(config::SECRETS.iter().map(OsString::from));
     let runtime = match runtime(config.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {

@@ -11,8 +11,18 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn both_eras_are_served_on_one_url() {
-    let sc = sidecar(everything()).start().await;
+    let key = "k3y-0f-the-request-state-never-shown-to-children";
+    let sc = sidecar(everything())
+        .env("SIDECAR_REQUEST_STATE_KEY", key)
+        .start()
+        .await;
     let client = Stateless::new(&sc);
+    // The requestState key is a secret of the sidecar: the MCP server never sees it.
+    let env = client.call_tool("get-env", json!({})).await;
+    assert!(
+        !env.to_string().contains(key),
+        "the child's environment shows the key"
+    );
     // server/discover: the children's initialize result, every revision served (MCP 2026-07-28
     // "Discovery"), caching hints and the server's identity in _meta.
     let discover = client.request("server/discover", json!({})).await;

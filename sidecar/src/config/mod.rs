@@ -11,6 +11,10 @@ use secrecy::SecretSlice;
 pub use args::ServeArgs;
 use check::{Checker, list};
 
+/// Settings that are secrets: never passed on to the MCP server's environment, wherever they came
+/// from (an MCP server may print its whole environment: the everything server's `get-env`).
+pub const SECRETS: [&str; 1] = ["SIDECAR_REQUEST_STATE_KEY"];
+
 /// Upper bounds of the numeric settings (each setting also has a lower one, at its use below).
 /// Children one pool may hold (warm pool, shared pool).
 pub const MAX_POOL: u64 = 64;
