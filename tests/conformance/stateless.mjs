@@ -11,7 +11,6 @@ import { CallToolRequestSchema, McpError } from '@modelcontextprotocol/sdk/types
 /** Registers the scenarios' tools and prompt on `server`; call `attach` once it is connected. */
 export function registerStateless(server, text) {
   let transport;
-  const CAPS_KEY = 'io.modelcontextprotocol/clientCapabilities';
   const asked = new Map(); // request id -> { resolve, reject }
   function ask(id, method, params) {
     // A call the client abandoned may still wait under the same id; it is given up here, so that
@@ -69,14 +68,14 @@ export function registerStateless(server, text) {
     const second = await elicit('step2', 'Step 2: What is your favorite color?', { color: { type: 'string' } });
     return text(`${first.content?.name} likes ${second.content?.color}`);
   });
-  server.registerTool('test_input_required_result_capabilities', { description: 'SEP-2322 capabilities', inputSchema: {} }, async (_args, extra) => {
-    // Asks only for what the request's own capabilities allow (2026-07-28: per request, in _meta).
-    const caps = extra._meta?.[CAPS_KEY] ?? {};
-    const wanted = [];
-    if (caps.sampling) wanted.push(sample('capital_question', 'What is the capital of France?', 100));
-    if (caps.elicitation) wanted.push(elicit('user_name', 'What is your name?', { name: { type: 'string' } }));
-    const answers = await Promise.all(wanted);
-    return text(`answered ${answers.length} input request(s)`);
+  server.registerTool('test_input_required_result_capabilities', { description: 'SEP-2322 capabilities' }, async () => {
+    // Asks for both; the sidecar refuses what the request's client did not declare (-32021), and
+    // the call goes on with what it can get.
+    const answers = await Promise.allSettled([
+      sample('capital_question', 'What is the capital of France?', 100),
+      elicit('user_name', 'What is your name?', { name: { type: 'string' } }),
+    ]);
+    return text(`answered ${answers.filter((a) => a.status === 'fulfilled').length} input request(s)`);
   });
   server.registerPrompt('test_input_required_result_prompt', { description: 'SEP-2322 prompt' }, async () => {
     const answer = await elicit('user_context', 'What context should the prompt use?', { context: { type: 'string' } });
@@ -106,17 +105,13 @@ export function registerStateless(server, text) {
   server.registerTool('test_missing_capability', { description: 'Needs the sampling capability' }, async () => text('unused'));
 
   // tools/call: the MissingRequiredClientCapabilityError (-32021) of SEP-2575 is a JSON-RPC error.
+  // test_missing_capability asks for sampling; when the request's client did not declare it, the
+  // sidecar refuses with -32021 naming the capability, which this call passes on as its error.
   const callTool = server.server._requestHandlers.get('tools/call');
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    if (request.params.name === 'test_missing_capability') {
-      if (!request.params._meta?.[CAPS_KEY]?.sampling) {
-        throw new McpError(-32021, 'test_missing_capability needs the sampling capability', {
-          requiredCapabilities: { sampling: {} },
-        });
-      }
-      return text('sampling declared');
-    }
-    return callTool(request, extra);
+    if (request.params.name !== 'test_missing_capability') return callTool(request, extra);
+    const answer = await sample('capability_probe', 'Say anything', 10);
+    return text(`sampled: ${answer.content?.text ?? ''}`);
   });
 
   return {

@@ -16,6 +16,7 @@ from mcp.shared.exceptions import MCPError
 import raw
 from client import connect
 from test_lifecycle import login
+from test_servers import text
 
 pytestmark = pytest.mark.anyio
 
@@ -47,13 +48,16 @@ async def test_elicitation_and_sampling_round_trips_through_input_required(stack
                        elicitation_callback=elicitation) as client:
         sampled = await client.call_tool("trigger-sampling-request", {"prompt": "hi", "maxTokens": 20})
         elicited = await client.call_tool("trigger-elicitation-request", {})
-    assert not sampled.is_error and "modern-sample" in sampled.content[0].text
-    assert not elicited.is_error and "Modern Tester" in elicited.content[0].text
+    assert "modern-sample" in text(sampled)
+    assert "Modern Tester" in text(elicited)
     assert asked == ["sampling", "elicitation"]
 
 
 async def test_a_tampered_request_state_is_refused_and_cancels_the_call(stack, users):
-    async with connect(stack.url("everything"), users["dev"], MODERN) as client:
+    async def never(context, params):  # declares the elicitation capability; input is given by hand
+        raise AssertionError("the test answers the input request itself")
+
+    async with connect(stack.url("everything"), users["dev"], MODERN, elicitation_callback=never) as client:
         first = await client.session.call_tool("trigger-elicitation-request", {}, allow_input_required=True)
         assert isinstance(first, types.InputRequiredResult), first
         key = next(iter(first.input_requests))
@@ -119,5 +123,5 @@ async def test_a_header_rule_answers_through_the_edge(stack, users):
     assert resp.json()["error"]["code"] == -32020 and resp.json()["id"] == 7
     headers["Mcp-Method"] = "tools/list"
     resp = httpx.post(stack.url("time"), json=body, headers=headers, timeout=60)
-    assert resp.status_code == 200
+    assert resp.status_code == 200, resp.text
     assert resp.json()["result"]["resultType"] == "complete"

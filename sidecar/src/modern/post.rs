@@ -263,8 +263,9 @@ async fn forward(
         own | STREAM_BIT
     });
     let child_call = ChildCall::new(child.clone(), own, stream, rx, tx);
+    let params = env.params.map(modern::for_child).transpose()?.flatten();
     if !child
-        .send(jsonrpc::request_line(own, method, env.params))
+        .send(jsonrpc::request_line(own, method, params.as_deref()))
         .await
     {
         child

@@ -170,6 +170,36 @@ fn invalid_params(message: impl Into<Cow<'static, str>>) -> RpcError {
     RpcError::new(jsonrpc::INVALID_PARAMS, message)
 }
 
+/// The params of a stateless request as a child of the session-based revisions takes them:
+/// without the per-request envelope in `_meta` (its protocol version marks a request of the
+/// stateless revision, which such a child may refuse: the Python SDK's servers do) and without the
+/// members of multi-round-trip requests (`inputResponses`, `requestState`: the sidecar's own
+/// business). Everything else, `_meta.progressToken` included, is kept. `None`: nothing is left.
+pub fn for_child(params: &RawValue) -> Result<Option<Box<RawValue>>, RpcError> {
+    type Members<'a> = std::collections::BTreeMap<Cow<'a, str>, &'a RawValue>;
+    let invalid = |e: serde_json::Error| invalid_params(format!("params: {e}"));
+    let mut members: Members<'_> = serde_json::from_str(params.get()).map_err(invalid)?;
+    members.remove("inputResponses");
+    members.remove("requestState");
+    let meta = match members.remove("_meta") {
+        Some(raw) => {
+            let mut meta: Members<'_> = serde_json::from_str(raw.get()).map_err(invalid)?;
+            meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
+            (!meta.is_empty()).then(|| serde_json::to_string(&meta)).transpose().map_err(invalid)?
+        }
+        None => None,
+    };
+    let meta = meta.map(RawValue::from_string).transpose().map_err(invalid)?;
+    if let Some(meta) = &meta {
+        members.insert(Cow::Borrowed("_meta"), meta);
+    }
+    if members.is_empty() {
+        return Ok(None);
+    }
+    let text = serde_json::to_string(&members).map_err(invalid)?;
+    RawValue::from_string(text).map(Some).map_err(invalid)
+}
+
 /// Whether a request without a session is of the stateless revision: the header names it (or a
 /// later one), or `_meta` carries a protocol version, or the method exists only there.
 pub fn is_stateless(version_header: Option<&str>, method: &str, params: Option<&RawValue>) -> bool {

@@ -234,3 +234,21 @@ fn capabilities_name_what_a_server_request_needs() {
         json!({"elicitation": {}})
     );
 }
+
+#[test]
+fn children_get_params_without_the_stateless_envelope() {
+    let params = raw(
+        r#"{"name":"echo","arguments":{"message":"hi"},"requestState":"s","inputResponses":{},
+            "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                     "io.modelcontextprotocol/clientCapabilities":{},"progressToken":7}}"#,
+    );
+    let out: serde_json::Value =
+        serde_json::from_str(for_child(&params).unwrap().unwrap().get()).unwrap();
+    assert_eq!(
+        out,
+        json!({"name": "echo", "arguments": {"message": "hi"}, "_meta": {"progressToken": 7}})
+    );
+    let only_meta = raw(r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"x"}}"#);
+    assert!(for_child(&only_meta).unwrap().is_none());
+    assert!(for_child(&raw("[]")).is_err());
+}
