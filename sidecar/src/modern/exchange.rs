@@ -45,6 +45,8 @@ pub struct Call {
     pub name: String,
     pub user: String,
     pub caps: ClientCaps,
+    /// Whether the child's requests may become input requests (not in shared mode).
+    pub takes_input: bool,
     /// `inputResponses` of this request that no request of the child has taken yet.
     pub responses: HashMap<String, Box<RawValue>>,
     /// The held call this continues (its id and round), on a retry.
@@ -74,6 +76,7 @@ impl Call {
         user: &str,
     ) -> Self {
         Self {
+            takes_input: call.stream.is_some(),
             call,
             client_id: client_id.to_owned(),
             method: method.to_owned(),
@@ -146,16 +149,12 @@ impl Call {
         let id = env.id?;
         let method = env.method();
         let refuse = |code, message: String| RpcError::new(code, message);
-        let refusal = match (self.call.stream.is_some(), self.caps.allows(method)) {
-            (false, _) => Some(refuse(
-                jsonrpc::METHOD_NOT_FOUND,
-                format!("{method}: this request cannot ask its client for input"),
-            )),
-            (true, None) => Some(refuse(
+        let refusal = match (self.caps.allows(method), self.takes_input) {
+            (None, _) => Some(refuse(
                 jsonrpc::METHOD_NOT_FOUND,
                 format!("{method} is not a request a server can make of a stateless client"),
             )),
-            (true, Some(false)) => Some(
+            (Some(false), _) => Some(
                 refuse(
                     jsonrpc::MISSING_CAPABILITY,
                     format!("{method}: the client did not declare the capability it needs"),
@@ -164,7 +163,11 @@ impl Call {
                     "requiredCapabilities": ClientCaps::required_for(method)
                 })),
             ),
-            (true, Some(true)) => None,
+            (Some(true), false) => Some(refuse(
+                jsonrpc::METHOD_NOT_FOUND,
+                format!("{method}: input requests are not offered in shared session mode"),
+            )),
+            (Some(true), true) => None,
         };
         if let Some(error) = refusal {
             self.call.answer_child(id, None, Some(&error));

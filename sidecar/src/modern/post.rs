@@ -258,7 +258,9 @@ async fn forward(
         .peer()
         .register(0, id, &tx, progress, limit)
         .map_err(RpcError::from)?;
-    let stream = (pool.takes_input && input_capable).then(|| {
+    // Registered even where children may not ask for input (shared mode): the request they
+    // raise is then refused with the reason that fits its client (-32021 or -32601).
+    let stream = input_capable.then(|| {
         child.peer().add_stream(own | STREAM_BIT, &tx, request.caps);
         own | STREAM_BIT
     });
@@ -274,6 +276,7 @@ async fn forward(
     }
     let mut call = Call::new(child_call, id, method, &request.name, request.user);
     call.caps = request.caps;
+    call.takes_input = pool.takes_input;
     call.responses = responses;
     Ok(exchange::answer(app.clone(), call, accepts).await)
 }

@@ -185,11 +185,17 @@ pub fn for_child(params: &RawValue) -> Result<Option<Box<RawValue>>, RpcError> {
         Some(raw) => {
             let mut meta: Members<'_> = serde_json::from_str(raw.get()).map_err(invalid)?;
             meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
-            (!meta.is_empty()).then(|| serde_json::to_string(&meta)).transpose().map_err(invalid)?
+            (!meta.is_empty())
+                .then(|| serde_json::to_string(&meta))
+                .transpose()
+                .map_err(invalid)?
         }
         None => None,
     };
-    let meta = meta.map(RawValue::from_string).transpose().map_err(invalid)?;
+    let meta = meta
+        .map(RawValue::from_string)
+        .transpose()
+        .map_err(invalid)?;
     if let Some(meta) = &meta {
         members.insert(Cow::Borrowed("_meta"), meta);
     }
