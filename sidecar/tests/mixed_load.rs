@@ -62,10 +62,8 @@ async fn mixed_load(mode: &str) {
                 .await;
             let response = answer.response();
             assert_eq!(response["id"], r, "{:?}", answer.messages);
-            assert_eq!(
-                response["result"]["content"][0]["text"],
-                format!("Echo: {message}")
-            );
+            let text = &response["result"]["content"][0]["text"];
+            assert_eq!(text, &format!("Echo: {message}"), "{:?}", answer.messages);
             assert_eq!(response["result"]["resultType"], "complete");
             answered += 1;
         }

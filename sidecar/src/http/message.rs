@@ -7,7 +7,17 @@ use hyper::body::Incoming;
 
 use crate::error::HttpError;
 use crate::http::body;
+use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind};
+
+/// A POST read and split into its messages: what the handler of either era takes.
+pub struct Post<'a> {
+    pub messages: Vec<Envelope<'a>>,
+    pub batch: bool,
+    pub accepts: Accepts,
+    /// `X-User-Id` set by the edge ("" when absent).
+    pub user: &'a str,
+}
 
 /// JSON text without raw line breaks: stdio framing forbids embedded newlines, and a pretty-printed
 /// body would carry them into raw `params`. Re-serialised only when needed.

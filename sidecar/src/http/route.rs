@@ -13,8 +13,9 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::error::HttpError;
 use crate::http::body::ResponseBody;
+use crate::http::header;
+use crate::http::message::{self, Post};
 use crate::http::response::{json_response, text_response};
-use crate::http::{header, message};
 use crate::legacy;
 use crate::protocol::modern::{self, HEADER_VERSION};
 use crate::protocol::{self, headers};
@@ -133,10 +134,16 @@ async fn post(
             (false, Some(env)) => modern::is_stateless(version, env.method(), env.params),
             _ => version.is_some_and(protocol::version::is_modern),
         };
+    let post = Post {
+        messages,
+        batch,
+        accepts,
+        user,
+    };
     if stateless {
-        crate::modern::post::post(app, &parts.headers, messages, batch, accepts, user, label).await
+        crate::modern::post::post(app, &parts.headers, post, label).await
     } else {
-        legacy::post::post(app, session, messages, batch, accepts, user, label).await
+        legacy::post::post(app, session, post, label).await
     }
 }
 

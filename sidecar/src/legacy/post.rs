@@ -10,13 +10,13 @@ use serde_json::value::RawValue;
 use crate::app::App;
 use crate::error::HttpError;
 use crate::http::body::ResponseBody;
+use crate::http::message::Post;
 use crate::http::response::empty;
 use crate::http::{answerable, header};
 use crate::legacy::exchange;
 use crate::legacy::initialize::initialize;
 use crate::legacy::session::{Backend, Session};
 use crate::metrics;
-use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 use crate::protocol::version;
 
@@ -42,12 +42,15 @@ pub fn session_of<B>(
 pub async fn post(
     app: &Arc<App>,
     session: Option<Arc<Session>>,
-    messages: Vec<Envelope<'_>>,
-    batch: bool,
-    accepts: Accepts,
-    user: &str,
+    post: Post<'_>,
     label: &mut usize,
 ) -> Result<Response<ResponseBody>, HttpError> {
+    let Post {
+        messages,
+        batch,
+        accepts,
+        user,
+    } = post;
     *label = match (batch, messages[0].kind()) {
         (true, _) => metrics::method_label(metrics::BATCH),
         (false, Kind::Response) => metrics::method_label(metrics::RESPONSE),

@@ -31,7 +31,7 @@ use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 use crate::protocol::modern::{self, ClientCaps};
 use crate::protocol::request_state::Binding;
-use crate::protocol::sse;
+use crate::protocol::{bridge, sse};
 
 /// Events queued towards a client whose stream is slow.
 const STREAM_QUEUE: usize = 64;
@@ -291,7 +291,7 @@ fn final_answer(method: &str, body: Bytes) -> (StatusCode, Bytes) {
     };
     let id = env.id.unwrap_or(RawValue::NULL);
     if let Some(result) = env.result {
-        return match modern::stateless_result(method, result) {
+        return match bridge::stateless_result(method, result) {
             Some(result) => (StatusCode::OK, jsonrpc::response(id, Some(&result), None)),
             None => (StatusCode::OK, body.clone()),
         };

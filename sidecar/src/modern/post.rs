@@ -19,6 +19,7 @@ use crate::child::pending::DeliveryTx;
 use crate::error::HttpError;
 use crate::http::answerable;
 use crate::http::body::ResponseBody;
+use crate::http::message::Post;
 use crate::http::response::{empty, json_response};
 use crate::metrics;
 use crate::modern::exchange::{self, Call};
@@ -31,8 +32,8 @@ use crate::protocol::modern::{
     self, ClientCaps, FORWARDED, HEADER_METHOD, HEADER_NAME, HEADER_VERSION, INPUT_CAPABLE, Params,
     RoutingHeaders,
 };
-use crate::protocol::param_headers;
 use crate::protocol::request_state::Binding;
+use crate::protocol::{bridge, param_headers};
 
 /// Registration ids of stateless calls in a child's peer: their own id with this bit, apart from
 /// the ids legacy sessions use for their streams.
@@ -71,23 +72,20 @@ fn input_responses(raw: Option<&RawValue>) -> Result<HashMap<String, Box<RawValu
 pub async fn post(
     app: &Arc<App>,
     headers: &HeaderMap,
-    messages: Vec<Envelope<'_>>,
-    batch: bool,
-    accepts: Accepts,
-    user: &str,
+    post: Post<'_>,
     label: &mut usize,
 ) -> Result<Response<ResponseBody>, HttpError> {
     let invalid = |message: &'static str| HttpError::Stateless {
         id: None,
         error: RpcError::new(jsonrpc::INVALID_REQUEST, message),
     };
-    if batch {
+    if post.batch {
         *label = metrics::method_label(metrics::BATCH);
         return Err(invalid(
             "JSON-RPC batches are not part of the stateless revision",
         ));
     }
-    let env = &messages[0];
+    let env = &post.messages[0];
     let id = match (env.kind(), env.id) {
         (Kind::Request, Some(id)) => id,
         (Kind::Notification, _) => {
@@ -117,7 +115,7 @@ pub async fn post(
     };
     modern::check_headers(&routing, method, &meta.version, name.as_deref()).map_err(fail)?;
     modern::check_version(&meta.version).map_err(fail)?;
-    let accepts = answerable(accepts)?;
+    let accepts = answerable(post.accepts)?;
     match method {
         "server/discover" => {
             let init = app
@@ -133,7 +131,7 @@ pub async fn post(
                     "subscriptions/listen answers with a stream: Accept must allow text/event-stream",
                 ));
             }
-            let pool = app.modern.pools.for_user(user)?;
+            let pool = app.modern.pools.for_user(post.user)?;
             listen::open(app, pool, id, params.notifications).await
         }
         _ if FORWARDED.contains(&method) => {
@@ -143,7 +141,7 @@ pub async fn post(
                 params: &params,
                 caps: meta.caps,
                 name: name.unwrap_or_default(),
-                user,
+                user: post.user,
             };
             forward(app, request, accepts).await.map_err(|e| match e {
                 Refusal::Http(e) => e,
@@ -265,7 +263,7 @@ async fn forward(
         own | STREAM_BIT
     });
     let child_call = ChildCall::new(child.clone(), own, stream, rx, tx);
-    let params = env.params.map(modern::for_child).transpose()?.flatten();
+    let params = env.params.map(bridge::for_child).transpose()?.flatten();
     if !child
         .send(jsonrpc::request_line(own, method, params.as_deref()))
         .await

@@ -2,6 +2,7 @@
 //! framing, SSE events and `Last-Event-ID`, the header rules and the protocol revisions. Callable
 //! from fuzz targets as they are.
 
+pub mod bridge;
 pub mod framing;
 pub mod headers;
 pub mod jsonrpc;
