@@ -5,7 +5,7 @@
 //! git's working tree, everything's subscriptions and log level) would let one user's requests see
 //! or change what another user's did if they shared a child, so in isolated mode (the default,
 //! for such servers) each user gets a pool of their own: one child the sidecar initialized with the
-//! client capabilities a stateless client may have (sampling, elicitation, roots), kept while the
+//! client capabilities a stateless client may use during a call (sampling, elicitation), kept while the
 //! user is active and ended after `SIDECAR_IDLE_TIMEOUT_SECS` without requests, held calls or
 //! listeners. At most `SIDECAR_MAX_SESSIONS` users have one at a time (then 503).
 //!
@@ -203,7 +203,11 @@ impl Pools {
         let settings = PoolSettings {
             size: CHILDREN_PER_USER,
             label: format!("stateless:{user}"),
-            capabilities: serde_json::json!({ "sampling": {}, "elicitation": {}, "roots": {} }),
+            // Sampling and elicitation: what servers ask for while they serve a call. Not roots:
+            // servers ask for those on their own, right after `initialize` (the everything server
+            // 350 ms later), where no stateless client can answer, and the request would be taken
+            // for part of whatever call runs then. A roots/list during a call is still bridged.
+            capabilities: serde_json::json!({ "sampling": {}, "elicitation": {} }),
         };
         let pool = Arc::new(SharedPool::new(
             self.spec.clone(),
