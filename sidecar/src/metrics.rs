@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// `method` label values: MCP methods we know, then the kinds of message without one.
-const METHODS: [&str; 20] = [
+const METHODS: [&str; 21] = [
     "initialize",
     "ping",
     "tools/list",
@@ -21,6 +21,7 @@ const METHODS: [&str; 20] = [
     "completion/complete",
     "logging/setLevel",
     "server/discover",
+    "subscriptions/listen",
     "notification",
     "response",
     "batch",

@@ -318,7 +318,12 @@ pub async fn answer(app: Arc<App>, mut call: Call, accepts: Accepts) -> Response
         }
         Next::Hold => return json_response(StatusCode::OK, call.hold(&app)),
         Next::Stream(first) => first,
-        Next::Gone => return json_response(StatusCode::OK, Bytes::new()),
+        // Without a stream nothing reports the client gone (a closed connection drops this
+        // future instead); answered like a server that went away, should it ever happen.
+        Next::Gone => {
+            let error = RpcError::server_gone("the answer stream ended");
+            return json_response(StatusCode::OK, error.response(Some(&call.client_id)));
+        }
     };
     let (tx, rx) = mpsc::channel(STREAM_QUEUE);
     if let Some(line) = first {

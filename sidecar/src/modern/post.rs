@@ -26,6 +26,7 @@ use crate::modern::exchange::{self, Call};
 use crate::modern::mrtr::ChildCall;
 use crate::modern::pools::StatelessPool;
 use crate::modern::{discover, listen};
+use crate::pool::shared::START_TIMEOUT;
 use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 use crate::protocol::modern::{
@@ -243,7 +244,9 @@ async fn forward(
     }
     let child = pool
         .pool
-        .pick_ready(app.config.request_timeout)
+        // A first child starts from the warm pool; one that cannot start within the handshake's
+        // time is a server that does not start (502), not a slow answer.
+        .pick_ready(START_TIMEOUT)
         .await
         .ok_or(HttpError::SpawnFailed)?;
     let (tx, rx): (DeliveryTx, _) = mpsc::unbounded_channel();

@@ -19,8 +19,8 @@ use crate::child::{Child, ChildSpec, handshake};
 use crate::clock;
 use crate::pool::warm::WarmPool;
 
-/// Time a fresh child gets to start and answer `initialize`.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a fresh child gets to start and answer `initialize` (and a request, to find one ready).
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often dead children are replaced.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Time a resource (un)subscription may take.
