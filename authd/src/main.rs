@@ -2,6 +2,7 @@
 //! `authd serve` runs the server; the other subcommands are the admin CLI.
 
 mod admin;
+mod admin_listing;
 mod allow;
 mod clock;
 mod config;
@@ -13,6 +14,7 @@ mod resource;
 mod router;
 mod serve;
 mod state;
+mod status_page;
 mod store;
 mod token;
 mod upstream;
