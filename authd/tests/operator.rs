@@ -112,3 +112,29 @@ async fn users_consents_and_connected_clients_are_listed_without_token_values() 
     ]);
     assert!(lines(&stack.cli(&["consents", "list"])).is_empty());
 }
+
+/// `authd check` (what `just doctor` runs): 0 for valid settings, 64 naming every bad one.
+#[tokio::test]
+async fn check_validates_settings_without_serving() {
+    let stack = Stack::start().await;
+    let run = |env: &[(String, String)]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+            .arg("check")
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&stack.scratch.0)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&stack.env);
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let mut bad = stack.env.clone();
+    bad.retain(|(k, _)| k != "ALLOWED_EMAILS" && k != "REDIS_URL");
+    bad.push(("ACCESS_TOKEN_TTL_SECS".into(), "soon".into()));
+    let out = run(&bad);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for name in ["ALLOWED_EMAILS", "REDIS_URL", "ACCESS_TOKEN_TTL_SECS"] {
+        assert!(err.contains(name), "{name} not named: {err}");
+    }
+}
