@@ -27,8 +27,8 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Everything CI checks: set-up, lints, dependency audit, Rust tests, conformance, static and
-# end-to-end suites.
-test: setup lint audit test-rust test-conformance test-static test-e2e
+# end-to-end suites (browser tests included), the documentation build and its coverage test.
+test: setup lint audit test-rust test-conformance test-static test-e2e test-docs
 
 # Dependency audit: cargo deny (licences, duplicate versions, sources, RustSec advisories; a local
 # snapshot of the advisory database with RUSTSEC_ADVISORY_DB=<bundle or clone>) and the Python/npm pins.
@@ -67,9 +67,35 @@ bench-verify: setup
 # The stack: native mode (`just run`) and docker compose (`just up`)
 # ---------------------------------------------------------------------------------------------------
 # Redis, development login, authd, one sidecar per compose/mcp-*.yml, Caddy on PUBLIC_URL.
-# Start the gateway on this machine (creates .env on first use; Ctrl-C stops).
-run: setup
-    python scripts/run.py
+# Start the gateway on this machine: release build, .env created on first use (fresh secrets and
+# development password), progress per service, login steps; Ctrl-C or `just stop` stops it.
+# `just run --detach` runs it in the background.
+run *ARGS: setup
+    python scripts/run.py --release {{ARGS}}
+
+# Each service of the running gateway: up or down, URL, health, open sessions, certificate expiry.
+status:
+    python scripts/ops.py status
+
+# Check the prerequisites and .env of one path (native or compose) and say what to fix.
+doctor MODE="native":
+    python scripts/doctor.py {{MODE}}
+
+# Show and follow the logs of every service or one, e.g. `just logs authd` (`--no-follow`, `-n N`); native or compose.
+logs *ARGS:
+    python scripts/ops.py logs {{ARGS}}
+
+# Stop the gateway `just run` started (in the background or in another terminal).
+stop:
+    python scripts/ops.py stop
+
+# Snapshot of Redis (clients, consents, refresh tokens) into FILE, default backups/redis-<UTC time>.rdb (`--compose`: the compose stack).
+backup *ARGS:
+    python scripts/backup.py backup {{ARGS}}
+
+# Replace Redis data by a snapshot (native: gateway stopped; the old data is moved aside, never deleted).
+restore FILE *ARGS:
+    python scripts/backup.py restore {{FILE}} {{ARGS}}
 
 # Production stack (Docker): render the fragments into compose/generated/, then build and start.
 up: render network-create
@@ -82,10 +108,6 @@ down:
 # Rebuild and restart one service, e.g. `just rebuild mcp-fetch`.
 rebuild SERVICE: render
     docker compose up -d --build --force-recreate --no-deps {{SERVICE}}
-
-# Follow the logs of one service, e.g. `just logs authd`.
-logs SERVICE:
-    docker compose logs -f {{SERVICE}}
 
 # The external network Traefik and authd share.
 network-create:
@@ -124,6 +146,14 @@ test-static: setup
 test-e2e: setup build
     pytest tests/e2e
 
+
+# The documentation site (Jupyter Book 1.0.x in .venv-docs, offline) into docs/_build/html; warnings are errors.
+docs:
+    bash scripts/docs.sh
+
+# The docs build plus its test: every .env.example variable, just recipe, route and CLI subcommand documented.
+test-docs: docs build
+    pytest tests/docs
 
 # Installs Debian's llvm-19 on first use for llvm-profdata and llvm-cov.
 # Coverage of authd and sidecar from the running binaries in the end-to-end suite (htmlcov/).

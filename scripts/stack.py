@@ -17,6 +17,7 @@ port that turns out to be taken is replaced by another before anything depends o
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -42,6 +43,8 @@ OIDC_PROVIDER = ROOT / "tests" / "oidc" / "provider.mjs"
 SECRET_RE = re.compile(r"SECRET|PASSWORD|PRIVATE_KEY|TOKEN")
 # Effective authd settings of the running stack, read by `scripts/admin.py` (`just mint-token`).
 ADMIN_ENV = "authd.env"
+# What runs where (pids, addresses, log files; no secrets), read by `just status` and `just logs`.
+STATE_FILE = "stack.json"
 READY_TIMEOUT_SECS = 90.0
 STOP_TIMEOUT_SECS = 15.0
 
@@ -173,8 +176,11 @@ class Stack:
 
     def __init__(self, env_file: Path, public_url: str | None = None, data_dir: Path | None = None,
                  log_dir: Path | None = None, bin_dir: Path | None = None,
-                 extra_env: dict[str, str] | None = None, servers: list[Server] | None = None):
+                 extra_env: dict[str, str] | None = None, servers: list[Server] | None = None,
+                 progress=None):
         self.env = read_env(env_file)
+        # Called with one line per start step ("redis ready in 0.2 s"); `just run` prints them.
+        self.progress = progress or (lambda line: None)
         self.env.update(extra_env or {})
         self.public_url = (public_url or self.env.get("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/")
         # `http://127.0.0.1:0`: the stack chooses the public port (tests).
@@ -309,7 +315,10 @@ class Stack:
 
     def _start(self, svc: Service) -> Service:
         self.services[svc.name] = svc
+        began = time.monotonic()
+        self.progress(f"starting {svc.name}")
         self._spawn(svc)
+        self.progress(f"{svc.name} ready in {time.monotonic() - began:.1f} s")
         return svc
 
     def _start_edge(self) -> None:
@@ -349,6 +358,7 @@ class Stack:
             # The whole path: edge, authd and its store.
             wait_until("the gateway", lambda: http_ok(f"{self.public_url}/.well-known/oauth-authorization-server"),
                        None, self.log_dir / "caddy")
+            self._write_state()
         except BaseException:
             self.stop()
             raise
@@ -361,6 +371,20 @@ class Stack:
         path.touch(mode=0o600, exist_ok=True)
         path.chmod(0o600)
         path.write_text("".join(f"{k}={env[k]}\n" for k in sorted(keys) if k in env))
+
+    def _write_state(self) -> None:
+        """`data/stack.json`: each service's pid, address and log, for `just status` / `just logs`."""
+        services = {name: {"pid": svc.proc.pid if svc.proc else None,
+                           "address": self.address(name) if name in self.listeners else None,
+                           "log": str(self.log_dir / name / f"{name}.log")}
+                    for name, svc in self.services.items()}
+        state = {"launcher_pid": os.getpid(), "public_url": self.public_url, "issuer": self.issuer,
+                 "redis_socket": str(self.redis_socket), "services": services,
+                 "servers": {s.name: {"service": s.service, "url": self.url(s.name)} for s in self.servers}}
+        path = self.data_dir / STATE_FILE
+        aside = path.with_name(path.name + ".tmp")
+        aside.write_text(json.dumps(state, indent=2) + "\n")
+        aside.rename(path)
 
     def _terminate(self, svc: Service) -> None:
         proc = svc.proc
@@ -382,6 +406,7 @@ class Stack:
             kill_if_same(pid, start)
 
     def stop(self) -> None:
+        (self.data_dir / STATE_FILE).unlink(missing_ok=True)
         for svc in reversed(list(self.services.values())):
             self._terminate(svc)
         for sock in self.listeners.values():
@@ -396,6 +421,7 @@ class Stack:
         svc = self.services[name]
         self._terminate(svc)
         self._spawn(svc)
+        self._write_state()
 
     def kill(self, name: str) -> None:
         """Stop one service without restarting it (fault injection in the tests). Requests for a
