@@ -89,7 +89,9 @@ function page(res, status, title, body) {
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
-    'content-security-policy': "default-src 'none'; form-action 'self'",
+    // Browsers apply form-action to the redirects that follow a form post too (CSP3 §6.4.1), and
+    // the consent form's answer ends in a redirect to the client (authd's /callback, another origin).
+    'content-security-policy': `default-src 'none'; form-action 'self' ${clientOrigins()}`,
   });
   res.end(html);
 }
@@ -113,6 +115,8 @@ function consentForm(res, uid, clientId, scopes) {
 
 // --- the provider ---------------------------------------------------------------------------------------
 const config = readConfig(process.env, process.argv);
+// The origins of the client's redirect URIs (validated as URLs by oidc-provider at start).
+const clientOrigins = () => config.redirectUris.map((u) => { try { return new URL(u).origin; } catch { return ''; } }).join(' ');
 
 function providerFor(issuer) {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
