@@ -26,8 +26,9 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Everything CI checks: set-up, lints, dependency audit, Rust tests, conformance, static and
-# end-to-end suites (browser tests included), the documentation build and its coverage test.
+# Set-up, lints, dependency audit, Rust tests, conformance, static and end-to-end suites (browser
+# tests included), the documentation build and its coverage test.
+# Everything CI checks.
 test: setup lint audit test-rust test-conformance test-static test-e2e test-docs
 
 # Dependency audit: cargo deny (licences, duplicate versions, sources, RustSec advisories; a local
@@ -66,10 +67,10 @@ bench-verify: setup
 # ---------------------------------------------------------------------------------------------------
 # The stack: native mode (`just run`) and docker compose (`just up`)
 # ---------------------------------------------------------------------------------------------------
-# Redis, development login, authd, one sidecar per compose/mcp-*.yml, Caddy on PUBLIC_URL.
-# Start the gateway on this machine: release build, .env created on first use (fresh secrets and
-# development password), progress per service, login steps; Ctrl-C or `just stop` stops it.
-# `just run --detach` runs it in the background.
+# Redis, development login, authd, one sidecar per compose/mcp-*.yml, Caddy on PUBLIC_URL; release
+# build, .env created on first use (fresh secrets and development password), progress per service,
+# login steps. Ctrl-C or `just stop` stops it; `just run --detach` runs it in the background.
+# Start the gateway on this machine (`--detach`: in the background).
 run *ARGS: setup
     python scripts/run.py --release {{ARGS}}
 

@@ -3,9 +3,8 @@
 says what to fix. Exit 0 when nothing is wrong (warnings allowed), 1 when something must be fixed.
 
 Native (`just run`): the tools `just setup` installs, the settings as authd will see them
-(`authd check`, with the values the launcher sets itself), the public port free, `PUBLIC_URL`'s name
-resolving to this machine, ports 80 and 443 for HTTPS certificates, the development login's
-password, the upstream provider's callback URL. Compose (`just up`): Docker and Compose, the names
+(`authd check`, with the values the launcher sets itself), the public port free, plain http on
+loopback, the development login's password, the upstream provider's callback URL. Compose (`just up`): Docker and Compose, the names
 under `BASE_DOMAIN` in DNS, ports 80 and 443, the ACME e-mail, the Redis password.
 """
 
@@ -210,17 +209,15 @@ def native(r: Report, env: dict[str, str], env_file: Path, data_dir: Path, authd
         r.warn(f"{env_file} missing: `just run` creates it from .env.example with fresh secrets")
         env = read_env(ROOT / ".env.example")
     url = urlsplit(env.get("PUBLIC_URL", "http://127.0.0.1:8080"))
+    if url.scheme != "http":
+        r.fail(f"PUBLIC_URL {env.get('PUBLIC_URL')!r}: native mode serves plain http (on loopback); "
+               "for HTTPS on a server use docker compose (`just doctor compose`)")
+        return
     ours = running_launcher(data_dir / PIDFILE) is not None
     host = url.hostname or "127.0.0.1"
-    port = url.port or (443 if url.scheme == "https" else 80)
-    bind_host = host if host in ("127.0.0.1", "localhost", "::1") else "0.0.0.0"
-    check_port(r, bind_host, port, "PUBLIC_URL", ours)
-    if url.scheme == "https":
-        check_name(r, host, "PUBLIC_URL")
-        if port != 80:
-            check_port(r, "0.0.0.0", 80, "ACME HTTP challenge and redirect", ours)
-    elif host not in ("127.0.0.1", "localhost", "::1"):
-        r.warn(f"PUBLIC_URL is plain http on {host}: tokens cross the network unencrypted; use https://")
+    check_port(r, host, url.port or 80, "PUBLIC_URL", ours)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        r.warn(f"PUBLIC_URL is plain http on {host}: tokens would cross the network unencrypted")
 
 
 def compose(r: Report, env: dict[str, str], env_file: Path) -> None:

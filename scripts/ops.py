@@ -7,7 +7,8 @@ Native mode (`just run`): the launcher writes `data/run.pid` while it runs and `
 Docker compose mode (`just up`): when no native gateway runs and the compose project has
 containers, they hand over to `docker compose ps` / `docker compose logs`.
 
-    ops.py status [--env-file .env]     each service: up or down, URL, health, sessions, certificate
+    ops.py status [--env-file .env]     each service: up or down, URL, health, sessions; in compose
+                                        mode each public origin's certificate expiry
     ops.py logs [SERVICE] [--lines N] [--no-follow]
     ops.py stop                         SIGTERM to the launcher, wait until it has stopped everything
 """
@@ -113,10 +114,7 @@ def health_line(name: str, svc: dict, state: dict, env: dict[str, str]) -> tuple
     if name == "caddy":
         url = state["public_url"]
         code, _ = get(url + "/")
-        detail = f"status page {code or 'no answer'}"
-        if url.startswith("https://"):
-            detail += "; " + certificate_expiry(url)
-        return code == 200, url, detail
+        return code == 200, url, f"status page {code or 'no answer'}"
     if name == "redis":
         sock = Path(state["redis_socket"])
         try:
@@ -141,14 +139,32 @@ def health_line(name: str, svc: dict, state: dict, env: dict[str, str]) -> tuple
     return code == 200, url, detail
 
 
+def public_origins(env: dict[str, str]) -> list[str]:
+    """The https origins of the compose stack: one in path routing, auth + one per server in host."""
+    domain = env.get("BASE_DOMAIN", "")
+    if env.get("ROUTING", "path") != "host":
+        return [env.get("PUBLIC_URL", f"https://{domain}").rstrip("/")]
+    services = [s for s in env.get("MCP_SERVICES", "").split(",") if s]
+    return [f"https://auth.{domain}"] + [f"https://mcp-{s}.{domain}" for s in services]
+
+
+def compose_status(env: dict[str, str]) -> int:
+    """`docker compose ps`, then each public origin's certificate."""
+    code = subprocess.run(["docker", "compose", "ps"], cwd=ROOT).returncode
+    for origin in public_origins(env):
+        if origin.startswith("https://"):
+            print(f"  {origin:45} {certificate_expiry(origin)}")
+    return code
+
+
 def status(data_dir: Path, env_file: Path) -> int:
     state = load_state(data_dir)
+    env = read_env(env_file) if env_file.exists() else {}
     if state is None:
         if compose_running():
-            return subprocess.run(["docker", "compose", "ps"], cwd=ROOT).returncode
+            return compose_status(env)
         print("status: the gateway is not running (start it with `just run` or `just run --detach`)")
         return 1
-    env = read_env(env_file) if env_file.exists() else {}
     print(f"gateway on {state['public_url']} (launcher pid {state['launcher_pid']})")
     healthy = True
     for name, svc in state["services"].items():

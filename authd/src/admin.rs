@@ -55,9 +55,11 @@ pub enum TokenCommand {
 
 #[derive(Subcommand)]
 pub enum ClientsCommand {
+    /// Registered clients, one JSON line each.
     List,
-    /// Clients holding live grants, with their users and counts (`admin_listing`).
+    /// Clients holding live grants, with their users and counts.
     Connected,
+    /// Delete a registered client: its next token request is `invalid_client`.
     Delete {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
@@ -87,7 +89,7 @@ pub enum TokensCommand {
 
 #[derive(Subcommand)]
 pub enum ConsentsCommand {
-    /// Remembered consents: user, client, when, seconds left (`admin_listing`).
+    /// Remembered consents: user, client, when, seconds left.
     List {
         #[arg(long, allow_hyphen_values = true)]
         user: Option<String>,
@@ -110,12 +112,14 @@ pub enum UpstreamCommand {
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
-    /// Users with live grants, consents or a block, with what they hold (`admin_listing`).
+    /// Users with live grants, consents or a block, with what they hold.
     List,
+    /// Block a user at once: the next MCP request, refresh and login are refused.
     Disable {
         #[arg(allow_hyphen_values = true)]
         user_id: String,
     },
+    /// Lift a block.
     Enable {
         #[arg(allow_hyphen_values = true)]
         user_id: String,

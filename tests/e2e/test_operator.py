@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 
 from pathlib import Path
 
@@ -131,3 +133,50 @@ def test_doctor_passes_a_good_setup_and_names_each_problem(gateway, bin_dir):
     for problem in (f"port {port} (PUBLIC_URL) is taken", "every allow list is empty",
                     "DEV_LOGIN_PASSWORD is blank or the example", "authd: ACCESS_TOKEN_TTL_SECS"):
         assert problem in bad, bad
+
+
+def test_doctor_compose_names_dns_acme_and_url_problems(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("BASE_DOMAIN=gateway.invalid\nACME_EMAIL=admin@example.com\nROUTING=path\n"
+                        "PUBLIC_URL=http://127.0.0.1:8080\nALLOWED_USERS=alice\nREDIS_PASSWORD=\n")
+    out = script("doctor.py", "compose", "--env-file", str(env_file), check=1).stdout
+    for problem in ("ACME_EMAIL is blank or the example", "gateway.invalid does not resolve",
+                    "PUBLIC_URL must be https://gateway.invalid", "REDIS_PASSWORD is blank",
+                    "JWT_PRIVATE_KEY is blank"):
+        assert problem in out, out
+
+
+def test_status_reads_a_certificates_expiry_and_trust(tmp_path):
+    """The certificate check of `just status` (compose mode) against a real TLS server."""
+    sys.path.insert(0, str(SCRIPTS))
+    import ops
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "30", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        # Untrusted: a verifying handshake that fails, then a second one that reads the certificate;
+        # trusted: one handshake.
+        for _ in range(3):
+            conn, _ = listener.accept()
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        untrusted = ops.certificate_expiry(f"https://localhost:{port}")
+        trusted = ops.certificate_expiry(f"https://localhost:{port}", cafile=str(cert))
+    finally:
+        listener.close()
+    assert "NOT TRUSTED" in untrusted and ("(29 days)" in untrusted or "(30 days)" in untrusted), untrusted
+    assert "NOT TRUSTED" not in trusted and "certificate expires" in trusted, trusted
