@@ -72,31 +72,31 @@ bench-verify: setup
 # login steps. Ctrl-C or `just stop` stops it; `just run --detach` runs it in the background.
 # Start the gateway on this machine (`--detach`: in the background).
 run *ARGS: setup
-    python scripts/run.py --release {{ARGS}}
+    @python scripts/run.py --release {{ARGS}}
 
 # Each service of the running gateway: up or down, URL, health, open sessions, certificate expiry.
 status:
-    python scripts/ops.py status
+    @python scripts/ops.py status
 
 # Check the prerequisites and .env of one path (native or compose) and say what to fix.
 doctor MODE="native":
-    python scripts/doctor.py {{MODE}}
+    @python scripts/doctor.py {{MODE}}
 
 # Show and follow the logs of every service or one, e.g. `just logs authd` (`--no-follow`, `-n N`); native or compose.
 logs *ARGS:
-    python scripts/ops.py logs {{ARGS}}
+    @python scripts/ops.py logs {{ARGS}}
 
 # Stop the gateway `just run` started (in the background or in another terminal).
 stop:
-    python scripts/ops.py stop
+    @python scripts/ops.py stop
 
 # Snapshot of Redis (clients, consents, refresh tokens) into FILE, default backups/redis-<UTC time>.rdb (`--compose`: the compose stack).
 backup *ARGS:
-    python scripts/backup.py backup {{ARGS}}
+    @python scripts/backup.py backup {{ARGS}}
 
 # Replace Redis data by a snapshot (native: gateway stopped; the old data is moved aside, never deleted).
 restore FILE *ARGS:
-    python scripts/backup.py restore {{FILE}} {{ARGS}}
+    @python scripts/backup.py restore {{FILE}} {{ARGS}}
 
 # Production stack (Docker): render the fragments into compose/generated/, then build and start.
 up: render network-create

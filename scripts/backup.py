@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from envfile import read_env  # noqa: E402
 from fragments import ROOT  # noqa: E402
-from run import PIDFILE, running_launcher  # noqa: E402
+from run import PIDFILE, running_launcher, shown  # noqa: E402
 from stack import MAX_SOCKET_PATH, redis_ping, wait_until  # noqa: E402
 
 RDB_MAGIC = b"REDIS"
@@ -70,7 +70,7 @@ def backup_native(target: Path, data_dir: Path, password: str) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     cli(sock, password, "--rdb", str(target))
     target.chmod(0o600)
-    print(f"backup: {keys} keys written to {target} ({target.stat().st_size} bytes)")
+    print(f"backup: {keys} keys written to {shown(target)} ({target.stat().st_size} bytes)")
     return 0
 
 
@@ -121,8 +121,8 @@ def restore_native(source: Path, data_dir: Path, password: str) -> int:
         proc.kill()
         proc.wait()
         raise
-    print(f"restore: {keys} keys restored from {source} into {redis_dir}"
-          + (f"; the previous data is in {aside}" if moved else "") + "; start with `just run`")
+    print(f"restore: {keys} keys restored from {shown(source)} into {shown(redis_dir)}"
+          + (f"; the previous data is in {shown(aside)}" if moved else "") + "; start with `just run`")
     return 0
 
 
@@ -141,7 +141,7 @@ def backup_compose(target: Path) -> int:
     compose("cp", "redis:/data/backup.rdb", str(target))
     compose("exec", "-T", "redis", "rm", "-f", "/data/backup.rdb")
     target.chmod(0o600)
-    print(f"backup: written to {target} ({target.stat().st_size} bytes)")
+    print(f"backup: written to {shown(target)} ({target.stat().st_size} bytes)")
     return 0
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from envfile import read_env  # noqa: E402
 from fragments import ROOT, FragmentError, authd_env, load_servers  # noqa: E402
-from run import PIDFILE, running_launcher  # noqa: E402
+from run import PIDFILE, running_launcher, shown  # noqa: E402
 
 EXAMPLE_PASSWORD = "dev-password-change-me"
 DNS_TIMEOUT_SECS = 5.0
@@ -265,7 +265,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     env = read_env(args.env_file) if args.env_file.exists() else {}
     r = Report()
-    print(f"doctor: {args.path} mode, settings from {args.env_file}")
+    print(f"doctor: {args.path} mode, settings from {shown(args.env_file)}")
     if args.path == "native":
         native(r, env, args.env_file, args.data_dir, args.authd)
     else:

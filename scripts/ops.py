@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from envfile import read_env  # noqa: E402
 from fragments import ROOT  # noqa: E402
-from run import PIDFILE, running_launcher  # noqa: E402
+from run import PIDFILE, running_launcher, shown  # noqa: E402
 from stack import STATE_FILE, redis_ping  # noqa: E402
 
 # The launcher gives each service 15 s to stop, then kills it: stopping all of them is bounded.
@@ -120,8 +120,8 @@ def health_line(name: str, svc: dict, state: dict, env: dict[str, str]) -> tuple
         try:
             ok = redis_ping(sock, env.get("REDIS_PASSWORD", ""))
         except OSError as err:
-            return False, str(sock), f"no answer ({err})"
-        return ok, str(sock), "PING answered" if ok else "PING refused"
+            return False, shown(sock), f"no answer ({err})"
+        return ok, shown(sock), "PING answered" if ok else "PING refused"
     if name == "oidc":
         code, _ = get(state["issuer"] + "/.well-known/openid-configuration")
         return code == 200, state["issuer"], f"discovery {code or 'no answer'}"

@@ -36,6 +36,12 @@ READY = "run: gateway ready in "
 PIDFILE = "run.pid"
 
 
+def shown(path: Path | str) -> str:
+    """A path as printed: relative to the repository when inside it."""
+    p = Path(path)
+    return str(p.relative_to(ROOT)) if p.is_absolute() and p.is_relative_to(ROOT) else str(p)
+
+
 def say(line: str) -> None:
     print(f"run: {line}", flush=True)
 
@@ -63,7 +69,8 @@ def running_launcher(pidfile: Path) -> int | None:
 
 def banner(stack: Stack, show_password: bool, detached: bool) -> str:
     user = stack.env.get("DEV_LOGIN_USER", "dev")
-    example = stack.servers[0].name if stack.servers else "time"
+    names = [s.name for s in stack.servers]
+    example = "time" if "time" in names or not names else names[0]
     url = stack.url(example)
     lines = [
         "",
@@ -144,7 +151,7 @@ def main(argv: list[str]) -> int:
             if sys.stdout.isatty() and env.get("DEV_LOGIN_USER") and env.get("UPSTREAM", "oidc") == "oidc":
                 say(f"development login: user '{env['DEV_LOGIN_USER']}', password {env.get('DEV_LOGIN_PASSWORD', '')}")
             say(f"running in the background (pid {running_launcher(args.pidfile)}), output in "
-                f"{args.log_dir / 'run' / 'run.log'}")
+                f"{shown(args.log_dir / 'run' / 'run.log')}")
         return code
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +185,7 @@ def launch(args: argparse.Namespace) -> int:
         return 64
     bin_dir = args.bin_dir or build(args.release)
     if create_env(ROOT / ".env.example", args.env_file, bin_dir / "authd"):
-        say(f"created {args.env_file} with fresh secrets and a development password (edit it to change settings)")
+        say(f"created {shown(args.env_file)} with fresh secrets and a development password (edit it to change settings)")
     began = time.monotonic()
     for server in servers:
         ensure_installed(server, log=say)

@@ -379,6 +379,7 @@ class Stack:
                            "log": str(self.log_dir / name / f"{name}.log")}
                     for name, svc in self.services.items()}
         state = {"launcher_pid": os.getpid(), "public_url": self.public_url, "issuer": self.issuer,
+                 "bin_dir": str(self.bin_dir),
                  "redis_socket": str(self.redis_socket), "services": services,
                  "servers": {s.name: {"service": s.service, "url": self.url(s.name)} for s in self.servers}}
         path = self.data_dir / STATE_FILE
