@@ -183,12 +183,13 @@ def log_files(data_dir: Path, log_dir: Path) -> dict[str, Path]:
     return {p.parent.name: p for p in sorted(log_dir.glob("*/*.log")) if p.stem == p.parent.name}
 
 
-def tail_lines(path: Path, count: int) -> list[str]:
-    """The last `count` lines (of the last 256 KiB: a first line cut in two is dropped)."""
+def tail_lines(path: Path, count: int, end: int) -> list[str]:
+    """The last `count` lines before byte `end` (of the 256 KiB before it: a first line cut in two
+    is dropped)."""
     with open(path, "rb") as f:
-        start = max(0, f.seek(0, os.SEEK_END) - 256 * 1024)
+        start = max(0, end - 256 * 1024)
         f.seek(start)
-        lines = f.read().decode(errors="replace").splitlines()
+        lines = f.read(end - start).decode(errors="replace").splitlines()
     return (lines[1:] if start else lines)[-count:] if count > 0 else []
 
 
@@ -207,11 +208,11 @@ def logs(service: str | None, lines: int, follow: bool, data_dir: Path, log_dir:
         return 1
     width = max(len(n) for n in files)
     prefix = (lambda n: f"{n:{width}} | ") if len(files) > 1 else (lambda n: "")
-    offsets = {}
+    # Where following starts is fixed before the history is shown: nothing appended in between is lost.
+    offsets = {name: path.stat().st_size if path.exists() else 0 for name, path in files.items()}
     for name, path in files.items():
-        for line in tail_lines(path, lines) if path.exists() else []:
+        for line in tail_lines(path, lines, offsets[name]) if offsets[name] else []:
             print(prefix(name) + line)
-        offsets[name] = path.stat().st_size if path.exists() else 0
     sys.stdout.flush()
     try:
         while follow:

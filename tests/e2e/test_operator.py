@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import socket
 import ssl
 import subprocess
 import sys
 import threading
+import time
 
 from pathlib import Path
 
@@ -56,6 +58,26 @@ def state(gw) -> dict:
     return json.loads((gw["data"] / "stack.json").read_text())
 
 
+def follow_appended_lines(gw) -> None:
+    """`just logs SERVICE` follows: a line appended to the log comes out of the running command."""
+    follower = subprocess.Popen([sys.executable, str(SCRIPTS / "ops.py"), *gw["dirs"], "logs", "authd", "-n", "1"],
+                                stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout], daemon=True).start()
+    try:
+        # The last line of history comes once the follower has fixed where it follows from.
+        assert lines.get(timeout=60)
+        marker = "follow-marker-5d1c"
+        with open(state(gw)["services"]["authd"]["log"], "a") as log:
+            log.write(marker + "\n")
+        deadline = time.monotonic() + 60
+        while marker not in lines.get(timeout=max(0.1, deadline - time.monotonic())):
+            pass
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
+
+
 def test_new_env_file_gets_its_own_development_password(gateway):
     env = read_env(gateway["env"])
     assert env["DEV_LOGIN_PASSWORD"] and env["DEV_LOGIN_PASSWORD"] != "dev-password-change-me"
@@ -84,6 +106,7 @@ def test_detached_run_status_logs_backup_stop_restore(gateway):
     every = script("ops.py", *gw["dirs"], "logs", "--no-follow", "-n", "2").stdout
     assert "authd" in every and "mcp-time" in every and " | " in every
     assert script("ops.py", *gw["dirs"], "logs", "nosuch", "--no-follow", check=1).stderr
+    follow_appended_lines(gw)
 
     kept = httpx.post(f"{public_url}/register", json={"client_name": "kept", "redirect_uris": [
         "http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}, timeout=30).json()["client_id"]
