@@ -74,15 +74,15 @@ bench-verify: setup
 run *ARGS: setup
     @python scripts/run.py --release {{ARGS}}
 
-# Each service of the running gateway: up or down, URL, health, open sessions, certificate expiry.
-status:
-    @python scripts/ops.py status
+# Each service of the running gateway: up or down, URL, health, open sessions (`--compose`: containers and certificates).
+status *ARGS:
+    @python scripts/ops.py status {{ARGS}}
 
 # Check the prerequisites and .env of one path (native or compose) and say what to fix.
 doctor MODE="native":
     @python scripts/doctor.py {{MODE}}
 
-# Show and follow the logs of every service or one, e.g. `just logs authd` (`--no-follow`, `-n N`); native or compose.
+# Show and follow the logs of every service or one, e.g. `just logs authd` (`--no-follow`, `-n N`, `--compose`).
 logs *ARGS:
     @python scripts/ops.py logs {{ARGS}}
 

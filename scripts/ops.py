@@ -4,12 +4,11 @@
 
 Native mode (`just run`): the launcher writes `data/run.pid` while it runs and `data/stack.json`
 (each service's pid, address and log file) once the gateway answers; these commands read them.
-Docker compose mode (`just up`): when no native gateway runs and the compose project has
-containers, they hand over to `docker compose ps` / `docker compose logs`.
+Docker compose mode (`just up`), with `--compose`: `docker compose ps` plus each public origin's
+certificate expiry, and `docker compose logs`.
 
-    ops.py status [--env-file .env]     each service: up or down, URL, health, sessions; in compose
-                                        mode each public origin's certificate expiry
-    ops.py logs [SERVICE] [--lines N] [--no-follow]
+    ops.py status [--compose]           each service: up or down, URL, health, open sessions
+    ops.py logs [SERVICE] [--lines N] [--no-follow] [--compose]
     ops.py stop                         SIGTERM to the launcher, wait until it has stopped everything
 """
 
@@ -49,16 +48,6 @@ def load_state(data_dir: Path) -> dict | None:
         return json.loads((data_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return None
-
-
-def compose_running() -> bool:
-    """The docker compose project has containers (`just up`)."""
-    try:
-        out = subprocess.run(["docker", "compose", "ps", "-q"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and bool(out.stdout.strip())
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -157,13 +146,14 @@ def compose_status(env: dict[str, str]) -> int:
     return code
 
 
-def status(data_dir: Path, env_file: Path) -> int:
-    state = load_state(data_dir)
+def status(data_dir: Path, env_file: Path, compose: bool) -> int:
     env = read_env(env_file) if env_file.exists() else {}
+    if compose:
+        return compose_status(env)
+    state = load_state(data_dir)
     if state is None:
-        if compose_running():
-            return compose_status(env)
-        print("status: the gateway is not running (start it with `just run` or `just run --detach`)")
+        print("status: the gateway is not running (start it with `just run` or `just run --detach`; "
+              "docker compose: `just status --compose`)")
         return 1
     print(f"gateway on {state['public_url']} (launcher pid {state['launcher_pid']})")
     healthy = True
@@ -193,11 +183,11 @@ def tail_lines(path: Path, count: int, end: int) -> list[str]:
     return (lines[1:] if start else lines)[-count:] if count > 0 else []
 
 
-def logs(service: str | None, lines: int, follow: bool, data_dir: Path, log_dir: Path) -> int:
-    files = log_files(data_dir, log_dir)
-    if not load_state(data_dir) and compose_running():
+def logs(service: str | None, lines: int, follow: bool, data_dir: Path, log_dir: Path, compose: bool) -> int:
+    if compose:
         cmd = ["docker", "compose", "logs", "--tail", str(lines)] + (["-f"] if follow else [])
         return subprocess.run(cmd + ([service] if service else []), cwd=ROOT).returncode
+    files = log_files(data_dir, log_dir)
     if service:
         if service not in files:
             print(f"logs: no log for {service!r}; services: {', '.join(files) or 'none yet'}", file=sys.stderr)
@@ -238,10 +228,7 @@ def logs(service: str | None, lines: int, follow: bool, data_dir: Path, log_dir:
 def stop(data_dir: Path) -> int:
     pid = running_launcher(data_dir / PIDFILE)
     if pid is None:
-        if compose_running():
-            print("stop: the gateway runs in docker compose: `just down` stops it")
-            return 1
-        print("stop: no gateway is running")
+        print("stop: no gateway is running (`just down` stops a docker compose stack)")
         return 0
     began = time.monotonic()
     os.kill(pid, signal.SIGTERM)
@@ -261,17 +248,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--log-dir", type=Path, default=ROOT / "logs")
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("status", help="each service: up or down, URL, health")
+    p_status = sub.add_parser("status", help="each service: up or down, URL, health")
+    p_status.add_argument("--compose", action="store_true", help="the docker compose stack")
     p_logs = sub.add_parser("logs", help="show and follow the logs")
+    p_logs.add_argument("--compose", action="store_true", help="the docker compose stack")
     p_logs.add_argument("service", nargs="?", help="one service (caddy, redis, oidc, authd, mcp-<name>)")
     p_logs.add_argument("--lines", "-n", type=int, default=50, help="lines of history per service")
     p_logs.add_argument("--no-follow", action="store_true", help="print and exit")
     sub.add_parser("stop", help="stop a gateway started by `just run` (foreground or --detach)")
     args = parser.parse_args(argv)
     if args.command == "status":
-        return status(args.data_dir, args.env_file)
+        return status(args.data_dir, args.env_file, args.compose)
     if args.command == "logs":
-        return logs(args.service, args.lines, not args.no_follow, args.data_dir, args.log_dir)
+        return logs(args.service, args.lines, not args.no_follow, args.data_dir, args.log_dir, args.compose)
     return stop(args.data_dir)
 
 
