@@ -7,10 +7,10 @@ use redis::AsyncCommands;
 
 use crate::allow::Identity;
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, EXIT_CONFIG};
 use crate::oauth::client::Client;
-use crate::oauth::grant::{Family, TokenRecord, mint_access, revoke_family};
 use crate::oauth::scope;
+use crate::oauth::token::family::{Family, TokenRecord, mint_access, revoke_family};
 use crate::state::App;
 use crate::store::user_tokens::Held;
 use crate::store::{Store, StoreError};
@@ -155,7 +155,7 @@ pub async fn run(config: Config, cmd: Admin) -> i32 {
         Ok(a) => a,
         Err(e) => {
             eprintln!("authd: {e}");
-            return 64;
+            return EXIT_CONFIG;
         }
     };
     let result = match cmd {

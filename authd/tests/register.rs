@@ -319,3 +319,29 @@ async fn redis_holds_only_hashes_and_every_key_expires() {
         assert!(exempt || ttl > 0, "{key} has no TTL ({ttl})");
     }
 }
+
+/// RFC 9110 §11.1: `BEARER` is the Bearer scheme at the RFC 7592 endpoint as at `/verify`.
+#[tokio::test]
+async fn rfc7592_accepts_the_bearer_scheme_in_any_case() {
+    let stack = Stack::start().await;
+    let client = stack.register("none").await;
+    let (uri, token) = client.management();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let resp = stack
+            .http
+            .get(&uri)
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+    let basic = stack
+        .http
+        .get(&uri)
+        .header("Authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+}

@@ -359,3 +359,19 @@ async fn wrong_scheme_in_authorization_is_401_with_challenge() {
     assert_eq!(resp.status(), 401);
     assert!(header(&resp, "www-authenticate").contains("resource_metadata="));
 }
+
+/// RFC 9110 §11.1: the authentication scheme is case-insensitive; spaces separate it.
+#[tokio::test]
+async fn bearer_scheme_in_any_case_is_accepted() {
+    let stack = Stack::start().await;
+    let token = stack.mint("oidc:alice", "memory", &["--email", common::ALICE.email]);
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let resp = stack
+            .forwarded(Method::GET, "http", &stack.own_host(), "/memory/mcp")
+            .header("Authorization", format!("{scheme}  {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+}

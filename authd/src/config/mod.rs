@@ -11,6 +11,9 @@ use secrecy::SecretString;
 use crate::allow::AllowPolicy;
 use crate::resource::{Resources, Routing};
 
+/// EX_USAGE (sysexits.h): the exit code for invalid configuration.
+pub const EXIT_CONFIG: i32 = 64;
+
 mod reader;
 mod sections;
 

@@ -6,80 +6,20 @@
 use std::collections::HashMap;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use axum::response::Response;
 
-use super::{cimd, pkce, redirect, scope};
+use super::pending::{LOGIN_TTL, Pending};
+use super::response::{found, redirect_to_client};
+use super::{cimd, params, pkce, redirect, scope};
 use crate::error::PageError;
 use crate::state::{App, AppState};
 use crate::store::{hash, random_token};
 
-/// Seconds a user has to finish the upstream login (DESIGN §4.3 `state:*`).
-pub const LOGIN_TTL: u64 = 300;
-
-/// An authorization request being processed, stored under our upstream `state`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Pending {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: String,
-    pub resource: String,
-    pub scope: String,
-    /// The client's `state`, returned verbatim.
-    pub state: Option<String>,
-    /// Our PKCE verifier towards the upstream provider.
-    pub upstream_verifier: String,
-}
-
-/// A 302 to the client's redirect URI with the given parameters plus `state` and `iss` (RFC 9207
-/// §2; CLIENTS.md Z4), keeping any query the registered URI already has.
-pub fn redirect_to_client(app: &App, p: &Pending, params: &[(&str, &str)]) -> Response {
-    let mut url = match url::Url::parse(&p.redirect_uri) {
-        Ok(u) => u,
-        Err(_) => {
-            return PageError::Server("stored redirect URI unparsable".into()).into_response();
-        }
-    };
-    {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in params {
-            q.append_pair(k, v);
-        }
-        if let Some(s) = &p.state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", app.issuer());
-    }
-    found(url.as_str())
-}
-
-/// A 302 with `Cache-Control: no-store`.
-pub fn found(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(v) => (
-            StatusCode::FOUND,
-            [
-                (header::LOCATION, v),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-        )
-            .into_response(),
-        Err(_) => {
-            PageError::BadRequest("redirect target is not a valid URI".into()).into_response()
-        }
-    }
-}
-
 /// RFC 6749 §3.1: parameters must not be repeated.
 pub fn parse_query(raw: Option<&str>) -> Result<HashMap<String, String>, PageError> {
-    let mut map = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if map.insert(k.to_string(), v.into_owned()).is_some() {
-            return Err(PageError::BadRequest(format!("parameter {k} is repeated")));
-        }
-    }
-    Ok(map)
+    params::parse(raw.unwrap_or("").as_bytes()).map_err(|params::Repeated(name)| {
+        PageError::BadRequest(format!("parameter {name} is repeated"))
+    })
 }
 
 /// The checks after the redirect URI is trusted; `Err` is an OAuth error code and description.

@@ -3,48 +3,16 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
-use super::authorize::{Pending, parse_query, redirect_to_client};
+use super::authorize::parse_query;
+use super::code::issue_code;
 use super::consent;
+use super::pending::Pending;
+use super::response::redirect_to_client;
 use crate::allow::Identity;
 use crate::error::PageError;
 use crate::state::{App, AppState};
 use crate::store::{hash, random_token};
-use crate::{clock, verify};
-
-/// What an authorization code stands for (RFC 6749 §4.1.2; bound to client, redirect URI, PKCE
-/// challenge, resource and user).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: String,
-    pub resource: String,
-    pub scope: String,
-    pub user: Identity,
-    pub issued_at: u64,
-}
-
-/// Issues a single-use code and redirects to the client with `code`, `state` and `iss`.
-pub async fn issue_code(app: &App, p: &Pending, user: Identity) -> Result<Response, PageError> {
-    let code = random_token();
-    let grant = CodeGrant {
-        client_id: p.client_id.clone(),
-        redirect_uri: p.redirect_uri.clone(),
-        code_challenge: p.code_challenge.clone(),
-        resource: p.resource.clone(),
-        scope: p.scope.clone(),
-        user,
-        issued_at: clock::now(),
-    };
-    let key = app.store.key("code", &hash(&code));
-    app.store
-        .put(&key, &grant, Some(app.config.limits.code_ttl))
-        .await?;
-    tracing::info!(oauth.client_id = %p.client_id, user.id = %grant.user.id, "authorization code issued");
-    Ok(redirect_to_client(app, p, &[("code", &code)]))
-}
 
 /// Whether the user may use the resource now: allow lists and the disabled set.
 pub async fn user_allowed(app: &App, user: &Identity, resource: &str) -> Result<bool, PageError> {
@@ -56,7 +24,7 @@ pub async fn user_allowed(app: &App, user: &Identity, resource: &str) -> Result<
     if !app.config.allow.may_use(user, service) {
         return Ok(false);
     }
-    Ok(!verify::is_disabled(app, &user.id).await?)
+    Ok(!app.store.is_disabled(&user.id).await?)
 }
 
 pub async fn callback(

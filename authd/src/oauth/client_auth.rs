@@ -1,11 +1,12 @@
 //! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3,
 //! RFC 7591 §2 `token_endpoint_auth_method`): the method the client registered, and only that one.
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use base64::Engine;
 
 use super::cimd::resolve_client;
 use super::client::Client;
+use crate::credentials;
 use crate::error::OAuthError;
 use crate::state::App;
 use crate::store::{hash, same_secret};
@@ -26,13 +27,7 @@ pub fn presented(
     form_id: Option<&str>,
     form_secret: Option<&str>,
 ) -> Result<Presented, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
+    let basic = credentials::basic(headers);
     match (basic, form_secret) {
         (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
             "use one client authentication method".into(),
@@ -117,6 +112,7 @@ pub async fn authenticate(
 mod tests {
     use super::*;
     use crate::oauth::client::ClientMetadata;
+    use axum::http::header;
 
     fn client(method: &str, secret: Option<&str>) -> Client {
         Client {

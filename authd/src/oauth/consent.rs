@@ -9,9 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::authorize::{LOGIN_TTL, Pending, redirect_to_client};
-use super::callback::issue_code;
 use super::cimd::resolve_client;
+use super::code::issue_code;
+use super::pending::{LOGIN_TTL, Pending};
+use super::response::redirect_to_client;
 use crate::allow::Identity;
 use crate::error::PageError;
 use crate::html::{ConsentView, consent_page};

@@ -10,10 +10,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::client::{self, Client, ClientMetadata};
-use crate::clock;
+use super::params;
 use crate::error::OAuthError;
 use crate::state::{App, AppState};
 use crate::store::{hash, random_token, same_secret};
+use crate::{clock, credentials};
 
 /// The registration response (RFC 7591 §3.2.1, RFC 7592 §3): the metadata echoed plus credentials.
 fn response(
@@ -65,17 +66,6 @@ fn source(headers: &HeaderMap, peer: SocketAddr) -> String {
         .unwrap_or_else(|| peer.ip().to_string())
 }
 
-/// The request body, or 413 when it exceeds `AUTHD_MAX_BODY_BYTES`.
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            OAuthError::TooLarge
-        } else {
-            OAuthError::InvalidRequest("unreadable request body".into())
-        }
-    })
-}
-
 fn parse_metadata(body: &Bytes) -> Result<ClientMetadata, OAuthError> {
     serde_json::from_slice(body).map_err(|e| {
         OAuthError::InvalidClientMetadata(format!("body is not valid client metadata JSON: {e}"))
@@ -96,7 +86,7 @@ pub async fn register(
             retry_after: limits.register_window,
         });
     }
-    let body = body_bytes(body)?;
+    let body = params::body(body)?;
     let metadata = client::validate(parse_metadata(&body)?, "client_secret_basic")?;
     let secret =
         (metadata.token_endpoint_auth_method.as_deref() != Some("none")).then(random_token);
@@ -121,14 +111,7 @@ pub async fn register(
 /// RFC 7592 §2: the registration access token authenticates; a wrong token and an unknown client
 /// get the same 401 so existence is not revealed.
 async fn authorized(app: &App, id: &str, headers: &HeaderMap) -> Result<Client, OAuthError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or(OAuthError::InvalidToken)?;
+    let token = credentials::bearer(headers).ok_or(OAuthError::InvalidToken)?;
     let client: Option<Client> = app.store.get(&app.store.key("client", id)).await?;
     let expected = client
         .as_ref()
@@ -158,7 +141,7 @@ pub async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let mut c = authorized(&app, &id, &headers).await?;
-    let body = body_bytes(body)?;
+    let body = params::body(body)?;
     let raw: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| OAuthError::InvalidClientMetadata(format!("body is not JSON: {e}")))?;
     if raw.get("client_id").and_then(|v| v.as_str()) != Some(id.as_str()) {

@@ -178,6 +178,12 @@ impl Store {
     pub fn disabled_key(&self) -> &str {
         &self.disabled
     }
+
+    /// Is the user in the disabled set (`authd users disable`)?
+    pub async fn is_disabled(&self, user: &str) -> Result<bool> {
+        let v: bool = self.conn().sismember(self.disabled_key(), user).await?;
+        Ok(v)
+    }
 }
 
 async fn futures_next(iter: &mut redis::AsyncIter<'_, String>) -> Option<Result<String>> {

@@ -1,11 +1,12 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6, RFC 8707 §2.2).
 
-use super::{Family, issue, revoke_family, same_resource};
+use super::family::{Family, issue, revoke_family, same_resource};
+use super::request::TokenForm;
+use super::response::TokenResponse;
 use crate::error::OAuthError;
-use crate::oauth::callback::CodeGrant;
 use crate::oauth::client::Client;
+use crate::oauth::code::CodeGrant;
 use crate::oauth::pkce;
-use crate::oauth::token::{TokenForm, TokenResponse};
 use crate::state::App;
 use crate::store::{hash, random_token};
 
