@@ -25,6 +25,9 @@ pub enum KeysCommand {
     },
 }
 
+/// The longest lifetime `token mint --ttl` accepts (so `now + ttl` cannot overflow).
+pub const MAX_MINT_TTL: u64 = 365 * 24 * 3600;
+
 #[derive(Subcommand)]
 pub enum TokenCommand {
     /// Print a signed access token recorded in Redis (accepted by /verify).
@@ -38,8 +41,8 @@ pub enum TokenCommand {
         /// Space-separated scopes.
         #[arg(long, default_value = scope::MCP)]
         scope: String,
-        /// Lifetime in seconds (default ACCESS_TOKEN_TTL_SECS).
-        #[arg(long)]
+        /// Lifetime in seconds, at most a year (default ACCESS_TOKEN_TTL_SECS).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_MINT_TTL))]
         ttl: Option<u64>,
         #[arg(long, default_value = "authd-cli", allow_hyphen_values = true)]
         client_id: String,

@@ -215,6 +215,46 @@ pub(crate) mod tests {
         assert!(text.contains("ALLOW_ALL_USERS"));
     }
 
+    /// Every duration and size has an upper bound: a huge value is named, never accepted (it
+    /// would overflow `now + ttl`); the largest accepted values are in the black-box tests.
+    #[test]
+    fn every_duration_and_size_is_bounded() {
+        let names = [
+            "ACCESS_TOKEN_TTL_SECS",
+            "REFRESH_TOKEN_TTL_SECS",
+            "AUTH_CODE_TTL_SECS",
+            "REFRESH_GRACE_SECS",
+            "CONSENT_TTL_SECS",
+            "REGISTER_RATE_LIMIT",
+            "REGISTER_RATE_WINDOW_SECS",
+            "AUTHD_MAX_BODY_BYTES",
+            "CIMD_FETCH_TIMEOUT_SECS",
+            "CIMD_MAX_BYTES",
+            "CIMD_CACHE_SECS",
+        ];
+        let huge = u64::MAX.to_string();
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, huge.as_str())).collect();
+        let err = Config::from_vars(&vars(&pairs)).unwrap_err().join("\n");
+        for name in names {
+            assert!(
+                err.contains(&format!("{name}: must be between")),
+                "{name}: {err}"
+            );
+        }
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, "0")).collect();
+        let err = Config::from_vars(&vars(&pairs)).unwrap_err().join("\n");
+        for name in names.iter().filter(|n| **n != "REFRESH_GRACE_SECS") {
+            assert!(
+                err.contains(&format!("{name}: must be between")),
+                "{name}: {err}"
+            );
+        }
+        assert!(
+            !err.contains("REFRESH_GRACE_SECS"),
+            "0 disables the grace window: {err}"
+        );
+    }
+
     #[test]
     fn bad_numbers_and_flags_are_named() {
         let err = Config::from_vars(&vars(&[
