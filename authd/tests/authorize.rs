@@ -224,21 +224,18 @@ async fn user_not_on_the_allow_list_gets_no_code() {
     let stack = Stack::with(&[("ALLOWED_EMAILS", ALICE.email)]).await;
     let client = stack.register("none").await;
     let params = authorize_params(&stack, &client, &Pkce::new());
-    match Browser::new()
+    let url = Browser::new()
         .authorize(&stack, &params, &BOB, &client.redirect_uri)
         .await
-    {
-        End::Redirect(url) => {
-            assert_eq!(
-                End::param(&url, "error").as_deref(),
-                Some("access_denied"),
-                "{url}"
-            );
-            assert!(End::param(&url, "code").is_none());
-            assert_eq!(End::param(&url, "iss"), Some(stack.issuer()));
-        }
-        End::Page(status, _) => assert!((400..500).contains(&status), "{status}"),
-    }
+        .redirect();
+    assert_eq!(
+        End::param(&url, "error").as_deref(),
+        Some("access_denied"),
+        "{url}"
+    );
+    assert!(End::param(&url, "code").is_none());
+    assert_eq!(End::param(&url, "state").as_deref(), Some("st-123"));
+    assert_eq!(End::param(&url, "iss"), Some(stack.issuer()));
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::pending::Pending;
-use super::response::redirect_to_client;
+use super::response;
 use crate::allow::Identity;
 use crate::clock;
 use crate::error::PageError;
@@ -42,5 +42,5 @@ pub async fn issue_code(app: &App, p: &Pending, user: Identity) -> Result<Respon
         .put(&key, &grant, Some(app.config.limits.code_ttl))
         .await?;
     tracing::info!(oauth.client_id = %p.client_id, user.id = %grant.user.id, "authorization code issued");
-    Ok(redirect_to_client(app, p, &[("code", &code)]))
+    Ok(response::with_code(app, p, &code))
 }

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::cimd::resolve_client;
 use super::code::issue_code;
 use super::pending::{LOGIN_TTL, Pending};
-use super::response::redirect_to_client;
+use super::response;
 use crate::allow::Identity;
-use crate::error::PageError;
+use crate::error::{AuthorizeError, PageError};
 use crate::html::{ConsentView, consent_page};
 use crate::state::{App, AppState};
 use crate::store::{hash, same_secret};
@@ -141,13 +141,10 @@ pub async fn decide(
             PageError::BadRequest("this consent request expired or was already answered".into())
         })?;
     if d.decision != "approve" {
-        return Ok(redirect_to_client(
+        return Ok(response::with_error(
             &app,
             &asked.pending,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the user denied access"),
-            ],
+            &AuthorizeError::AccessDenied("the user denied access".into()),
         ));
     }
     let key = consent_key(&app, &asked.user.id, &asked.pending.client_id);

@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod params;
 pub mod pending;
 pub mod pkce;
+pub mod prompt;
 pub mod redirect;
 pub mod register;
 pub mod response;

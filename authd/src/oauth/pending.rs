@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::prompt::Prompt;
+
 /// Seconds a user has to finish the upstream login (DESIGN §4.3 `state:*`).
 pub const LOGIN_TTL: u64 = 300;
 
@@ -19,4 +21,7 @@ pub struct Pending {
     pub state: Option<String>,
     /// Our PKCE verifier towards the upstream provider.
     pub upstream_verifier: String,
+    /// The `prompt` of the request (OpenID Connect Core §3.1.2.1).
+    #[serde(default)]
+    pub prompt: Prompt,
 }

@@ -5,12 +5,27 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::pending::Pending;
-use crate::error::PageError;
+use crate::error::{AuthorizeError, PageError};
 use crate::state::App;
 
-/// A 302 to the client's redirect URI with the given parameters plus `state` and `iss` (RFC 9207
-/// §2; CLIENTS.md Z4), keeping any query the registered URI already has.
-pub fn redirect_to_client(app: &App, p: &Pending, params: &[(&str, &str)]) -> Response {
+/// The successful response: our authorization code (RFC 6749 §4.1.2).
+pub fn with_code(app: &App, p: &Pending, code: &str) -> Response {
+    redirect(app, p, &[("code", code)])
+}
+
+/// The error response (RFC 6749 §4.1.2.1).
+pub fn with_error(app: &App, p: &Pending, err: &AuthorizeError) -> Response {
+    let (error, description) = err.parameters();
+    redirect(
+        app,
+        p,
+        &[("error", error), ("error_description", description)],
+    )
+}
+
+/// A 302 to the client's redirect URI with the given parameters plus `state` and `iss`, keeping
+/// any query the registered URI already has.
+fn redirect(app: &App, p: &Pending, params: &[(&str, &str)]) -> Response {
     let mut url = match url::Url::parse(&p.redirect_uri) {
         Ok(u) => u,
         Err(_) => {

@@ -235,7 +235,7 @@ pub const UPSTREAM_CLIENT_SECRET: &str = "upstream-secret-0123456789";
 /// The development OpenID Connect provider, with users `ALICE` and `BOB`.
 pub struct Idp {
     pub issuer: String,
-    _guard: Guard,
+    guard: Guard,
 }
 
 impl Idp {
@@ -283,10 +283,12 @@ impl Idp {
         let issuer = rx
             .recv_timeout(READY_TIMEOUT)
             .unwrap_or_else(|_| panic!("oidc-provider not ready; log:\n{}", tail(&log)));
-        Idp {
-            issuer,
-            _guard: guard,
-        }
+        Idp { issuer, guard }
+    }
+
+    /// Kills the provider (SIGKILL): authd's next call to it fails.
+    pub fn kill(&mut self) {
+        self.guard.kill();
     }
 }
 
