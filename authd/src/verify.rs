@@ -65,7 +65,7 @@ fn refuse(err: &VerifyError, prm: Option<&str>) -> Response {
         let rm = prm
             .map(|u| format!("resource_metadata=\"{u}\", "))
             .unwrap_or_default();
-        format!("Bearer {rm}scope=\"{}\"{extra}", scope::MCP)
+        format!("Bearer {rm}scope=\"{}\"{extra}", scope::REQUIRED.join(" "))
     };
     let (status, code, www) = match err {
         VerifyError::NoService => (StatusCode::NOT_FOUND, "invalid_target", None),
@@ -162,7 +162,7 @@ async fn check(
     if disabled {
         return Err(VerifyError::InvalidToken("user not allowed"));
     }
-    if !claims.has_scope(scope::MCP) {
+    if !scope::sufficient(&claims.scope) {
         return Err(VerifyError::InsufficientScope);
     }
     Ok(verified)

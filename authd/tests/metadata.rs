@@ -79,7 +79,9 @@ async fn protected_resource_metadata_names_the_exact_resource() {
             strings(&m["authorization_servers"]),
             [stack.issuer().as_str()]
         );
-        assert!(strings(&m["scopes_supported"]).contains(&"mcp"), "{m}");
+        // MCP authorization 2026-07-28 "Refresh Tokens": the resource does not list
+        // `offline_access`; the authorization server's metadata does (CLIENTS.md A2).
+        assert_eq!(strings(&m["scopes_supported"]), ["mcp"], "{m}");
         assert_eq!(strings(&m["bearer_methods_supported"]), ["header"]);
     }
 }

@@ -93,6 +93,12 @@ pub fn validate(mut m: ClientMetadata, default_method: &str) -> Result<ClientMet
             "redirect_uris: at most {MAX_REDIRECT_URIS}"
         )));
     }
+    let app_type = m.application_type.as_deref();
+    if let Some(t) = app_type.filter(|t| !redirect::APPLICATION_TYPES.contains(t)) {
+        return Err(bad(format!(
+            "application_type: {t} is neither web nor native (OpenID Connect Registration §2)"
+        )));
+    }
     for uri in &m.redirect_uris {
         if uri.len() > MAX_FIELD_LEN {
             return Err(OAuthError::InvalidRedirectUri(
@@ -100,6 +106,7 @@ pub fn validate(mut m: ClientMetadata, default_method: &str) -> Result<ClientMet
             ));
         }
         redirect::check_registrable(uri).map_err(OAuthError::InvalidRedirectUri)?;
+        redirect::check_application_type(uri, app_type).map_err(OAuthError::InvalidRedirectUri)?;
     }
     let method = m
         .token_endpoint_auth_method

@@ -42,11 +42,12 @@ fn protected_resource(app: &AppState, service: Option<&str>) -> Response {
             "no MCP resource at this path",
         );
     };
-    // RFC 9728 §2; exactly one authorization server (CLIENTS.md P2).
+    // RFC 9728 §2; exactly one authorization server (CLIENTS.md P2). `scopes_supported` is what
+    // the resource needs, without `offline_access` (MCP authorization 2026-07-28 "Refresh Tokens").
     Json(serde_json::json!({
         "resource": resource,
         "authorization_servers": [app.issuer()],
-        "scopes_supported": scope::SUPPORTED,
+        "scopes_supported": scope::REQUIRED,
         "bearer_methods_supported": ["header"],
         "resource_name": service,
     }))
