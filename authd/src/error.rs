@@ -45,9 +45,13 @@ pub enum OAuthError {
     /// The body exceeds `AUTHD_MAX_BODY_BYTES` (413).
     #[error("request body too large")]
     TooLarge,
-    /// Too many registrations from one address (429).
-    #[error("rate limited")]
-    RateLimited { retry_after: u64 },
+    /// A registration limit is reached (429 with `Retry-After`, the seconds left in the window;
+    /// RFC 6585 §4). `too_many_requests` is our code: RFC 7591 §3.2.2 defines none for this.
+    #[error("too_many_requests: {description}")]
+    RateLimited {
+        retry_after: u64,
+        description: &'static str,
+    },
     /// Redis unreachable: 503, never a pass and never a 500.
     #[error("temporarily_unavailable: {0}")]
     Unavailable(String),
@@ -112,10 +116,10 @@ impl IntoResponse for OAuthError {
                 "invalid_request",
                 "request body too large",
             ),
-            OAuthError::RateLimited { .. } => (
+            OAuthError::RateLimited { description, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "temporarily_unavailable",
-                "too many requests",
+                "too_many_requests",
+                *description,
             ),
             OAuthError::Unavailable(detail) => {
                 tracing::warn!(error.detail = %detail, "storage unavailable");
@@ -139,7 +143,7 @@ impl IntoResponse for OAuthError {
             // RFC 6749 §5.2: 401 invalid_client carries WWW-Authenticate.
             OAuthError::InvalidClient(_) => Some("Basic realm=\"authd\"".to_owned()),
             OAuthError::InvalidToken => Some("Bearer error=\"invalid_token\"".to_owned()),
-            OAuthError::RateLimited { retry_after } => {
+            OAuthError::RateLimited { retry_after, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }

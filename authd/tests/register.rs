@@ -258,19 +258,6 @@ async fn deleted_client_is_invalid_client_at_token() {
     assert_eq!(e["error"], "invalid_client");
 }
 
-#[tokio::test]
-async fn registration_is_rate_limited_per_source() {
-    let stack = Stack::with(&[("REGISTER_RATE_LIMIT", "3")]).await;
-    for _ in 0..3 {
-        assert_eq!(
-            stack.register_raw(&body(&[REDIRECT_URI])).await.status(),
-            201
-        );
-    }
-    let resp = stack.register_raw(&body(&[REDIRECT_URI])).await;
-    assert_eq!(resp.status(), 429);
-}
-
 /// DESIGN §4.3: a leaked Redis dump grants nothing: no secret, registration token, code or refresh
 /// token is stored in clear, and every key but clients and the admin set expires.
 #[tokio::test]

@@ -44,8 +44,14 @@ pub struct Limits {
     pub code_ttl: u64,
     pub refresh_grace: u64,
     pub consent_ttl: u64,
+    /// Successful registrations per source address per window.
     pub register_limit: u64,
+    /// Successful registrations in all per window (the ceiling that bounds abuse from many
+    /// addresses without locking out a team behind one provider address).
+    pub register_global_limit: u64,
     pub register_window: u64,
+    /// Seconds a registered client lives until it completes an authorization (then it is kept).
+    pub register_unused_ttl: u64,
     pub max_body_bytes: usize,
     pub cimd_timeout: u64,
     pub cimd_max_bytes: usize,
@@ -226,7 +232,9 @@ pub(crate) mod tests {
             "REFRESH_GRACE_SECS",
             "CONSENT_TTL_SECS",
             "REGISTER_RATE_LIMIT",
+            "REGISTER_GLOBAL_LIMIT",
             "REGISTER_RATE_WINDOW_SECS",
+            "REGISTER_UNUSED_CLIENT_TTL_SECS",
             "AUTHD_MAX_BODY_BYTES",
             "CIMD_FETCH_TIMEOUT_SECS",
             "CIMD_MAX_BYTES",

@@ -8,6 +8,8 @@ use crate::error::OAuthError;
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values we implement (CLIENTS.md D2).
 pub const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+/// The methods for which registration issues a client secret.
+pub const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 /// CLIENTS.md D1: clients send several redirect URIs; this bounds the record size.
 pub const MAX_REDIRECT_URIS: usize = 16;
@@ -66,6 +68,11 @@ impl Client {
             .unwrap_or("client_secret_basic")
     }
 
+    /// Registered by RFC 7591 (kept under `client:{id}`), not described by a metadata document.
+    pub fn is_registered(&self) -> bool {
+        self.registration_token_hash.is_some()
+    }
+
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.metadata.grant_types.iter().any(|g| g == grant)
     }
@@ -77,6 +84,14 @@ impl Client {
             .as_deref()
             .unwrap_or(&self.client_id)
     }
+}
+
+/// Decodes a registration body (RFC 7591 §2, JSON); unknown fields are ignored. Pure, so fuzz
+/// targets can call it (with `validate`).
+pub fn parse_metadata(body: &[u8]) -> Result<ClientMetadata, OAuthError> {
+    serde_json::from_slice(body).map_err(|e| {
+        OAuthError::InvalidClientMetadata(format!("body is not valid client metadata JSON: {e}"))
+    })
 }
 
 /// Validates and normalises metadata (RFC 7591 §2 defaults: auth method `client_secret_basic`,

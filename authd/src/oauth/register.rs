@@ -9,10 +9,11 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::client::{self, Client, ClientMetadata};
+use super::client::{self, Client};
 use super::params;
 use crate::error::OAuthError;
 use crate::state::{App, AppState};
+use crate::store::rate::{Counted, Counter};
 use crate::store::{hash, random_token, same_secret};
 use crate::{clock, credentials};
 
@@ -66,30 +67,69 @@ fn source(headers: &HeaderMap, peer: SocketAddr) -> String {
         .unwrap_or_else(|| peer.ip().to_string())
 }
 
-fn parse_metadata(body: &Bytes) -> Result<ClientMetadata, OAuthError> {
-    serde_json::from_slice(body).map_err(|e| {
-        OAuthError::InvalidClientMetadata(format!("body is not valid client metadata JSON: {e}"))
-    })
+/// Counts a registration that passed validation against the per-address limit and the global
+/// ceiling; a full one is 429 with the seconds left in its window. Only registrations that are
+/// about to succeed are counted: a rejected or refused request uses up nothing.
+async fn count(app: &App, source: &str) -> Result<(), OAuthError> {
+    let limits = &app.config.limits;
+    let (by_source, global) = (
+        app.store.key("register_rate", source),
+        app.store.key("register_global", ""),
+    );
+    let counters = [
+        Counter {
+            key: &by_source,
+            limit: limits.register_limit,
+        },
+        Counter {
+            key: &global,
+            limit: limits.register_global_limit,
+        },
+    ];
+    match app
+        .store
+        .check_and_count(&counters, limits.register_window)
+        .await?
+    {
+        Counted::Counted => Ok(()),
+        Counted::Full { index, retry_after } => {
+            tracing::warn!(
+                client.address = %source,
+                limit = if index == 0 { "per address" } else { "global" },
+                "registration refused by rate limit"
+            );
+            Err(OAuthError::RateLimited {
+                retry_after,
+                description: if index == 0 {
+                    "too many registrations from this address; retry later"
+                } else {
+                    "too many registrations; retry later"
+                },
+            })
+        }
+    }
 }
 
-/// `POST /register` (RFC 7591 §3.1).
+/// `POST /register` (RFC 7591 §3.1): validate first (cheap, nothing stored or counted), then
+/// count against the limits, then store the client, which expires unless it completes an
+/// authorization within `REGISTER_UNUSED_CLIENT_TTL_SECS`.
 pub async fn register(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let limits = &app.config.limits;
-    let rate_key = app.store.key("register_rate", &source(&headers, peer));
-    if app.store.count(&rate_key, limits.register_window).await? > limits.register_limit {
-        return Err(OAuthError::RateLimited {
-            retry_after: limits.register_window,
-        });
-    }
     let body = params::body(body)?;
-    let metadata = client::validate(parse_metadata(&body)?, "client_secret_basic")?;
-    let secret =
-        (metadata.token_endpoint_auth_method.as_deref() != Some("none")).then(random_token);
+    let metadata = client::validate(client::parse_metadata(&body)?, "client_secret_basic")?;
+    count(&app, &source(&headers, peer)).await?;
+    let secret = client::SECRET_METHODS
+        .contains(
+            &metadata
+                .token_endpoint_auth_method
+                .as_deref()
+                .unwrap_or_default(),
+        )
+        .then(random_token);
     let reg_token = random_token();
     let client = Client {
         client_id: random_token()[..22].to_owned(),
@@ -98,9 +138,9 @@ pub async fn register(
         registration_token_hash: Some(hash(&reg_token)),
         issued_at: clock::now(),
     };
-    app.store
-        .put(&app.store.key("client", &client.client_id), &client, None)
-        .await?;
+    let key = app.store.key("client", &client.client_id);
+    let unused_ttl = app.config.limits.register_unused_ttl;
+    app.store.put(&key, &client, Some(unused_ttl)).await?;
     tracing::info!(oauth.client_id = %client.client_id, "client registered");
     Ok(no_store(
         StatusCode::CREATED,
@@ -150,16 +190,15 @@ pub async fn update(
         ));
     }
     let method = c.auth_method().to_owned();
-    let metadata = client::validate(parse_metadata(&body)?, &method)?;
+    let metadata = client::validate(client::parse_metadata(&body)?, &method)?;
     if metadata.token_endpoint_auth_method.as_deref() != Some(method.as_str()) {
         return Err(OAuthError::InvalidClientMetadata(
             "token_endpoint_auth_method cannot change; register a new client".into(),
         ));
     }
     c.metadata = metadata;
-    app.store
-        .put(&app.store.key("client", &id), &c, None)
-        .await?;
+    // An update does not make an unused client permanent: the expiry stays.
+    app.store.replace(&app.store.key("client", &id), &c).await?;
     Ok(no_store(StatusCode::OK, response(&app, &c, None, None)))
 }
 

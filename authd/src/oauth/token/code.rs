@@ -75,7 +75,14 @@ pub async fn exchange(
         current: String::new(),
         jtis: Vec::new(),
     };
-    issue(app, &mut family, &grant.scope, &random_token()).await
+    let answer = issue(app, &mut family, &grant.scope, &random_token()).await?;
+    // The client completed an authorization: it no longer expires as unused.
+    if client.is_registered() {
+        store
+            .persist(&store.key("client", &client.client_id))
+            .await?;
+    }
+    Ok(answer)
 }
 
 #[cfg(test)]
