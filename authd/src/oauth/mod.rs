@@ -7,6 +7,7 @@ pub mod client;
 pub mod client_auth;
 pub mod code;
 pub mod consent;
+pub mod fetch;
 pub mod introspect;
 pub mod metadata;
 pub mod params;
