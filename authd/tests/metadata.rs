@@ -43,10 +43,27 @@ async fn authorization_server_metadata_has_every_required_field() {
     // OAuth 2.1 §4.1.1: S256 only, never `plain` (CLIENTS.md Z1).
     assert_eq!(strings(&m["code_challenge_methods_supported"]), ["S256"]);
     let methods = strings(&m["token_endpoint_auth_methods_supported"]);
-    for method in ["none", "client_secret_basic", "client_secret_post"] {
+    for method in [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ] {
         assert!(
             methods.contains(&method),
             "{method} missing from {methods:?}"
+        );
+    }
+    // RFC 8414 §2: with private_key_jwt, the signing algorithms must be listed; never none/HMAC.
+    for prefix in ["token", "revocation", "introspection"] {
+        let algs = strings(&m[format!("{prefix}_endpoint_auth_signing_alg_values_supported")]);
+        assert!(
+            algs.contains(&"RS256") && algs.contains(&"ES256"),
+            "{algs:?}"
+        );
+        assert!(
+            !algs.iter().any(|a| *a == "none" || a.starts_with("HS")),
+            "{algs:?}"
         );
     }
     assert_eq!(m["client_id_metadata_document_supported"], true);

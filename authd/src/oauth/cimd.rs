@@ -48,15 +48,18 @@ async fn fetch(app: &App, client_id: &str) -> Option<Client> {
     document_to_client(client_id, &body, crate::clock::now())
 }
 
-/// Validates a fetched document: its `client_id` must equal the URL (CLIENTS.md C1); clients
-/// identified this way are public (`none`), since a document cannot carry a secret.
+/// Validates a fetched document: its `client_id` must equal the URL (CLIENTS.md C1). Such a
+/// client authenticates with `private_key_jwt` when its document says so (keys at its
+/// `jwks_uri`, CLIENTS.md C4), otherwise it is public (`none`): a document cannot carry a secret.
 pub fn document_to_client(client_id: &str, body: &[u8], now: u64) -> Option<Client> {
     let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
     if doc.get("client_id").and_then(|v| v.as_str()) != Some(client_id) {
         return None;
     }
     let mut metadata: ClientMetadata = serde_json::from_value(doc).ok()?;
-    metadata.token_endpoint_auth_method = Some("none".into());
+    if metadata.token_endpoint_auth_method.as_deref() != Some(client::PRIVATE_KEY_JWT) {
+        metadata.token_endpoint_auth_method = Some("none".into());
+    }
     let metadata = client::validate(metadata, "none").ok()?;
     Some(Client {
         client_id: client_id.to_owned(),

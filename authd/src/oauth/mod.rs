@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod callback;
 pub mod cimd;
 pub mod client;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod code;
 pub mod consent;

@@ -9,7 +9,8 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::client::{self, Client};
+use super::client::{self, Client, ClientMetadata};
+use super::fetch;
 use super::params;
 use crate::error::OAuthError;
 use crate::state::{App, AppState};
@@ -67,6 +68,18 @@ fn source(headers: &HeaderMap, peer: SocketAddr) -> String {
         .unwrap_or_else(|| peer.ip().to_string())
 }
 
+/// A `jwks_uri` must be one the SSRF guard will fetch (https, a path; `private_key_jwt` is
+/// verified with its keys), or the client could never authenticate.
+fn fetchable_jwks_uri(app: &App, m: &ClientMetadata) -> Result<(), OAuthError> {
+    let insecure = app.config.limits.cimd_insecure_loopback;
+    match m.jwks_uri.as_deref() {
+        Some(uri) if fetch::acceptable_url(uri, insecure).is_none() => Err(
+            OAuthError::InvalidClientMetadata(format!("jwks_uri: {uri} is not an https URL")),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Counts a registration that passed validation against the per-address limit and the global
 /// ceiling; a full one is 429 with the seconds left in its window. Only registrations that are
 /// about to succeed are counted: a rejected or refused request uses up nothing.
@@ -121,6 +134,7 @@ pub async fn register(
 ) -> Result<Response, OAuthError> {
     let body = params::body(body)?;
     let metadata = client::validate(client::parse_metadata(&body)?, "client_secret_basic")?;
+    fetchable_jwks_uri(&app, &metadata)?;
     count(&app, &source(&headers, peer)).await?;
     let secret = client::SECRET_METHODS
         .contains(
@@ -191,6 +205,7 @@ pub async fn update(
     }
     let method = c.auth_method().to_owned();
     let metadata = client::validate(client::parse_metadata(&body)?, &method)?;
+    fetchable_jwks_uri(&app, &metadata)?;
     if metadata.token_endpoint_auth_method.as_deref() != Some(method.as_str()) {
         return Err(OAuthError::InvalidClientMetadata(
             "token_endpoint_auth_method cannot change; register a new client".into(),

@@ -49,13 +49,8 @@ pub async fn authenticated(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(Client, String), OAuthError> {
     let mut p = params::form(headers, body)?;
-    let client = client_auth::authenticate(
-        app,
-        headers,
-        p.get("client_id").map(String::as_str),
-        p.get("client_secret").map(String::as_str),
-    )
-    .await?;
+    let credentials = client_auth::FormCredentials::take(&mut p);
+    let client = client_auth::authenticate(app, headers, &credentials).await?;
     let token = p
         .remove("token")
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;

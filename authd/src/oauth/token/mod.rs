@@ -25,13 +25,7 @@ pub async fn token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<TokenResponse, OAuthError> {
     let f = TokenForm::from_params(params::form(&headers, body)?);
-    let client = client_auth::authenticate(
-        &app,
-        &headers,
-        f.client_id.as_deref(),
-        f.client_secret.as_deref(),
-    )
-    .await?;
+    let client = client_auth::authenticate(&app, &headers, &f.credentials).await?;
     match f.grant_type.as_deref() {
         Some("authorization_code") => code::exchange(&app, &client, &f).await,
         Some("refresh_token") => refresh::exchange(&app, &client, &f).await,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::error::OAuthError;
+use crate::oauth::client_auth::FormCredentials;
 use crate::oauth::params;
 
 /// Every parameter of the grants we support; absent ones are `None`.
@@ -16,13 +17,13 @@ pub struct TokenForm {
     pub refresh_token: Option<String>,
     pub scope: Option<String>,
     pub resource: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    pub credentials: FormCredentials,
 }
 
 impl TokenForm {
     /// Takes the known parameters out of a decoded form; unknown ones are ignored.
     pub fn from_params(mut p: HashMap<String, String>) -> TokenForm {
+        let credentials = FormCredentials::take(&mut p);
         let mut take = |name: &str| p.remove(name);
         TokenForm {
             grant_type: take("grant_type"),
@@ -32,8 +33,7 @@ impl TokenForm {
             refresh_token: take("refresh_token"),
             scope: take("scope"),
             resource: take("resource"),
-            client_id: take("client_id"),
-            client_secret: take("client_secret"),
+            credentials,
         }
     }
 
