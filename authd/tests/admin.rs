@@ -92,20 +92,18 @@ async fn tokens_list_shows_ids_not_token_values() {
 #[tokio::test]
 async fn mint_refuses_an_unknown_resource() {
     let stack = Stack::start().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
-        .args([
+    let out = common::process::authd_output(
+        &stack.scratch.0,
+        &stack.env,
+        &[
             "token",
             "mint",
             "--user",
             "oidc:alice",
             "--resource",
             "https://evil.example/mcp",
-        ])
-        .env_clear()
-        .envs(stack.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&stack.scratch.0)
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
 }

@@ -57,13 +57,7 @@ async fn largest_settings_serve_a_full_flow_and_larger_ones_are_refused() {
         let mut env = stack.env.clone();
         env.retain(|(k, _)| k != name);
         env.push((name.to_owned(), past));
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
-            .arg("serve")
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&stack.scratch.0)
-            .output()
-            .unwrap();
+        let out = common::process::authd_output(&stack.scratch.0, &env, &["serve"]);
         assert_eq!(out.status.code(), Some(64), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -71,15 +65,22 @@ async fn largest_settings_serve_a_full_flow_and_larger_ones_are_refused() {
             "{name}: {err}"
         );
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
-        .args(["token", "mint", "--user", "oidc:alice", "--ttl"])
-        .arg(u64::MAX.to_string())
-        .args(["--resource", &stack.resource("memory")])
-        .env_clear()
-        .envs(stack.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&stack.scratch.0)
-        .output()
-        .unwrap();
+    let huge = u64::MAX.to_string();
+    let resource = stack.resource("memory");
+    let out = common::process::authd_output(
+        &stack.scratch.0,
+        &stack.env,
+        &[
+            "token",
+            "mint",
+            "--user",
+            "oidc:alice",
+            "--ttl",
+            &huge,
+            "--resource",
+            &resource,
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ttl"));
     let year = stack.mint("oidc:alice", "memory", &["--ttl", "31536000"]);

@@ -131,14 +131,30 @@ async fn post(
         .unwrap()
 }
 
-fn redeem_form<'a>(code: &'a str, verifier: &'a str, resource: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", "authorization_code"),
+/// The form of an authorization-code grant for a fresh code of `client` (the browser flow).
+async fn fresh_code_form(stack: &Stack, client: &Client) -> Vec<(String, String)> {
+    let (code, pkce) = stack.code_for(client, &ALICE).await;
+    [
+        ("grant_type", "authorization_code".to_owned()),
         ("code", code),
-        ("redirect_uri", REDIRECT_URI),
-        ("code_verifier", verifier),
-        ("resource", resource),
+        ("redirect_uri", REDIRECT_URI.to_owned()),
+        ("code_verifier", pkce.verifier),
+        ("resource", stack.resource("memory")),
     ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// A fresh code redeemed with an assertion `key` signs for authd's issuer.
+async fn redeem(stack: &Stack, client: &Client, key: &Key) -> reqwest::Response {
+    let form = fresh_code_form(stack, client).await;
+    let assertion = key.sign(&claims(&client.id, &stack.issuer()));
+    post(stack, "/token", &pairs(&form), Some(&client.id), &assertion).await
 }
 
 async fn assert_invalid_client(resp: reqwest::Response, what: &str) {
@@ -154,17 +170,8 @@ async fn complete_flow_with_an_assertion_at_token_refresh_and_introspect() {
     let key = Key::rsa("k1");
     let published = Published::start(&key);
     let client = published.client();
-    let (code, pkce) = stack.code_for(&client, &ALICE).await;
-    let resource = stack.resource("memory");
     let issuer = stack.issuer();
-    let resp = post(
-        &stack,
-        "/token",
-        &redeem_form(&code, &pkce.verifier, &resource),
-        Some(&client.id),
-        &key.sign(&claims(&client.id, &issuer)),
-    )
-    .await;
+    let resp = redeem(&stack, &client, &key).await;
     assert_eq!(resp.status(), 200);
     let tokens: Value = resp.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
@@ -203,9 +210,8 @@ async fn bad_assertions_are_invalid_client_and_consume_nothing() {
     let key = Key::rsa("k1");
     let published = Published::start(&key);
     let client = published.client();
-    let (code, pkce) = stack.code_for(&client, &ALICE).await;
-    let resource = stack.resource("memory");
-    let form = redeem_form(&code, &pkce.verifier, &resource);
+    let owned = fresh_code_form(&stack, &client).await;
+    let form = pairs(&owned);
     let iss = stack.issuer();
     let id = client.id.as_str();
     let with = |k: &str, v: Value| {
@@ -259,8 +265,8 @@ async fn bad_assertions_are_invalid_client_and_consume_nothing() {
     // The code survived every failed attempt; the first use of an assertion works, a replay not.
     let resp = post(&stack, "/token", &form, Some(id), &replayed).await;
     assert_eq!(resp.status(), 200);
-    let (code, pkce) = stack.code_for(&client, &ALICE).await;
-    let form = redeem_form(&code, &pkce.verifier, &resource);
+    let owned = fresh_code_form(&stack, &client).await;
+    let form = pairs(&owned);
     assert_invalid_client(
         post(&stack, "/token", &form, Some(id), &replayed).await,
         "replayed jti",
@@ -284,32 +290,10 @@ async fn rotated_keys_are_fetched_again_and_ec_keys_work() {
     let old = Key::rsa("old");
     let published = Published::start(&old);
     let client = published.client();
-    let iss = stack.issuer();
-    let resource = stack.resource("memory");
-    let (code, pkce) = stack.code_for(&client, &ALICE).await;
-    let form = redeem_form(&code, &pkce.verifier, &resource);
-    let resp = post(
-        &stack,
-        "/token",
-        &form,
-        Some(&client.id),
-        &old.sign(&claims(&client.id, &iss)),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
+    assert_eq!(redeem(&stack, &client, &old).await.status(), 200);
     let new = Key::ec("new");
     *published.keys.lock().unwrap() = new.jwks();
-    let (code, pkce) = stack.code_for(&client, &ALICE).await;
-    let form = redeem_form(&code, &pkce.verifier, &resource);
-    let resp = post(
-        &stack,
-        "/token",
-        &form,
-        Some(&client.id),
-        &new.sign(&claims(&client.id, &iss)),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
+    assert_eq!(redeem(&stack, &client, &new).await.status(), 200);
 }
 
 /// Dynamic registration: `private_key_jwt` is honoured with a `jwks_uri` (no secret issued) and
@@ -340,18 +324,7 @@ async fn registered_clients_may_use_private_key_jwt() {
         redirect_uri: REDIRECT_URI.into(),
         registration: r,
     };
-    let (code, pkce) = stack.code_for(&client, &ALICE).await;
-    let resource = stack.resource("memory");
-    let form = redeem_form(&code, &pkce.verifier, &resource);
-    let resp = post(
-        &stack,
-        "/token",
-        &form,
-        Some(&client.id),
-        &key.sign(&claims(&client.id, &stack.issuer())),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
+    assert_eq!(redeem(&stack, &client, &key).await.status(), 200);
 }
 
 /// The key set is fetched through the SSRF guard: a document (here an operator-pinned copy)
@@ -376,18 +349,7 @@ async fn jwks_uri_on_a_private_address_is_never_fetched() {
         redirect_uri: REDIRECT_URI.into(),
         registration: json!({"token_endpoint_auth_method": "private_key_jwt"}),
     };
-    let (code, pkce) = stack.code_for(&client, &ALICE).await;
-    let resource = stack.resource("memory");
-    let form = redeem_form(&code, &pkce.verifier, &resource);
-    let resp = post(
-        &stack,
-        "/token",
-        &form,
-        Some(id),
-        &key.sign(&claims(id, &stack.issuer())),
-    )
-    .await;
-    assert_invalid_client(resp, "jwks_uri on loopback").await;
+    assert_invalid_client(redeem(&stack, &client, &key).await, "jwks_uri on loopback").await;
     assert_eq!(
         keys_server.hits(),
         0,

@@ -21,152 +21,127 @@ fn login_shown(pages: &[String]) -> bool {
     pages.iter().any(|p| p.contains("name=\"password\""))
 }
 
-fn with_prompt(stack: &Stack, client: &Client, prompt: &str) -> Vec<(String, String)> {
-    let mut params = authorize_params(stack, client, &Pkce::new());
-    set_param(&mut params, "prompt", Some(prompt));
-    params
+/// One user's browser at one client: its provider session and remembered consent carry over.
+struct Session {
+    stack: Stack,
+    client: Client,
+    browser: Browser,
 }
 
-/// Runs `/authorize` in `browser`; returns the redirect to the client and the pages shown.
-async fn run(
-    stack: &Stack,
-    client: &Client,
-    browser: &Browser,
-    params: &[(String, String)],
-) -> (Url, Vec<String>) {
-    browser.pages.lock().unwrap().clear();
-    let url = browser
-        .authorize(stack, params, &ALICE, &client.redirect_uri)
-        .await
-        .redirect();
-    let pages = browser.pages.lock().unwrap().clone();
-    (url, pages)
+impl Session {
+    async fn start() -> Session {
+        let stack = Stack::start().await;
+        let client = stack.register("none").await;
+        Session {
+            stack,
+            client,
+            browser: Browser::new(),
+        }
+    }
+
+    /// `/authorize` with `prompt` (if any) for `client`; the redirect to the client and the
+    /// pages shown on the way.
+    async fn run_for(&self, client: &Client, prompt: Option<&str>) -> (Url, Vec<String>) {
+        let mut params = authorize_params(&self.stack, client, &Pkce::new());
+        set_param(&mut params, "prompt", prompt);
+        self.browser.pages.lock().unwrap().clear();
+        let url = self
+            .browser
+            .authorize(&self.stack, &params, &ALICE, &client.redirect_uri)
+            .await
+            .redirect();
+        let pages = self.browser.pages.lock().unwrap().clone();
+        (url, pages)
+    }
+
+    async fn run(&self, prompt: Option<&str>) -> (Url, Vec<String>) {
+        self.run_for(&self.client, prompt).await
+    }
+
+    /// A first login, a second one without `prompt` (the control), then one with `prompt`.
+    async fn again_with(&self, prompt: &str) -> [(Url, Vec<String>); 3] {
+        [
+            self.run(None).await,
+            self.run(None).await,
+            self.run(Some(prompt)).await,
+        ]
+    }
+
+    fn assert_error(&self, url: &Url, error: &str) {
+        assert_eq!(End::param(url, "error").as_deref(), Some(error), "{url}");
+        assert_eq!(End::param(url, "state").as_deref(), Some("st-123"), "{url}");
+        assert_eq!(End::param(url, "iss"), Some(self.stack.issuer()), "{url}");
+        assert!(End::param(url, "code").is_none(), "{url}");
+    }
 }
 
-fn assert_error(stack: &Stack, url: &Url, error: &str) {
-    assert_eq!(End::param(url, "error").as_deref(), Some(error), "{url}");
-    assert_eq!(End::param(url, "state").as_deref(), Some("st-123"), "{url}");
-    assert_eq!(End::param(url, "iss"), Some(stack.issuer()), "{url}");
-    assert!(End::param(url, "code").is_none(), "{url}");
+fn code(url: &Url) -> bool {
+    End::param(url, "code").is_some()
 }
 
 #[tokio::test]
 async fn prompt_consent_shows_the_page_even_when_consent_is_remembered() {
-    let stack = Stack::start().await;
-    let client = stack.register("none").await;
-    let browser = Browser::new();
-    let plain = authorize_params(&stack, &client, &Pkce::new());
-    let (url, pages) = run(&stack, &client, &browser, &plain).await;
-    assert!(End::param(&url, "code").is_some() && consent_shown(&pages));
-    // Control: remembered, so no page the second time.
-    let (url, pages) = run(&stack, &client, &browser, &plain).await;
-    assert!(End::param(&url, "code").is_some() && !consent_shown(&pages));
-    let (url, pages) = run(
-        &stack,
-        &client,
-        &browser,
-        &with_prompt(&stack, &client, "consent"),
-    )
-    .await;
-    assert!(End::param(&url, "code").is_some(), "{url}");
+    let s = Session::start().await;
+    let [first, control, prompted] = s.again_with("consent").await;
+    assert!(code(&first.0) && consent_shown(&first.1));
     assert!(
-        consent_shown(&pages),
+        code(&control.0) && !consent_shown(&control.1),
+        "not remembered"
+    );
+    assert!(code(&prompted.0), "{}", prompted.0);
+    assert!(
+        consent_shown(&prompted.1),
         "prompt=consent skipped the consent page"
     );
 }
 
 #[tokio::test]
 async fn prompt_login_asks_the_provider_for_a_fresh_login() {
-    let stack = Stack::start().await;
-    let client = stack.register("none").await;
-    let browser = Browser::new();
-    let plain = authorize_params(&stack, &client, &Pkce::new());
-    let (_, pages) = run(&stack, &client, &browser, &plain).await;
-    assert!(login_shown(&pages));
-    // Control: the provider's session logs the user in without the form.
-    let (url, pages) = run(&stack, &client, &browser, &plain).await;
+    let s = Session::start().await;
+    let [first, control, prompted] = s.again_with("login").await;
+    assert!(login_shown(&first.1));
+    // The provider's session logs the user in without the form...
     assert!(
-        End::param(&url, "code").is_some() && !login_shown(&pages),
-        "{pages:?}"
+        code(&control.0) && !login_shown(&control.1),
+        "{:?}",
+        control.1
     );
-    let (url, pages) = run(
-        &stack,
-        &client,
-        &browser,
-        &with_prompt(&stack, &client, "login"),
-    )
-    .await;
-    assert!(End::param(&url, "code").is_some(), "{url}");
+    // ...unless prompt=login asks for a fresh login.
+    assert!(code(&prompted.0), "{}", prompted.0);
     assert!(
-        login_shown(&pages),
+        login_shown(&prompted.1),
         "prompt=login did not ask for the password"
     );
 }
 
 #[tokio::test]
 async fn prompt_none_without_a_provider_session_is_login_required_without_a_page() {
-    let stack = Stack::start().await;
-    let client = stack.register("none").await;
-    let browser = Browser::new();
-    let (url, pages) = run(
-        &stack,
-        &client,
-        &browser,
-        &with_prompt(&stack, &client, "none"),
-    )
-    .await;
-    assert_error(&stack, &url, "login_required");
+    let s = Session::start().await;
+    let (url, pages) = s.run(Some("none")).await;
+    s.assert_error(&url, "login_required");
     assert!(pages.is_empty(), "prompt=none showed a page");
 }
 
 #[tokio::test]
 async fn prompt_none_completes_silently_or_answers_consent_required() {
-    let stack = Stack::start().await;
-    let client = stack.register("none").await;
-    let browser = Browser::new();
-    run(
-        &stack,
-        &client,
-        &browser,
-        &authorize_params(&stack, &client, &Pkce::new()),
-    )
-    .await;
+    let s = Session::start().await;
+    s.run(None).await;
     // Logged in at the provider and consent remembered: a code, no page at all.
-    let (url, pages) = run(
-        &stack,
-        &client,
-        &browser,
-        &with_prompt(&stack, &client, "none"),
-    )
-    .await;
-    assert!(End::param(&url, "code").is_some(), "{url}");
-    assert_eq!(End::param(&url, "iss"), Some(stack.issuer()));
+    let (url, pages) = s.run(Some("none")).await;
+    assert!(code(&url), "{url}");
+    assert_eq!(End::param(&url, "iss"), Some(s.stack.issuer()));
     assert!(pages.is_empty(), "{pages:?}");
     // Another client the user never consented to: consent_required, still no page.
-    let other = stack.register("none").await;
-    let (url, pages) = run(
-        &stack,
-        &other,
-        &browser,
-        &with_prompt(&stack, &other, "none"),
-    )
-    .await;
-    assert_error(&stack, &url, "consent_required");
+    let other = s.stack.register("none").await;
+    let (url, pages) = s.run_for(&other, Some("none")).await;
+    s.assert_error(&url, "consent_required");
     assert!(pages.is_empty(), "{pages:?}");
 }
 
 #[tokio::test]
 async fn prompt_none_with_another_value_is_invalid_request() {
-    let stack = Stack::start().await;
-    let client = stack.register("none").await;
-    let browser = Browser::new();
-    let (url, pages) = run(
-        &stack,
-        &client,
-        &browser,
-        &with_prompt(&stack, &client, "none consent"),
-    )
-    .await;
-    assert_error(&stack, &url, "invalid_request");
+    let s = Session::start().await;
+    let (url, pages) = s.run(Some("none consent")).await;
+    s.assert_error(&url, "invalid_request");
     assert!(pages.is_empty());
 }

@@ -366,16 +366,21 @@ fn blocking_get_ok(url: &str) -> bool {
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 2")
 }
 
-/// Runs an `authd` admin subcommand with `env`; returns stdout, panics with stderr on failure.
-pub fn authd_cli(dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
+/// Runs `authd args` with exactly `env` (and `PATH`) to its end.
+pub fn authd_output(dir: &Path, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_authd"))
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs an `authd` admin subcommand with `env`; returns stdout, panics with stderr on failure.
+pub fn authd_cli(dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
+    let out = authd_output(dir, env, args);
     assert!(
         out.status.success(),
         "authd {args:?} failed ({}): {}",
