@@ -7,6 +7,7 @@ mod common;
 
 use common::browser::{Browser, Client, End, Pkce, authorize_params, set_param};
 use common::{ALICE, BOB, Stack};
+use serde_json::json;
 use url::Url;
 
 /// Sends `/authorize` with `params` and returns the raw first response.
@@ -246,6 +247,28 @@ async fn consent_page_shows_the_client_and_is_remembered() {
     let consent = common::html::decode(consent.expect("a consent page naming the client"));
     assert!(consent.contains("127.0.0.1"), "redirect host not shown");
     assert!(consent.contains("/memory/mcp"), "resource not shown");
+    // MCP authorization 2026-07-28 "Localhost Redirect URI Risks": a warning for loopback-only
+    // clients, none for a client that redirects to the web.
+    assert!(
+        consent.contains("localhost address"),
+        "no localhost warning"
+    );
+    let web = json!({"client_name": "web client", "redirect_uris": ["https://app.example/cb"],
+        "token_endpoint_auth_method": "none"});
+    let r: serde_json::Value = stack.register_raw(&web).await.json().await.unwrap();
+    let web = Client {
+        id: r["client_id"].as_str().unwrap().to_owned(),
+        secret: None,
+        redirect_uri: "https://app.example/cb".into(),
+        registration: r,
+    };
+    let pages = stack.login_pages(&web, &ALICE).await;
+    let consent = pages.iter().find(|p| p.contains("web client")).unwrap();
+    assert!(consent.contains("app.example"), "redirect host not shown");
+    assert!(
+        !consent.contains("localhost address"),
+        "warning for a web client"
+    );
     // Second run, same user and client, fresh browser session at the provider: no consent page.
     let again = stack.login_pages(&client, &ALICE).await;
     assert!(

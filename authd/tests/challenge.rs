@@ -81,3 +81,25 @@ async fn every_401_names_the_needed_scopes_without_offline_access() {
         assert!(!challenge.contains("offline_access"), "{challenge}");
     }
 }
+
+/// MCP authorization "Token Requirements": access tokens MUST NOT be in the query string, and
+/// authd reads only the `Authorization` header (`bearer_methods_supported: ["header"]`): a valid
+/// token in the forwarded URI's query is no token at all.
+#[tokio::test]
+async fn a_token_in_the_query_string_is_not_accepted() {
+    let stack = Stack::start().await;
+    let (token, _, _) = stack.real_token();
+    let uri = format!("/memory/mcp?access_token={token}");
+    let resp = stack
+        .forwarded(reqwest::Method::GET, "http", &stack.own_host(), &uri)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(
+        !only_challenge(&resp).contains("error="),
+        "treated as a token"
+    );
+    // Control: the same token in the header passes.
+    assert_eq!(stack.verify("memory", Some(&token)).await.status(), 200);
+}

@@ -48,7 +48,10 @@ async fn fetch(app: &App, client_id: &str) -> Option<Client> {
     document_to_client(client_id, &body, crate::clock::now())
 }
 
-/// Validates a fetched document: its `client_id` must equal the URL (CLIENTS.md C1). Such a
+/// Validates a fetched document: its `client_id` must equal the URL (CLIENTS.md C1) and it must
+/// name the client (`client_name`: MCP authorization 2026-07-28 "Client ID Metadata Documents"
+/// lists `client_id`, `client_name` and `redirect_uris` as required; the consent page shows the
+/// name). Such a
 /// client authenticates with `private_key_jwt` when its document says so (keys at its
 /// `jwks_uri`, CLIENTS.md C4), otherwise it is public (`none`): a document cannot carry a secret.
 pub fn document_to_client(client_id: &str, body: &[u8], now: u64) -> Option<Client> {
@@ -57,6 +60,10 @@ pub fn document_to_client(client_id: &str, body: &[u8], now: u64) -> Option<Clie
         return None;
     }
     let mut metadata: ClientMetadata = serde_json::from_value(doc).ok()?;
+    metadata
+        .client_name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())?;
     if metadata.token_endpoint_auth_method.as_deref() != Some(client::PRIVATE_KEY_JWT) {
         metadata.token_endpoint_auth_method = Some("none".into());
     }
@@ -78,7 +85,10 @@ mod tests {
     #[test]
     fn document_must_name_itself() {
         let id = "https://app.example.com/client.json";
-        let doc = serde_json::json!({"client_id": id, "redirect_uris": ["http://localhost/cb"],
+        let nameless =
+            serde_json::json!({"client_id": id, "redirect_uris": ["http://localhost/cb"]});
+        assert!(document_to_client(id, nameless.to_string().as_bytes(), 5).is_none());
+        let doc = serde_json::json!({"client_id": id, "client_name": "App", "redirect_uris": ["http://localhost/cb"],
             "grant_types": ["authorization_code", "urn:unknown"], "token_endpoint_auth_method": "none"});
         let c = document_to_client(id, doc.to_string().as_bytes(), 5).unwrap();
         assert_eq!(c.auth_method(), "none");

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::cimd::resolve_client;
 use super::code::issue_code;
 use super::pending::{LOGIN_TTL, Pending};
+use super::redirect;
 use super::response;
 use crate::allow::Identity;
 use crate::error::{AuthorizeError, PageError};
@@ -63,6 +64,11 @@ pub async fn ask(
         client_name: client.display_name(),
         redirect_host: &host,
         resource: &pending.resource,
+        local_only: client
+            .metadata
+            .redirect_uris
+            .iter()
+            .all(|u| redirect::is_loopback_uri(u)),
         scope: &pending.scope,
     });
     let asked = Asked { pending, user };

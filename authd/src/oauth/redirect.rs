@@ -49,6 +49,11 @@ pub fn check_application_type(uri: &str, application_type: Option<&str>) -> Resu
     }
 }
 
+/// An http URI on a loopback host (RFC 8252 §7.3).
+pub fn is_loopback_uri(uri: &str) -> bool {
+    Url::parse(uri).is_ok_and(|u| u.scheme() == "http" && is_loopback(&u))
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
