@@ -143,6 +143,19 @@ def bwrap_argv(server: Server, host_data: Path | None, hide: tuple[Path, ...] = 
     return [*args, "--", *_command(server)]
 
 
+def prepare_data(server: Server, host_data: Path) -> Path | None:
+    """The server's data directory, made on first start with the repositories its fragment lists
+    there (created empty: the git server refuses to start on a path that is not a repository).
+    Repositories in volumes are the operator's own. None when the fragment grants no data."""
+    if not server.data:
+        return None
+    host_data.mkdir(parents=True, exist_ok=True)
+    for repo in server.repositories:
+        if not repo.startswith("/") and not (host_data / repo).exists():
+            subprocess.run(["git", "init", "--quiet", str(host_data / repo)], check=True, timeout=60)
+    return host_data
+
+
 def command(sandbox: str, server: Server, host_data: Path | None, hide: tuple[Path, ...],
             path: str) -> tuple[list[str], dict[str, str]]:
     """The sidecar's child command and the variables it adds to the child's environment: the

@@ -35,13 +35,13 @@ def bin_subdir(server: Server) -> str:
 
 def python_home(server: Server) -> Path:
     """Installation prefix of the interpreter a Python server's virtualenv is based on (PEP 405:
-    `home` in pyvenv.cfg names the directory of that interpreter)."""
-    cfg = (install_dir(server) / "venv" / "pyvenv.cfg").read_text()
-    for line in cfg.splitlines():
+    `home` in pyvenv.cfg names the directory of that interpreter), or will be: this one's."""
+    cfg = install_dir(server) / "venv" / "pyvenv.cfg"
+    for line in cfg.read_text().splitlines() if cfg.exists() else ():
         key, _, value = line.partition("=")
         if key.strip() == "home":
             return Path(value.strip()).parent
-    raise RuntimeError(f"{install_dir(server)}/venv/pyvenv.cfg names no home")
+    return Path(sys.base_prefix)
 
 
 def installed_version(server: Server) -> str | None:

@@ -286,10 +286,7 @@ class Stack:
 
     def sidecar(self, s: Server) -> Service:
         addr = self.address(s.service)
-        data = self.data_path(s.name) if s.data else None
-        if data is not None:
-            data.mkdir(parents=True, exist_ok=True)
-            self._create_repositories(s, data)
+        data = confine.prepare_data(s, self.data_path(s.name))
         env = self.base_env()
         command, child_env = confine.command(self.sandbox, s, data, (ROOT, self.data_dir), env["PATH"])
         env |= child_env | {
@@ -303,15 +300,6 @@ class Stack:
         argv = [str(self.bin_dir / "sidecar"), "serve", "--listen", addr, "--", *command]
         return Service(s.service, argv, env, lambda: http_ok(f"http://{addr}/health"),
                        listener=self.listeners[s.service])
-
-    @staticmethod
-    def _create_repositories(s: Server, data: Path) -> None:
-        """The fragment's repositories below the data directory, created empty on first start (the
-        server refuses to start on a path that is not a repository). Those in volumes are the
-        operator's own."""
-        for repo in s.repositories:
-            if not repo.startswith("/") and not (data / repo).exists():
-                subprocess.run(["git", "init", "--quiet", str(data / repo)], check=True, timeout=60)
 
     def _spawn(self, svc: Service) -> None:
         log = self.log_dir / svc.name / f"{svc.name}.log"

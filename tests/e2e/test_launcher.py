@@ -4,6 +4,8 @@ secrets kept out of process arguments, logs per service, Redis data on disk."""
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 
 from conftest import ROOT
 from envfile import create_env, read_env
@@ -35,3 +37,15 @@ def test_logs_per_service_and_redis_data_on_disk(stack):
     for name in stack.services:
         assert (stack.log_dir / name / f"{name}.log").stat().st_size > 0, name
     assert any((stack.data_dir / "redis").iterdir())
+
+
+def test_an_invalid_sandbox_setting_stops_the_launcher_with_exit_64(stack, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(stack.env_file.read_text() + "MCP_SANDBOX=nsjail\n")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "run.py"), "--env-file", str(env_file),
+                           "--bin-dir", str(stack.bin_dir), "--data-dir", str(tmp_path / "data"),
+                           "--log-dir", str(tmp_path / "logs")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 64, done.stderr
+    assert "MCP_SANDBOX must be one of bubblewrap, off (got 'nsjail')" in done.stderr
+    assert not (tmp_path / "logs").exists()  # nothing was started
