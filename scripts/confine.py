@@ -7,7 +7,7 @@ the command itself. Inside, the server finds:
     /usr (with /bin, /lib... as on the host)  the system's programs and libraries, read-only
     a few files of /etc                      the loader cache, time zone, CA certificates; with
                                               egress also the resolver's files
-    /opt/mcp                                  its own install (`.tools/mcp/<name>`), read-only
+    /opt/mcp                                  its own install (`.tools/mcp/<package>-<version>`)
     /opt/node or the Python installation      its runtime, read-only
     /data                                     its data directory, read-write (when granted)
     the volumes of its fragment               at their targets, read-only or read-write
@@ -15,10 +15,10 @@ the command itself. Inside, the server finds:
 
 and nothing else: not the project tree, `.env`, Redis's data or socket, the launcher's files, other
 servers' data. Without egress it has a network namespace of its own with only a loopback interface
-(the sidecar talks to it over stdio). Its environment is built from scratch (PATH, HOME=/tmp, LANG
-and the fragment's `env`), so no setting of the gateway reaches it. It runs as uid/gid 10001 in a
-user namespace of its own, with every capability dropped and no way to create further user
-namespaces, in a pid namespace of its own.
+(the sidecar talks to it over stdio). Its environment is built from scratch (PATH, HOME=/tmp,
+TMPDIR, LANG, the user's name and the fragment's `env`), so no setting of the gateway reaches it.
+It runs as uid/gid 10001 in a user namespace of its own, with every capability dropped and no way
+to create further user namespaces, in a pid namespace of its own.
 
 It stays in bwrap's process group, which the sidecar kills as a whole (its children are group
 leaders); when the namespace's first process dies, the kernel kills the rest. Not `--die-with-parent`:
@@ -49,17 +49,17 @@ NODE_TARGET = "/opt/node"
 # The server's identity inside its user namespace (the uid of the Python images' user); files it
 # creates belong to the gateway's user on the host.
 SANDBOX_ID = "10001"
+# Its user name, for programs that ask (GitPython names the committer after it). The uid has no
+# entry in a passwd file: getpass(3)-style lookups read these variables first.
+SANDBOX_USER = "mcp"
 SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 # Top-level directories that merged-/usr systems keep as symlinks into /usr (bound when real).
 TOP_LEVEL = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs", "/etc/ca-certificates")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs", "/etc/ca-certificates",
+             "/etc/alternatives")
 ETC_NETWORK = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf")
 SYSTEM_NODE = ("/usr/bin/node", "/usr/local/bin/node")
 PREFLIGHT_TIMEOUT_SECS = 30
-
-
-class SandboxError(ValueError):
-    """A sandbox setting that cannot work on this host (the launcher exits 64 with it)."""
 
 
 def data_dir(sandbox: str, host_data: Path) -> str:
@@ -135,7 +135,8 @@ def bwrap_argv(server: Server, host_data: Path | None, hide: tuple[Path, ...] = 
         args += ["--bind", str(host_data), DATA_TARGET]
     for volume in server.volumes:
         args += ["--ro-bind" if volume.read_only else "--bind", volume.source, volume.target]
-    env = {"PATH": ":".join([*path, *SYSTEM_PATH]), "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+    env = {"PATH": ":".join([*path, *SYSTEM_PATH]), "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+           "USER": SANDBOX_USER, "LOGNAME": SANDBOX_USER}
     env.update(server.environment(DATA_TARGET))
     args += ["--chdir", DATA_TARGET if server.data else "/tmp", "--clearenv"]
     for key, value in env.items():
@@ -164,7 +165,8 @@ def command(sandbox: str, server: Server, host_data: Path | None, hide: tuple[Pa
     if sandbox == "bubblewrap":
         return bwrap_argv(server, host_data, hide), {}
     data = str(host_data) if host_data is not None else ""
-    own = [str(install_dir(server) / bin_subdir(server))] + ([str(NODE_HOME / "bin")] if server.runtime == "node" else [])
+    own = [str(install_dir(server) / bin_subdir(server))]
+    own += [str(NODE_HOME / "bin")] if server.runtime == "node" else []
     return server.argv(data), server.environment(data) | {"PATH": os.pathsep.join([*own, path])}
 
 
@@ -178,12 +180,12 @@ def check(sandbox: str, servers: list[Server]) -> list[str]:
                 for s in servers if s.volumes]
     if shutil.which("bwrap") is None:
         return ["MCP_SANDBOX=bubblewrap needs bwrap (Debian package bubblewrap: `just setup`)"]
-    probe = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL", *_system(), "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"]
+    probe = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
+             *_system(), "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"]
     done = subprocess.run(probe, capture_output=True, text=True, timeout=PREFLIGHT_TIMEOUT_SECS)
     if done.returncode != 0:
         return [f"MCP_SANDBOX=bubblewrap: bwrap cannot create its namespaces here "
                 f"({done.stderr.strip() or done.returncode}); allow unprivileged user namespaces "
                 "(sysctl kernel.unprivileged_userns_clone=1) or set MCP_SANDBOX=off"]
-    missing = [f"{s.service}: volume source {v.source} does not exist"
-               for s in servers for v in s.volumes if not Path(v.source).is_dir()]
-    return missing
+    return [f"{s.service}: volume source {v.source} does not exist"
+            for s in servers for v in s.volumes if not Path(v.source).is_dir()]

@@ -113,6 +113,18 @@ async def test_git_reaches_only_the_repository_it_lists(stack, users, tmp_path):
     assert own[0], own[1]
 
 
+async def test_git_commits_in_the_repository_it_lists(stack, users):
+    (stack.data_path("git") / "repo" / "from-e2e.txt").write_text("committed through the gateway\n")
+    repo = stack.server_path("git", "repo")
+    async with connect(stack.url("git"), users["dev"]) as client:
+        added = await attempt(client.call_tool("git_add", {"repo_path": repo, "files": ["from-e2e.txt"]}))
+        committed = await attempt(client.call_tool("git_commit", {"repo_path": repo, "message": "e2e commit"}))
+    assert added[0] and committed[0], (added, committed)
+    log = subprocess.run(["git", "-C", str(stack.data_path("git") / "repo"), "log", "--format=%s"],
+                         check=True, capture_output=True, text=True).stdout
+    assert "e2e commit" in log.splitlines()
+
+
 async def test_fetch_without_egress_cannot_reach_the_gateway(stack, users):
     # The server's private-address guard is off in this stack (conftest.e2e_servers): without the
     # sandbox it fetches the gateway's own metadata from loopback.

@@ -126,7 +126,7 @@ def test_sandbox_binds_only_the_grant(all_servers, tmp_path):
         for flag in ("--unshare-all", "--unshare-user", "--disable-userns", "--clearenv"):
             assert flag in head, (server.name, flag)
         assert head[head.index("--cap-drop") + 1] == "ALL"
-        assert set(setenv(argv)) == {"PATH", "HOME", "TMPDIR", "LANG"} | {k for k, _ in server.env}
+        assert set(setenv(argv)) == {"PATH", "HOME", "TMPDIR", "LANG", "USER", "LOGNAME"} | {k for k, _ in server.env}
         command, args = argv[argv.index("--") + 1:], server.argv("/data")[1:]
         assert command[len(command) - len(args):] == args, server.name
 
