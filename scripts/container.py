@@ -63,6 +63,7 @@ def repository_init(server: Server, image: dict) -> dict[str, dict]:
     if not repos:
         return {}
     # One repository at most (fragments.MAX_REPOSITORIES), which is what `git init` takes.
-    init = {**image, "entrypoint": ["git", "init", "--quiet"], "command": repos, "user": RUNTIME_USERS[server.runtime], **HARDENING,
-            "network_mode": "none", "restart": "no", "volumes": [f"{data_volume(server)}:{DATA_TARGET}"]}
+    init = {**image, "entrypoint": ["git", "init", "--quiet"], "command": repos,
+            "user": RUNTIME_USERS[server.runtime], **HARDENING, "network_mode": "none",
+            "restart": "no", "volumes": [f"{data_volume(server)}:{DATA_TARGET}"]}
     return {f"{server.service}-init": init}

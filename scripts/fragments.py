@@ -198,7 +198,8 @@ def _grant_problems(meta: dict) -> tuple[list[str], list[Volume]]:
             volumes.append(volume)
     problems += _repository_problems(meta.get("repositories", []), has_data, volumes)
     command, env = meta.get("command"), meta.get("env")
-    templated = (command if isinstance(command, list) else []) + list(env.values() if isinstance(env, dict) else [])
+    templated = list(command if isinstance(command, list) else [])
+    templated += list(env.values() if isinstance(env, dict) else [])
     if not has_data and any(isinstance(a, str) and "{data}" in a for a in templated):
         problems.append("`{data}` is used, so the fragment must grant `data: true`")
     return problems, volumes

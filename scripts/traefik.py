@@ -60,7 +60,8 @@ def traefik_labels(route: Route) -> dict[str, str]:
 def compose_services(server: Server, own_routes: list[Route], routing: str) -> dict[str, dict]:
     """The compose services of one MCP server: its own (image, sidecar command, labels,
     healthcheck, confinement) and the one-shot that creates its repositories, if any."""
-    labels = {"traefik.enable": "true", "traefik.docker.network": container.internal_network(server)[1]["name"]}
+    network = container.internal_network(server)[1]["name"]
+    labels = {"traefik.enable": "true", "traefik.docker.network": network}
     labels[f"traefik.http.services.{server.service}.loadbalancer.server.port"] = str(SIDECAR_PORT)
     for route in own_routes:
         labels.update(traefik_labels(route))
@@ -131,7 +132,8 @@ def render_compose(servers: list[Server], routing: str) -> dict[str, dict]:
     return {
         "mcp-servers.yml": mcp,
         "authd-routes.yml": {"services": {"authd-routes": {"labels": authd_labels}}},
-        "edge-networks.yml": {"services": {EDGE_NETWORKS: {"networks": list(internal)}}, "networks": internal},
+        "edge-networks.yml": {"services": {EDGE_NETWORKS: {"networks": list(internal)}},
+                              "networks": internal},
     }
 
 

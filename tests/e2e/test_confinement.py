@@ -118,7 +118,8 @@ async def test_git_commits_in_the_repository_it_lists(stack, users):
     repo = stack.server_path("git", "repo")
     async with connect(stack.url("git"), users["dev"]) as client:
         added = await attempt(client.call_tool("git_add", {"repo_path": repo, "files": ["from-e2e.txt"]}))
-        committed = await attempt(client.call_tool("git_commit", {"repo_path": repo, "message": "e2e commit"}))
+        committed = await attempt(client.call_tool("git_commit", {"repo_path": repo,
+                                                                  "message": "e2e commit"}))
     assert added[0] and committed[0], (added, committed)
     log = subprocess.run(["git", "-C", str(stack.data_path("git") / "repo"), "log", "--format=%s"],
                          check=True, capture_output=True, text=True).stdout

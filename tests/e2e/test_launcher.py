@@ -66,5 +66,6 @@ def test_servers_are_installed_at_the_tested_versions(stack):
             unpinned = [p for p in frozen.stdout.lower().splitlines() if p not in pins]
         else:
             packages = json.loads((home / "package-lock.json").read_text())["packages"]
-            unpinned = [k for k, v in packages.items() if k and v.get("version") != locked.get(k, {}).get("version")]
+            unpinned = [k for k, v in packages.items()
+                        if k and v.get("version") != locked.get(k, {}).get("version")]
         assert not unpinned, (server.name, unpinned)

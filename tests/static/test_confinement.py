@@ -110,7 +110,8 @@ def test_sandbox_binds_only_the_grant(all_servers, tmp_path):
         head = argv[:argv.index("--")]
         system = {"/usr", *confine.TOP_LEVEL, *confine.ETC_FILES, "/usr/bin/false"}
         system |= set(confine.ETC_NETWORK) if server.egress else set()
-        runtime = {str(install_dir(server)), str(NODE_HOME if server.runtime == "node" else python_home(server))}
+        interpreter = NODE_HOME if server.runtime == "node" else python_home(server)
+        runtime = {str(install_dir(server)), str(interpreter)}
         writable = {str(host_data)} if server.data else set()
         writable |= {v.source for v in server.volumes if not v.read_only}
         readable = {v.source for v in server.volumes if v.read_only}
@@ -126,7 +127,8 @@ def test_sandbox_binds_only_the_grant(all_servers, tmp_path):
         for flag in ("--unshare-all", "--unshare-user", "--disable-userns", "--clearenv"):
             assert flag in head, (server.name, flag)
         assert head[head.index("--cap-drop") + 1] == "ALL"
-        assert set(setenv(argv)) == {"PATH", "HOME", "TMPDIR", "LANG", "USER", "LOGNAME"} | {k for k, _ in server.env}
+        basics = {"PATH", "HOME", "TMPDIR", "LANG", "USER", "LOGNAME"}
+        assert set(setenv(argv)) == basics | {k for k, _ in server.env}, server.name
         command, args = argv[argv.index("--") + 1:], server.argv("/data")[1:]
         assert command[len(command) - len(args):] == args, server.name
 
