@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from envfile import create_env, read_env  # noqa: E402
 from fragments import ROOT, FragmentError, load_servers  # noqa: E402
-from install import ensure_installed  # noqa: E402
 from stack import Stack, StackError  # noqa: E402
 
 # Printed after the banner once the gateway answers (a detached launch follows the output until it).
@@ -77,6 +76,10 @@ def banner(stack: Stack, show_password: bool, detached: bool) -> str:
         f"MCP OAuth gateway running on {stack.public_url} (status page: {stack.public_url}/)",
         "",
         *[f"  {s.name:22} {stack.url(s.name)}" for s in stack.servers],
+        "",
+        "MCP servers confined by bubblewrap to their data directories (data/mcp/<name>, seen as /data)"
+        if stack.sandbox == "bubblewrap" else
+        "WARNING: MCP_SANDBOX=off: every MCP server can read and change all this user can (.env too)",
         "",
         "Log in from a client:",
         f"  1. Give the client a server URL, e.g. `claude mcp add --transport http {example} {url}`",
@@ -186,13 +189,14 @@ def launch(args: argparse.Namespace) -> int:
     bin_dir = args.bin_dir or build(args.release)
     if create_env(ROOT / ".env.example", args.env_file, bin_dir / "authd"):
         say(f"created {shown(args.env_file)} with fresh secrets and a development password (edit it to change settings)")
-    began = time.monotonic()
-    for server in servers:
-        ensure_installed(server, log=say)
-    say(f"{len(servers)} MCP server packages at their pinned versions ({time.monotonic() - began:.1f} s)")
     public_url = args.public_url or read_env(args.env_file).get("PUBLIC_URL")
     stack = Stack(args.env_file, public_url, args.data_dir, args.log_dir, bin_dir, servers=servers,
                   progress=say)
+    problems = stack.settings_problems()
+    if problems:
+        print("run.py: invalid configuration:\n" + "".join(f"  - {p}\n" for p in problems),
+              file=sys.stderr, end="")
+        return 64
 
     try:
         began = time.monotonic()

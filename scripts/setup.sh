@@ -9,11 +9,14 @@ mkdir -p .tools/bin logs reports
 
 say() { printf 'setup: %s\n' "$*"; }
 
-# System packages: Redis (authd's store and the tests' throwaway servers), Caddy (native edge), git.
+# System packages: Redis (authd's store and the tests' throwaway servers), Caddy (native edge), git,
+# bubblewrap.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 command -v git >/dev/null 2>&1 || missing+=(git)
+# bubblewrap: the sandbox of every MCP server in native mode (scripts/confine.py).
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 # wrk: the load generator of `just bench-verify`; openssl: authd's tests derive public-key forgeries.
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
@@ -42,7 +45,11 @@ fi
 
 # Node packages (pinned in tests/package.json, locked in tests/package-lock.json), including Node 22
 # itself from the npm registry: the machine's Node is 20 and the conformance suite needs >= 22.
-if [ ! -f tests/node_modules/.install-stamp ] || [ tests/package-lock.json -nt tests/node_modules/.install-stamp ]; then
+# A worktree may link tests/node_modules to another checkout's: `npm ci` would empty that one
+# through the link (and break every test run using it), so a link is left to its owner.
+if [ -L tests/node_modules ]; then
+  say "tests/node_modules links to $(readlink tests/node_modules): not reinstalled here"
+elif [ ! -f tests/node_modules/.install-stamp ] || [ tests/package-lock.json -nt tests/node_modules/.install-stamp ]; then
   say "installing Node packages"
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)
   touch tests/node_modules/.install-stamp

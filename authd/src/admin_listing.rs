@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::oauth::client::Client;
 use crate::oauth::consent::Consent;
-use crate::oauth::grant::{Family, TokenRecord};
+use crate::oauth::token::family::{Family, TokenRecord};
 use crate::state::App;
 use crate::store::user_tokens::Held;
 use crate::store::{Store, StoreError};

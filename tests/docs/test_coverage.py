@@ -117,7 +117,7 @@ def test_no_page_names_a_file_that_is_not_in_the_repository():
 def test_tests_cited_by_the_security_page_exist():
     cited = set(re.findall(r"`(test_\w+|[a-z]+(?:_[a-z0-9]+){3,})`", (DOCS / "architecture" / "tested.md").read_text()))
     assert len(cited) > 30
-    sources = "\n".join(p.read_text() for d in ("authd/tests", "sidecar/tests", "tests/e2e")
+    sources = "\n".join(p.read_text() for d in ("authd/tests", "sidecar/tests", "tests/e2e", "tests/static")
                         for p in (ROOT / d).rglob("*") if p.suffix in (".rs", ".py"))
     defined = set(re.findall(r"(?:fn|def) (\w+)\(", sources))
     assert not sorted(cited - defined)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from client import User  # noqa: E402
 from envfile import create_env  # noqa: E402
-from fragments import load_servers  # noqa: E402
+from fragments import Server, load_servers  # noqa: E402
 from run import build  # noqa: E402
 from stack import Stack  # noqa: E402
 
@@ -31,11 +31,22 @@ PAGE_MARKER = "gateway-e2e-page-7f3a"
 USERS = {"dev": "dev-password-e2e", "alice": "alice-password-e2e", "bob": "bob-password-e2e"}
 # bob may use every server except `everything` (per-service allow list, DESIGN 4.2).
 EVERYTHING_USERS = "dev,alice"
+OFFLINE_FETCH = "fetch-offline"
 
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def e2e_servers() -> list[Server]:
+    """The bundled servers, fetch with its private-address guard off: the test page is served on
+    loopback, which it refuses by default (its SSRF guard). `fetch-offline` is that fetch without
+    egress, so that only the confinement keeps it from the gateway's loopback ports."""
+    servers = [dataclasses.replace(s, command=s.command + ("--allow-private-ips",)) if s.name == "fetch"
+               else s for s in load_servers()]
+    fetch = next(s for s in servers if s.name == "fetch")
+    return servers + [dataclasses.replace(fetch, name=OFFLINE_FETCH, egress=False)]
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +64,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         "ALLOWED_USERS_EVERYTHING": EVERYTHING_USERS,
         "REGISTER_RATE_LIMIT": "100000",
         "SIDECAR_PROBE_INTERVAL_SECS": "2",
+        # `E2E_MCP_SANDBOX=off` shows what the confinement tests catch without the sandbox.
+        "MCP_SANDBOX": os.environ.get("E2E_MCP_SANDBOX", "bubblewrap"),
     })
     extra = {"OIDC_USERS": ",".join(f"{u}:{p}" for u, p in USERS.items() if u != "dev")}
-    # The test page is served on loopback, which the fetch server refuses by default (its SSRF
-    # guard); only this test stack lets it through.
-    servers = [dataclasses.replace(s, command=s.command + ("--allow-private-ips",)) if s.name == "fetch"
-               else s for s in load_servers()]
     s = Stack(env_file, public_url, root / "data", ROOT / "logs" / "e2e", bin_dir, extra_env=extra,
-              servers=servers)
+              servers=e2e_servers())
     s.start()
     try:
         yield s

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from mcp import types
@@ -40,14 +39,14 @@ async def test_fetch_page_served_on_loopback(stack, users, page_url):
 
 
 async def test_filesystem_write_then_read(stack, users):
-    root = stack.data_dir / "mcp" / "filesystem"
-    path = str(root / "e2e-note.txt")
+    # Paths as the server names them (/data when confined); the file lands in its data directory.
+    path = stack.server_path("filesystem", "e2e-note.txt")
     async with connect(stack.url("filesystem"), users["dev"]) as client:
         text(await client.call_tool("write_file", {"path": path, "content": "written through the gateway"}))
         out = text(await client.call_tool("read_text_file", {"path": path}))
-        listing = text(await client.call_tool("list_directory", {"path": str(root)}))
+        listing = text(await client.call_tool("list_directory", {"path": stack.server_path("filesystem")}))
     assert out == "written through the gateway"
-    assert Path(path).read_text() == "written through the gateway"
+    assert (stack.data_path("filesystem") / "e2e-note.txt").read_text() == "written through the gateway"
     assert "e2e-note.txt" in listing
 
 
@@ -62,16 +61,16 @@ async def test_memory_graph_round_trip(stack, users):
                for e in graph["entities"])
 
 
-async def test_git_log_of_a_test_repository(stack, users):
-    repo = stack.data_dir / "mcp" / "git" / "repo"
-    repo.mkdir(parents=True, exist_ok=True)
+async def test_git_log_of_the_served_repository(stack, users):
+    # The repository the git fragment lists (created empty by the launcher), committed to here.
+    repo = stack.data_path("git") / "repo"
     git = ["git", "-C", str(repo), "-c", "user.name=E2E", "-c", "user.email=e2e@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
     (repo / "README").write_text("hello\n")
     subprocess.run([*git, "add", "README"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "first commit through e2e"], check=True)
     async with connect(stack.url("git"), users["dev"]) as client:
-        out = text(await client.call_tool("git_log", {"repo_path": str(repo), "max_count": 5}))
+        out = text(await client.call_tool("git_log", {"repo_path": stack.server_path("git", "repo"),
+                                                      "max_count": 5}))
     assert "first commit through e2e" in out
 
 
