@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import confine  # noqa: E402
 from envfile import read_env  # noqa: E402
 from fragments import ROOT, FragmentError, authd_env, load_servers  # noqa: E402
 from run import PIDFILE, running_launcher, shown  # noqa: E402
@@ -192,11 +193,27 @@ def check_authd(r: Report, env: dict[str, str], authd: Path) -> None:
             r.fail(f"authd: {p}")
 
 
+def check_sandbox(r: Report, env: dict[str, str]) -> None:
+    """The confinement of the MCP servers (`MCP_SANDBOX`), as the launcher checks it at start."""
+    sandbox = env.get("MCP_SANDBOX") or "bubblewrap"
+    try:
+        problems = confine.check(sandbox, load_servers())
+    except FragmentError as err:
+        problems = [f"server fragments: {err}"]
+    for p in problems:
+        r.fail(p)
+    if not problems and sandbox == "off":
+        r.warn("MCP_SANDBOX=off: every MCP server can read and change all this user can (.env too)")
+    elif not problems:
+        r.ok("MCP servers confined by bubblewrap")
+
+
 def native(r: Report, env: dict[str, str], env_file: Path, data_dir: Path, authd: Path) -> None:
     for name, cmd, fix in (
         ("redis-server", ["redis-server", "--version"], "`just setup` installs it (Debian package redis-server)"),
         ("redis-cli", ["redis-cli", "--version"], "`just setup` installs it (Debian package redis-tools)"),
         ("caddy", ["caddy", "version"], "`just setup` installs it (Debian package caddy)"),
+        ("bwrap", ["bwrap", "--version"], "`just setup` installs it (Debian package bubblewrap)"),
         ("cargo", ["cargo", "--version"], "install Rust with rustup (https://rustup.rs)"),
         ("node", [str(NODE), "--version"], "`just setup` installs Node 22 into tests/node_modules"),
         ("python venv", [str(ROOT / ".venv" / "bin" / "python"), "--version"], "`just setup` creates .venv"),
@@ -205,6 +222,7 @@ def native(r: Report, env: dict[str, str], env_file: Path, data_dir: Path, authd
     if env_file.exists():
         check_settings(r, env, compose=False)
         check_authd(r, env, authd)
+        check_sandbox(r, env)
     else:
         r.warn(f"{env_file} missing: `just run` creates it from .env.example with fresh secrets")
         env = read_env(ROOT / ".env.example")

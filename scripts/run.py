@@ -193,6 +193,9 @@ def launch(args: argparse.Namespace) -> int:
     stack = Stack(args.env_file, public_url, args.data_dir, args.log_dir, bin_dir, servers=servers,
                   progress=say)
     problems = stack.settings_problems()
+    if not stack.public_url.startswith("http://"):
+        problems.append(f"PUBLIC_URL: native mode serves plain http on loopback, not {stack.public_url!r} "
+                        "(HTTPS: docker compose)")
     if problems:
         print("run.py: invalid configuration:\n" + "".join(f"  - {p}\n" for p in problems),
               file=sys.stderr, end="")

@@ -203,3 +203,10 @@ def test_status_reads_a_certificates_expiry_and_trust(tmp_path):
         listener.close()
     assert "NOT TRUSTED" in untrusted and ("(29 days)" in untrusted or "(30 days)" in untrusted), untrusted
     assert "NOT TRUSTED" not in trusted and "certificate expires" in trusted, trusted
+
+
+def test_run_refuses_https_in_native_mode_before_starting_anything(gateway):
+    out = script("run.py", *gateway["dirs"], "--log-dir", str(gateway["logs"]), "--bin-dir",
+                 gateway["run"][-1], "--public-url", "https://gateway.example", check=64)
+    assert "native mode serves plain http" in out.stderr, out.stderr
+    assert not (gateway["data"] / "stack.json").exists()
