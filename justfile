@@ -65,13 +65,22 @@ bench-verify: setup
 run: setup
     python scripts/run.py
 
-# Production stack (Docker): render the fragments into compose/generated/, then build and start.
-up: render network-create
-    docker compose up -d --build
+# Docker on this machine kind (Debian, no systemd, no image registry): engine, Compose v2, dockerd,
+# local stand-ins for the public base images (idempotent; servers with Docker installed skip it).
+setup-docker:
+    bash scripts/setup-docker.sh
 
-# Stop the production stack (volumes kept).
+# Production stack (Docker, Traefik, Let's Encrypt): render, build, start; returns when all are healthy.
+up:
+    python3 scripts/composestack.py up
+
+# `just up` plus a test ACME CA (Pebble; root at data/test-ca.pem), the development login, /etc/hosts names.
+up-test: setup-docker
+    python3 scripts/composestack.py up --test
+
+# Stop the compose stack `just up` or `just up-test` started (volumes kept).
 down:
-    docker compose down
+    python3 scripts/composestack.py down
 
 # Rebuild and restart one service, e.g. `just rebuild mcp-fetch`.
 rebuild SERVICE: render
@@ -87,15 +96,15 @@ network-create:
 
 # Render compose/generated/ (services, Traefik labels, authd.env) from the fragments (ROUTING from .env).
 render:
-    python scripts/gateway.py compose
+    python3 scripts/gateway.py compose
 
 # Print the edge route table both edges are generated from.
 routes ROUTING="path":
-    python scripts/gateway.py routes --routing {{ROUTING}}
+    python3 scripts/gateway.py routes --routing {{ROUTING}}
 
-# Write a fresh RSA signing key into .env (restart authd afterwards).
-generate-jwt-secret: build
-    python scripts/envfile.py generate-jwt-secret --authd "$CARGO_TARGET_DIR/debug/authd"
+# Write a fresh RSA signing key into .env (restart authd afterwards): a local authd, else the authd image.
+generate-jwt-secret:
+    python3 scripts/envfile.py generate-jwt-secret
 
 # e.g. `just mint-token oidc:dev http://127.0.0.1:8080/time/mcp --name dev` (allow lists match id or --name).
 # Mint an access token from the running `just run` stack.

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from fragments import Server, authd_env
+from envfile import read_env
+from fragments import ROOT, Server, authd_env
 from routes import Route, routes
 
 SIDECAR_PORT = 3000
@@ -21,11 +22,22 @@ SIDECAR_PORT = 3000
 MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker")
 # Networks the MCP services join (DESIGN 5: only Traefik shares `mcp-internal` with them; egress
 # is for servers that fetch from the internet). Declared identically in compose/core.yml, which
-# compose `include` requires for a resource defined in two files.
+# compose `include` requires for a resource defined in two files. `mcp-internal` is named (Traefik's
+# label needs the engine's name for it), scoped by the compose project like the others.
 MCP_NETWORKS = {
-    "mcp-internal": {"name": "mcp-gateway-internal", "internal": True},
-    "mcp-egress": {"name": "mcp-gateway-egress"},
+    "mcp-internal": {"name": "${COMPOSE_PROJECT_NAME:-mcp-gateway}-internal", "internal": True},
+    "mcp-egress": {},
 }
+# Sidecar settings the generator fixes per service (the edge routes to port 3000 and path /mcp,
+# the Host and Origin checks follow the routing); every other SIDECAR_* setting of .env.example is
+# passed through from .env (a `null` value: compose takes it from .env, or leaves it unset).
+EDGE_OWNED_SETTINGS = ("SIDECAR_LISTEN", "SIDECAR_MCP_PATH", "SIDECAR_SESSION_MODE",
+                       "SIDECAR_ALLOWED_HOSTS", "SIDECAR_ALLOWED_ORIGINS", "SIDECAR_HEALTHCHECK_URL")
+
+
+def passed_through_settings(example: Path = ROOT / ".env.example") -> list[str]:
+    """SIDECAR_* settings documented in .env.example that each sidecar container takes from .env."""
+    return [k for k in read_env(example) if k.startswith("SIDECAR_") and k not in EDGE_OWNED_SETTINGS]
 
 
 def traefik_rule(route: Route) -> str:
@@ -77,6 +89,7 @@ def compose_service(server: Server, own_routes: list[Route], routing: str) -> di
         "LOG_LEVEL": "${LOG_LEVEL:-info}",
         "LOG_FORMAT": "json",
     }
+    env.update({k: None for k in passed_through_settings()})
     env.update(server.environment("/data"))
     networks = ["mcp-internal"] + (["mcp-egress"] if server.egress else [])
     volumes = ([f"{server.service}-data:/data"] if server.data else []) + list(server.volumes)
@@ -97,7 +110,7 @@ def compose_service(server: Server, own_routes: list[Route], routing: str) -> di
         "tmpfs": ["/tmp"],
         "healthcheck": {
             "test": ["CMD", "sidecar", "healthcheck", "--url", f"http://127.0.0.1:{SIDECAR_PORT}/health"],
-            "interval": "30s",
+            "interval": "10s",
             "timeout": "5s",
             "retries": 3,
             "start_period": "30s",
