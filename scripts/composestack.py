@@ -13,7 +13,8 @@ returns once every public name serves a certificate from that CA.
 
 Environment: GATEWAY_ENV_FILE (default .env), GATEWAY_DATA_DIR (default data/),
 COMPOSE_PROJECT_NAME (default mcp-gateway), GATEWAY_BIN_DIR (authd and sidecar for local builds;
-default: a release build). Exit codes: 0 ok, 1 failure, 64 bad settings.
+default: a release build), GATEWAY_EXTRA_COMPOSE (further compose files, `:`-separated, applied
+last: site overrides, the test suite's). Exit codes: 0 ok, 1 failure, 64 bad settings.
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ def main(argv: list[str]) -> int:
             down(state)
             return 0
         files = [str(ROOT / "docker-compose.yml")] + ([str(ROOT / "docker-compose.test.yml")] if args.test else [])
+        files += [f for f in os.environ.get("GATEWAY_EXTRA_COMPOSE", "").split(os.pathsep) if f]
         up({"project": project, "env_file": str(env_file), "data_dir": str(data_dir), "files": files},
            args.test)
         return 0

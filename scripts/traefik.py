@@ -72,6 +72,20 @@ def traefik_labels(route: Route) -> dict[str, str]:
     return labels
 
 
+def preflight_labels(route: Route) -> dict[str, str]:
+    """A CORS preflight router in front of an MCP router, to authd, which answers every `OPTIONS`
+    with 204 and the CORS headers of CLIENTS.md E3 (Traefik's CORS middleware answers a preflight
+    itself, but with 200). Priority 3: above the MCP router, below the OAuth paths."""
+    r = f"traefik.http.routers.{route.id}-preflight"
+    return {
+        f"{r}.rule": f"{traefik_rule(route)} && Method(`OPTIONS`)",
+        f"{r}.priority": "3",
+        f"{r}.entrypoints": "websecure",
+        f"{r}.tls.certresolver": "letsencrypt",
+        f"{r}.service": "authd",
+    }
+
+
 def compose_service(server: Server, own_routes: list[Route], routing: str) -> dict:
     """The full compose service of one MCP server (image, sidecar command, labels, healthcheck)."""
     labels = {"traefik.enable": "true", "traefik.docker.network": MCP_NETWORKS["mcp-internal"]["name"]}
@@ -134,6 +148,8 @@ def render_compose(servers: list[Server], routing: str) -> dict[str, dict]:
     for route in table:
         if route.target == "authd":
             authd_labels.update(traefik_labels(route))
+        elif route.forward_auth:
+            authd_labels.update(preflight_labels(route))
     volumes = {f"{s.service}-data": {} for s in servers if s.data}
     mcp = {"services": services, "networks": MCP_NETWORKS}
     if volumes:

@@ -9,8 +9,8 @@ from conftest import ROOT
 from envfile import create_env, read_env
 
 
-def test_env_file_created_with_fresh_secrets_and_never_overwritten(stack, tmp_path):
-    authd = stack.bin_dir / "authd"
+def test_env_file_created_with_fresh_secrets_and_never_overwritten(native, tmp_path):
+    authd = native.bin_dir / "authd"
     first, second = tmp_path / "a.env", tmp_path / "b.env"
     assert create_env(ROOT / ".env.example", first, authd)
     assert create_env(ROOT / ".env.example", second, authd)
@@ -23,15 +23,15 @@ def test_env_file_created_with_fresh_secrets_and_never_overwritten(stack, tmp_pa
     assert first.read_text() == before
 
 
-def test_no_secret_in_any_process_arguments(stack):
-    secrets = [stack.env[k] for k in ("JWT_PRIVATE_KEY", "OIDC_CLIENT_SECRET", "REDIS_PASSWORD")]
-    for name, svc in stack.services.items():
+def test_no_secret_in_any_process_arguments(native):
+    secrets = [native.env[k] for k in ("JWT_PRIVATE_KEY", "OIDC_CLIENT_SECRET", "REDIS_PASSWORD")]
+    for name, svc in native.services.items():
         cmdline = (f"/proc/{svc.proc.pid}/cmdline")
         args = open(cmdline, "rb").read().decode(errors="replace")
         assert not any(s in args for s in secrets), name
 
 
-def test_logs_per_service_and_redis_data_on_disk(stack):
-    for name in stack.services:
-        assert (stack.log_dir / name / f"{name}.log").stat().st_size > 0, name
-    assert any((stack.data_dir / "redis").iterdir())
+def test_logs_per_service_and_redis_data_on_disk(native):
+    for name in native.services:
+        assert (native.log_dir / name / f"{name}.log").stat().st_size > 0, name
+    assert any((native.data_dir / "redis").iterdir())

@@ -5,9 +5,7 @@ then tool calls answered by the official server behind its sidecar."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from mcp import types
@@ -40,14 +38,15 @@ async def test_fetch_page_served_on_loopback(stack, users, page_url):
 
 
 async def test_filesystem_write_then_read(stack, users):
-    root = stack.data_dir / "mcp" / "filesystem"
-    path = str(root / "e2e-note.txt")
+    root = stack.server_dir("filesystem")
+    path = f"{root}/e2e-note.txt"
     async with connect(stack.url("filesystem"), users["dev"]) as client:
         text(await client.call_tool("write_file", {"path": path, "content": "written through the gateway"}))
         out = text(await client.call_tool("read_text_file", {"path": path}))
-        listing = text(await client.call_tool("list_directory", {"path": str(root)}))
+        listing = text(await client.call_tool("list_directory", {"path": root}))
     assert out == "written through the gateway"
-    assert Path(path).read_text() == "written through the gateway"
+    # On disk where the server runs, not only in its answers.
+    assert stack.run_in_server("filesystem", ["cat", path]) == "written through the gateway"
     assert "e2e-note.txt" in listing
 
 
@@ -63,15 +62,15 @@ async def test_memory_graph_round_trip(stack, users):
 
 
 async def test_git_log_of_a_test_repository(stack, users):
-    repo = stack.data_dir / "mcp" / "git" / "repo"
-    repo.mkdir(parents=True, exist_ok=True)
-    git = ["git", "-C", str(repo), "-c", "user.name=E2E", "-c", "user.email=e2e@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    (repo / "README").write_text("hello\n")
-    subprocess.run([*git, "add", "README"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "first commit through e2e"], check=True)
+    # The repository is made where the server runs (its data directory), with the git it uses.
+    repo = f"{stack.server_dir('git')}/repo"
+    git = ["git", "-C", repo, "-c", "user.name=E2E", "-c", "user.email=e2e@example.com"]
+    stack.run_in_server("git", ["git", "init", "-q", repo])
+    stack.run_in_server("git", ["sh", "-c", f"echo hello > {repo}/README"])
+    stack.run_in_server("git", [*git, "add", "README"])
+    stack.run_in_server("git", [*git, "commit", "-q", "-m", "first commit through e2e"])
     async with connect(stack.url("git"), users["dev"]) as client:
-        out = text(await client.call_tool("git_log", {"repo_path": str(repo), "max_count": 5}))
+        out = text(await client.call_tool("git_log", {"repo_path": repo, "max_count": 5}))
     assert "first commit through e2e" in out
 
 
