@@ -183,6 +183,9 @@ def main(argv: list[str]) -> int:
     except subprocess.CalledProcessError as err:
         print(f"composestack.py: {' '.join(map(str, err.cmd[:6]))}... exited with {err.returncode}", file=sys.stderr)
         return 1
+    except RuntimeError as err:
+        print(f"composestack.py: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

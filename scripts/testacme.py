@@ -28,10 +28,9 @@ def acme_settings(data: Path) -> dict[str, str]:
 def public_names(env: dict[str, str], servers: list[Server]) -> list[str]:
     """Every host name clients use: the issuer and MCP hosts of the routing, the login."""
     base = env["BASE_DOMAIN"]
-    names = [urlsplit(env["PUBLIC_URL"]).hostname or base, f"login.{base}"]
     if env.get("ROUTING", "path") == "host":
-        names += [f"auth.{base}"] + [f"{s.service}.{base}" for s in servers]
-    return list(dict.fromkeys(names))
+        return [f"auth.{base}", *[f"{s.service}.{base}" for s in servers], f"login.{base}"]
+    return [urlsplit(env["PUBLIC_URL"]).hostname or base, f"login.{base}"]
 
 
 def write_acme_files(data: Path, env: dict[str, str], servers: list[Server]) -> None:

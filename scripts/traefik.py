@@ -127,7 +127,9 @@ def compose_service(server: Server, own_routes: list[Route], routing: str) -> di
             "interval": "10s",
             "timeout": "5s",
             "retries": 3,
-            "start_period": "30s",
+            # Generous: under load a server may take long to answer its first probe (the check
+            # passes as soon as it does, so this costs nothing when it is quick).
+            "start_period": "120s",
         },
     }
     if volumes:

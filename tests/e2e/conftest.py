@@ -41,6 +41,8 @@ USERS = {"dev": "dev-password-e2e", "alice": "alice-password-e2e", "bob": "bob-p
 # bob may use every server except `everything` (per-service allow list, DESIGN 4.2).
 EVERYTHING_USERS = "dev,alice"
 EDGES = ("caddy", "traefik-path", "traefik-host")
+# Edges whose stack failed to start: their other tests fail at once instead of starting it again.
+FAILED_EDGES: set[str] = set()
 # Settings every stack of the suite shares. SIDECAR_SSE_RETRY_MS shows that a sidecar setting of the
 # settings file reaches the sidecars in both modes (the priming event carries it).
 SSE_RETRY_MS = "1700"
@@ -107,12 +109,18 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "caddy":
         yield request.getfixturevalue("native")
         return
+    if request.param in FAILED_EDGES:
+        pytest.fail(f"{request.param}: the stack did not start (see the first error)")
     routing = request.param.split("-", 1)[1]
     workdir = tmp_path_factory.mktemp(request.param)
     edge = ComposeEdge(workdir, routing, f"{os.getpid()}", COMMON_SETTINGS, bin_dir)
     edge.extra_compose(fetch_test_page(workdir))
     try:
-        edge.start()
+        try:
+            edge.start()
+        except BaseException:
+            FAILED_EDGES.add(request.param)
+            raise
         # The clients of the suite (httpx, the MCP SDK) trust the test CA of this stack only.
         os.environ["SSL_CERT_FILE"] = str(edge.data_dir / "test-ca.pem")
         yield edge
