@@ -63,7 +63,7 @@ bench-verify: setup
 # Redis, development login, authd, one sidecar per compose/mcp-*.yml, Caddy on PUBLIC_URL.
 # Start the gateway on this machine (creates .env on first use; Ctrl-C stops).
 run: setup
-    python scripts/run.py
+    python3 scripts/run.py
 
 # Docker on this machine kind (Debian, no systemd, no image registry): engine, Compose v2, dockerd,
 # local stand-ins for the public base images (idempotent; servers with Docker installed skip it).
@@ -109,15 +109,15 @@ generate-jwt-secret:
 # e.g. `just mint-token oidc:dev http://127.0.0.1:8080/time/mcp --name dev` (allow lists match id or --name).
 # Mint an access token from the running `just run` stack.
 mint-token USER RESOURCE *ARGS:
-    python scripts/admin.py token mint --user {{USER}} --resource {{RESOURCE}} {{ARGS}}
+    python3 scripts/admin.py token mint --user {{USER}} --resource {{RESOURCE}} {{ARGS}}
 
 # Any authd admin subcommand against the running `just run` stack, e.g. `just admin clients list`.
 admin *ARGS:
-    python scripts/admin.py {{ARGS}}
+    python3 scripts/admin.py {{ARGS}}
 
 # Add an MCP server: `just new-server weather --runtime python --package mcp-weather --version 1.2.3 -- mcp-weather`.
 new-server NAME *ARGS:
-    python scripts/gateway.py new-server {{NAME}} {{ARGS}}
+    python3 scripts/gateway.py new-server {{NAME}} {{ARGS}}
 
 # Static checks of the stack configuration (compose schema, Traefik vs Caddy routes, caddy validate).
 test-static: setup

@@ -45,6 +45,8 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
         "\t\t\t\turi /verify",
         f"\t\t\t\tcopy_headers {' '.join(IDENTITY_HEADERS)}",
         "\t\t\t}",
+        # The client's token has served its purpose: it never reaches a sidecar.
+        "\t\t\trequest_header -Authorization",
     ]
     if route.strip_prefix:
         lines.append(f"\t\t\turi strip_prefix {route.strip_prefix}")
@@ -98,4 +100,24 @@ def render_caddyfile(
     for route in table:
         lines += ["\t" + line for line in _handle(route, authd, sidecars)]
     lines += ["\t}", "}", ""]
+    lines += misdirected_site(origin.scheme, origin.hostname, origin.port, public_url)
     return "\n".join(lines)
+
+
+def misdirected_site(scheme: str, host: str, port: int | None, public_url: str) -> list[str]:
+    """Every other Host on the public port (`localhost` for `127.0.0.1`, a typo) gets 421 naming the
+    URL to use, instead of Caddy's empty 200 that clients report as a bad content type. Not served
+    as an alias: a resource URL must be byte-equal to the one the user pasted (RFC 9728 section 3.3,
+    CLIENTS.md P2), so only PUBLIC_URL's host can work."""
+    port = port or (443 if scheme == "https" else 80)
+    message = (f"this gateway serves {public_url} (PUBLIC_URL): use {public_url}/<name>/mcp, "
+               f"e.g. {public_url}/time/mcp")
+    return [
+        f"{scheme}://:{port} {{",
+        f"\tbind {host}",
+        f'\trespond "{message}" 421 {{',
+        "\t\tclose",
+        "\t}",
+        "}",
+        "",
+    ]

@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from envfile import create_env, read_env  # noqa: E402
-from fragments import ROOT, FragmentError, load_servers  # noqa: E402
+from fragments import ROOT, FragmentError  # noqa: E402
+from gateway import selected_servers  # noqa: E402
 from install import ensure_installed  # noqa: E402
 from stack import Stack, StackError  # noqa: E402
 
@@ -72,14 +73,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pidfile", type=Path, help="write this launcher's pid here while it runs")
     args = parser.parse_args(argv)
 
-    try:
-        servers = load_servers()
-    except FragmentError as err:
-        print(f"run.py: {err}", file=sys.stderr)
-        return 64
     bin_dir = args.bin_dir or build(args.release)
     if create_env(ROOT / ".env.example", args.env_file, bin_dir / "authd"):
         print(f"run.py: created {args.env_file} with fresh secrets (edit it to change settings)")
+    try:
+        servers = selected_servers(read_env(args.env_file).get("MCP_SERVICES", ""))
+    except FragmentError as err:
+        print(f"run.py: {err}", file=sys.stderr)
+        return 64
     for server in servers:
         ensure_installed(server)
     public_url = args.public_url or read_env(args.env_file).get("PUBLIC_URL")

@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 
 from caddy import render_caddyfile
 from envfile import read_env
-from fragments import ROOT, Server, authd_env, load_servers
+from fragments import ROOT, Server, authd_env
+from gateway import selected_servers
 from install import server_env_path
 from listen import candidate_port, loopback_listener
 
@@ -182,7 +183,8 @@ class Stack:
         self.data_dir = data_dir or ROOT / "data"
         self.log_dir = log_dir or ROOT / "logs"
         self.bin_dir = (bin_dir or Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug").resolve()
-        self.servers = servers if servers is not None else load_servers()
+        # MCP_SERVICES selects servers (blank: every fragment), as in compose.
+        self.servers = servers if servers is not None else selected_servers(self.env.get("MCP_SERVICES", ""))
         # authd's and every sidecar's socket, bound now and kept until the stack is dropped.
         self.listeners = {name: loopback_listener() for name in ["authd", *(s.service for s in self.servers)]}
         self.redis_socket = self.data_dir / "redis" / "redis.sock"
@@ -274,6 +276,8 @@ class Stack:
         data.mkdir(parents=True, exist_ok=True)
         env = self.base_env() | s.environment(str(data)) | {
             "SIDECAR_LISTEN": addr,
+            # Caddy routes to /mcp (the compose generator fixes the same settings per service).
+            "SIDECAR_MCP_PATH": "/mcp",
             "SIDECAR_SESSION_MODE": s.session_mode,
             "SIDECAR_ALLOWED_HOSTS": urlsplit(self.public_url).netloc,
             # Browser clients (CORS for every MCP endpoint) call from any origin with a bearer

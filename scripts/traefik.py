@@ -17,9 +17,9 @@ from fragments import ROOT, Server, authd_env
 from routes import Route, routes
 
 SIDECAR_PORT = 3000
-# Middlewares applied to every MCP router, in this order: CORS answers the preflight before
-# forward-auth (CLIENTS.md E3), client-sent identity headers are dropped before authd's are copied.
-MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker")
+# Middlewares applied to every MCP router, in this order: CORS headers (CLIENTS.md E3), client-sent
+# identity headers dropped before authd's are copied, forward-auth, then the client's token dropped.
+MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker", "strip-authorization@docker")
 # Networks the MCP services join (DESIGN 5: only Traefik shares `mcp-internal` with them; egress
 # is for servers that fetch from the internet). Declared identically in compose/core.yml, which
 # compose `include` requires for a resource defined in two files. `mcp-internal` is named (Traefik's

@@ -54,6 +54,10 @@ class NativeEdge:
         """The server's data directory as the server sees it."""
         return str(self.stack.data_dir / "mcp" / server)
 
+    def sidecar_wire(self, server: str) -> tuple[str, int]:
+        """(interface, port) on which the edge talks to the server's sidecar."""
+        return "lo", int(self.stack.address(f"mcp-{server}").rsplit(":", 1)[1])
+
     def run_in_server(self, server: str, argv: list[str]) -> str:
         """A command run where the server runs (here: this machine, in its data directory)."""
         return subprocess.run(argv, cwd=self.server_dir(server), check=True, capture_output=True,
@@ -142,6 +146,12 @@ class ComposeEdge:
                               env=composestack.compose_env(self.state), check=True, capture_output=True,
                               text=True, timeout=600).stdout
 
+    def exec(self, service: str, argv: list[str]) -> subprocess.CompletedProcess:
+        """A command in a running service's container (its exit status is the caller's to judge)."""
+        return subprocess.run([*composestack.compose_cmd(self.state), "exec", "-T", service, *argv],
+                              env=composestack.compose_env(self.state), capture_output=True, text=True,
+                              timeout=120)
+
     def container(self, service: str) -> str:
         return self.compose("ps", "-q", service).strip()
 
@@ -166,6 +176,11 @@ class ComposeEdge:
 
     def server_dir(self, server: str) -> str:
         return "/data"
+
+    def sidecar_wire(self, server: str) -> tuple[str, int]:
+        """The bridge of the project's internal network (Traefik <-> sidecars) and port 3000."""
+        network_id = self.docker("network", "inspect", "-f", "{{.Id}}", f"{self.project}-internal").strip()
+        return f"br-{network_id[:12]}", 3000
 
     def run_in_server(self, server: str, argv: list[str]) -> str:
         return self.compose("exec", "-T", "--workdir", "/data", f"mcp-{server}", *argv)

@@ -84,7 +84,12 @@ def test_priorities_and_middlewares_follow_design(servers, routing):
         mcp = table[s.service]
         assert mcp["service"] == s.service
         middlewares = mcp["middlewares"].split(",")
-        assert middlewares[:3] == list(MCP_MIDDLEWARES)  # CORS, then identity strip, then auth
+        # CORS, identity strip, forward-auth, then the client's token dropped.
+        assert middlewares[:len(MCP_MIDDLEWARES)] == list(MCP_MIDDLEWARES)
+        assert middlewares.index("mcp-auth@docker") < middlewares.index("strip-authorization@docker")
+        preflight = table[f"{s.service}-preflight"]
+        assert preflight["rule"] == f"{mcp['rule']} && Method(`OPTIONS`)"
+        assert preflight["service"] == "authd" and int(preflight["priority"]) > int(mcp["priority"])
         assert ("oauth-protected-resource" in table[f"{s.service}-prm"]["rule"])
         assert table[f"{s.service}-prm"]["service"] == "authd"
     for name in by_priority[4] + by_priority[3] + by_priority[1]:
