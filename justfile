@@ -26,8 +26,8 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Everything CI checks: set-up, lints, Rust tests, conformance, static and end-to-end suites.
-test: setup lint test-rust test-conformance test-static test-e2e
+# Everything CI checks: set-up (Docker too), lints, Rust tests, conformance, static and end-to-end suites.
+test: setup setup-docker lint test-rust test-conformance test-static test-e2e
 
 # Rust unit and integration tests (real Redis, real MCP servers, real OpenID Connect provider).
 test-rust:
@@ -120,15 +120,17 @@ new-server NAME *ARGS:
     python3 scripts/gateway.py new-server {{NAME}} {{ARGS}}
 
 # Static checks of the stack configuration (compose schema, Traefik vs Caddy routes, caddy validate).
-test-static: setup
+test-static: setup setup-docker
     pytest tests/static
 
-# End-to-end suite: the native stack (own port and data dir) driven by the official MCP Python SDK.
-test-e2e: setup build
+# End-to-end suite through Caddy (native stack) and Traefik (`just up-test`, path and host routing),
+# driven by the official MCP Python SDK; plus native HTTPS against a test ACME CA.
+test-e2e: setup setup-docker build
     pytest tests/e2e
 
 
 # Installs Debian's llvm-19 on first use for llvm-profdata and llvm-cov.
-# Coverage of authd and sidecar from the running binaries in the end-to-end suite (htmlcov/).
-coverage: setup
+# Coverage of authd and sidecar from the running binaries in the end-to-end suite, native and in the
+# compose stacks' containers (docker-compose.coverage.yml), merged into htmlcov/.
+coverage: setup setup-docker
     bash scripts/coverage.sh

@@ -13,7 +13,8 @@ returns once every public name serves a certificate from that CA.
 
 Environment: GATEWAY_ENV_FILE (default .env), GATEWAY_DATA_DIR (default data/),
 COMPOSE_PROJECT_NAME (default mcp-gateway), GATEWAY_BIN_DIR (authd and sidecar for local builds;
-default: a release build), GATEWAY_EXTRA_COMPOSE (further compose files, `:`-separated, applied
+default: a release build), GATEWAY_COVERAGE_DIR (with it: docker-compose.coverage.yml, profiles
+written there), GATEWAY_EXTRA_COMPOSE (further compose files, `:`-separated, applied
 last: site overrides, the test suite's). Exit codes: 0 ok, 1 failure, 64 bad settings.
 """
 
@@ -36,7 +37,7 @@ from gateway import selected_servers  # noqa: E402
 from hostsfile import remove_block, write_block  # noqa: E402
 from images import ImageError, builds_locally, prepare  # noqa: E402
 from testacme import acme_settings, public_names, wait_for_certificates, write_acme_files  # noqa: E402
-from traefik import write_compose  # noqa: E402
+from traefik import coverage_overlay, write_compose  # noqa: E402
 
 EX_USAGE = 64
 STATE = "compose-stack.json"
@@ -63,6 +64,8 @@ def compose_env(state: dict, extra: dict[str, str] | None = None) -> dict[str, s
     env = {k: v for k, v in os.environ.items() if k not in documented}
     env.update({"GATEWAY_ENV_FILE": state["env_file"], "GATEWAY_DATA_DIR": state["data_dir"],
                 "COMPOSE_PROJECT_NAME": state["project"]})
+    if state.get("coverage_dir"):
+        env["GATEWAY_COVERAGE_DIR"] = state["coverage_dir"]
     env.update(extra or {})
     return env
 
@@ -120,6 +123,8 @@ def up(state: dict, test: bool, log=print) -> None:
     if test:
         write_acme_files(data, env, servers)
         state["files"].append(str(data / "test-names.yml"))
+    if os.environ.get("GATEWAY_COVERAGE_DIR"):
+        add_coverage(state, servers)
     save_state(state)
     edge = env.get("EDGE_NETWORK", "mcp-edge")
     if subprocess.run(["docker", "network", "inspect", edge], capture_output=True).returncode != 0:
@@ -140,6 +145,18 @@ def up(state: dict, test: bool, log=print) -> None:
                     "--wait-timeout", str(UP_TIMEOUT_SECS)], env=cenv, check=True)
     if test:
         wait_for_certificates(env, servers, data / "test-ca.pem")
+
+
+def add_coverage(state: dict, servers) -> None:
+    """docker-compose.coverage.yml and its generated sidecar part (profiles are written by uids
+    10001 and 1000 in the containers: the directory is open to them)."""
+    profiles = Path(os.environ["GATEWAY_COVERAGE_DIR"])
+    profiles.mkdir(parents=True, exist_ok=True)
+    profiles.chmod(0o777)
+    sidecars = Path(state["data_dir"]) / "coverage-sidecars.yml"
+    sidecars.write_text(json.dumps(coverage_overlay(servers), indent=1))
+    state["files"] += [str(ROOT / "docker-compose.coverage.yml"), str(sidecars)]
+    state["coverage_dir"] = str(profiles)
 
 
 def down(state: dict) -> None:

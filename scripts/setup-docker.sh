@@ -33,6 +33,8 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v pebble >/dev/null 2>&1 || missing+=(pebble)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Rendering runs on the system's python3 on a server (docs/production.md; tests/static checks it).
+/usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
   $sudo_cmd apt-get update -qq
@@ -92,7 +94,7 @@ derive() {
   MOUNTS=()
 }
 MOUNTS=()
-APT_INSTALL='export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends'
+APT_INSTALL='export DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes; apt-get update -qq && apt-get install -y -qq --no-install-recommends'
 APT_CLEAN='apt-get clean && rm -rf /var/lib/apt/lists/*'
 
 base="$CI_PREFIX/debian:bookworm"

@@ -33,28 +33,32 @@ def public_names(env: dict[str, str], servers: list[Server]) -> list[str]:
     return [urlsplit(env["PUBLIC_URL"]).hostname or base, f"login.{base}"]
 
 
-def write_acme_files(data: Path, env: dict[str, str], servers: list[Server]) -> None:
-    """Pebble's config and API key (made once), and the compose file of Traefik's aliases."""
-    acme = data / "test-acme"
-    acme.mkdir(parents=True, exist_ok=True)
-    if not (acme / "api.pem").exists():
-        # Pebble serves its API over TLS only; Traefik trusts this self-signed certificate
-        # (ACME_CA_ROOT), nothing else does.
+def pebble_files(directory: Path, names: list[str], listen: str, key_dir: str) -> None:
+    """Pebble's config, and the key and self-signed certificate of its API (made once): Pebble
+    serves ACME over TLS only, and the ACME client trusts this certificate (ACME_CA_ROOT)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / "api.pem").exists():
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                        "-keyout", str(acme / "api.key"), "-out", str(acme / "api.pem"), "-subj", "/CN=pebble",
-                        "-addext", "subjectAltName=DNS:pebble,DNS:localhost"],
+                        "-keyout", str(directory / "api.key"), "-out", str(directory / "api.pem"),
+                        "-subj", f"/CN={names[0]}", "-addext",
+                        "subjectAltName=" + ",".join(f"DNS:{n}" for n in names)],
                        check=True, capture_output=True, timeout=60)
-    (acme / "pebble.json").write_text(json.dumps({"pebble": {
-        "listenAddress": "0.0.0.0:14000",
-        "managementListenAddress": "0.0.0.0:15000",
-        "certificate": "/etc/pebble/api.pem",
-        "privateKey": "/etc/pebble/api.key",
-        # Validate on the ports Traefik serves (Pebble's defaults are 5002/5001).
+    (directory / "pebble.json").write_text(json.dumps({"pebble": {
+        "listenAddress": f"{listen}:14000",
+        "managementListenAddress": f"{listen}:15000",
+        "certificate": f"{key_dir}/api.pem",
+        "privateKey": f"{key_dir}/api.key",
+        # Validate on the ports the edge serves (Pebble's defaults are 5002/5001).
         "httpPort": 80,
         "tlsPort": 443,
         "ocspResponderURL": "",
         "externalAccountBindingRequired": False,
     }}, indent=1))
+
+
+def write_acme_files(data: Path, env: dict[str, str], servers: list[Server]) -> None:
+    """Pebble's files for its container, and the compose file of Traefik's aliases."""
+    pebble_files(data / "test-acme", ["pebble", "localhost"], "0.0.0.0", "/etc/pebble")
     aliases = {"services": {"traefik": {"networks": {"edge": {"aliases": public_names(env, servers)}}}}}
     (data / "test-names.yml").write_text("# Written by scripts/testacme.py for `just up-test`.\n"
                                          + yaml.safe_dump(aliases, sort_keys=False))

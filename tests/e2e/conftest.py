@@ -97,7 +97,7 @@ def native(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path):
     s = Stack(env_file, public_url, root / "data", ROOT / "logs" / "e2e", bin_dir, servers=servers)
     s.start()
     try:
-        yield NativeEdge(s)
+        yield NativeEdge(s, env_file)
     finally:
         s.stop()
 

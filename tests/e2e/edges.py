@@ -34,8 +34,9 @@ class NativeEdge:
 
     name = "caddy"
 
-    def __init__(self, stack):
+    def __init__(self, stack, env_file: Path):
         self.stack = stack
+        self.env_file = env_file
 
     def __getattr__(self, attr):
         return getattr(self.stack, attr)
