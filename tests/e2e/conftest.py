@@ -43,8 +43,9 @@ EVERYTHING_USERS = "dev,alice"
 EDGES = ("caddy", "traefik-path", "traefik-host")
 # Edges whose stack failed to start: their other tests fail at once instead of starting it again.
 FAILED_EDGES: set[str] = set()
-# Settings every stack of the suite shares. SIDECAR_MAX_BODY_BYTES (4 MiB by default) shows that a
+# Settings every stack of the suite shares. SIDECAR_SSE_RETRY_MS (1000 by default) shows that a
 # sidecar setting of the settings file reaches the sidecars in both modes (test_forward_auth.py).
+SSE_RETRY_MS = "1700"
 COMMON_SETTINGS = {
     "DEV_LOGIN_USER": "dev",
     "DEV_LOGIN_PASSWORD": USERS["dev"],
@@ -52,7 +53,7 @@ COMMON_SETTINGS = {
     "ALLOWED_USERS_EVERYTHING": EVERYTHING_USERS,
     "REGISTER_RATE_LIMIT": "100000",
     "SIDECAR_PROBE_INTERVAL_SECS": "2",
-    "SIDECAR_MAX_BODY_BYTES": str(1024 * 1024),
+    "SIDECAR_SSE_RETRY_MS": SSE_RETRY_MS,
     "OIDC_USERS": ",".join(f"{u}:{p}" for u, p in USERS.items() if u != "dev"),
 }
 

@@ -162,15 +162,16 @@ class ComposeEdge:
         forward-auth ones live on authd's, while it is not healthy)."""
         self.compose("restart", service)
         self.compose("up", "-d", "--no-build", "--wait", service)
+        url = self.url(service.removeprefix("mcp-") if service.startswith("mcp-") else "time")
         deadline = time.monotonic() + ROUTED_TIMEOUT_SECS
         while time.monotonic() < deadline:
             try:
-                if httpx.post(self.url("time"), json={}, timeout=5).status_code == 401:
+                if httpx.post(url, json={}, timeout=5).status_code == 401:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)  # poll interval between real requests, bounded by the deadline
-        raise AssertionError(f"{self.url('time')} not routed {ROUTED_TIMEOUT_SECS} s after restarting {service}")
+        raise AssertionError(f"{url} not routed {ROUTED_TIMEOUT_SECS} s after restarting {service}")
 
     def admin(self, *args: str) -> str:
         return self.compose("exec", "-T", "authd", "authd", *args)

@@ -12,6 +12,7 @@ import pytest
 
 import raw
 from client import connect
+from conftest import SSE_RETRY_MS
 from wire import Capture
 
 pytestmark = pytest.mark.anyio
@@ -45,13 +46,11 @@ async def test_sidecar_gets_authd_identity_and_never_the_token(stack, users):
 
 
 async def test_sidecar_setting_from_the_settings_file_takes_effect(stack, users):
-    # SIDECAR_MAX_BODY_BYTES is 1 MiB in the suite's settings file (4 MiB by default): a 2 MiB
-    # body is refused by the sidecar itself (413), behind either edge.
+    # SIDECAR_SSE_RETRY_MS is 1700 in the suite's settings file (1000 by default): the priming event
+    # of an SSE answer announces it, behind either edge.
     token = await token_for(stack, users["dev"], "time")
-    padding = "x" * (2 * 1024 * 1024)
-    resp = httpx.post(stack.url("time"), json=raw.INITIALIZE | {"padding": padding},
-                      headers=raw.headers(token), timeout=60)
-    assert resp.status_code == 413, (resp.status_code, resp.text[:200])
-    small = httpx.post(stack.url("time"), json=raw.INITIALIZE | {"padding": padding[:1024]},
-                       headers=raw.headers(token), timeout=60)
-    assert small.status_code == 200
+    headers = raw.headers(token) | {"Accept": "text/event-stream"}
+    resp = httpx.post(stack.url("time"), json=raw.INITIALIZE, headers=headers, timeout=60)
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    assert f"\nretry: {SSE_RETRY_MS}\n" in resp.text
