@@ -29,6 +29,10 @@ lint:
 # Everything CI checks: set-up (Docker too), lints, Rust tests, conformance, static and end-to-end suites.
 test: setup setup-docker lint test-rust test-conformance test-static test-e2e
 
+# The stages of `just test`, each timed (reports/test-stages.txt).
+test-stages:
+    bash scripts/test-stages.sh
+
 # Rust unit and integration tests (real Redis, real MCP servers, real OpenID Connect provider).
 test-rust:
     cargo nextest run --workspace --no-fail-fast
@@ -65,8 +69,7 @@ bench-verify: setup
 run: setup
     python3 scripts/run.py
 
-# Docker on this machine kind (Debian, no systemd, no image registry): engine, Compose v2, dockerd,
-# local stand-ins for the public base images (idempotent; servers with Docker installed skip it).
+# Docker where there is none (Debian, no systemd, no registry): engine, Compose v2, dockerd, base images.
 setup-docker:
     bash scripts/setup-docker.sh
 

@@ -12,6 +12,7 @@ An https PUBLIC_URL is served with certificates from an ACME CA (`Acme`), HTTP r
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from fragments import Server
@@ -73,6 +74,14 @@ class Acme:
     root: str = ""
     storage: str = ""
     bind: str = ""
+
+
+def acme_for(public_url: str, env: dict[str, str], storage: Path) -> Acme | None:
+    """HTTPS settings when PUBLIC_URL is https (native one-server production), from the settings."""
+    if urlsplit(public_url).scheme != "https":
+        return None
+    return Acme(email=env.get("ACME_EMAIL", ""), ca=env.get("ACME_CA_SERVER", ""), root=env.get("ACME_CA_ROOT", ""),
+                storage=str(storage), bind=env.get("PUBLISH_ADDRESS", ""))
 
 
 def _globals(log_dir: str, acme: Acme | None) -> list[str]:

@@ -64,10 +64,15 @@ def build_args() -> list[str]:
     return [a for k, v in args.items() for a in ("--build-arg", f"{k}={v}")]
 
 
-def _stamped(directory: Path, specs: list[str]) -> bool:
-    """True if `directory` already holds exactly `specs` (a stamp file names them)."""
+def _needs_filling(directory: Path, specs: list[str]) -> bool:
+    """False if `directory` already holds exactly `specs` (a stamp file names them); else True,
+    with the directory emptied for a fresh fill."""
     stamp = directory / ".specs"
-    return stamp.exists() and stamp.read_text() == "\n".join(specs)
+    if stamp.exists() and stamp.read_text() == "\n".join(specs):
+        return False
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return True
 
 
 def _stamp(directory: Path, specs: list[str]) -> None:
@@ -90,11 +95,9 @@ def prepare_wheels(servers: list[Server], log=print) -> None:
     specs = sorted(f"{s.package}=={s.version}" for s in servers if s.runtime == "python")
     specs.append(f"python {python} glibc 2.{glibc}")
     wheels = DOCKER_DIR / "packages" / "wheels"
-    if _stamped(wheels, specs):
+    if not _needs_filling(wheels, specs):
         return
-    log(f"images: wheels for Python {python} of {', '.join(specs)}")
-    shutil.rmtree(wheels, ignore_errors=True)
-    wheels.mkdir(parents=True)
+    log(f"images: wheels for {', '.join(specs)}")
     # pip matches --platform tags exactly: name every manylinux level the image's glibc runs.
     platforms = ["manylinux2014_x86_64"] + [f"manylinux_2_{v}_x86_64" for v in range(17, glibc + 1)]
     subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
@@ -109,11 +112,9 @@ def prepare_npm_cache(servers: list[Server], log=print) -> None:
     resolves from it): filled by installing each one into a throwaway prefix."""
     specs = sorted(f"{s.package}@{s.version}" for s in servers if s.runtime == "node")
     cache = DOCKER_DIR / "packages" / "npm-cache"
-    if _stamped(cache, specs):
+    if not _needs_filling(cache, specs):
         return
     log(f"images: npm cache for {', '.join(specs)}")
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(parents=True)
     for spec in specs:
         with tempfile.TemporaryDirectory() as prefix:
             subprocess.run(["npm", "install", "--prefix", prefix, "--cache", str(cache), "--no-audit",

@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from caddy import Acme, render_caddyfile
+from caddy import acme_for, render_caddyfile
 from envfile import read_env
 from fragments import ROOT, Server, authd_env
 from gateway import selected_servers
@@ -230,20 +230,12 @@ class Stack:
         caddyfile.write_text(render_caddyfile(
             self.servers, self.public_url, self.address("authd"),
             {s.service: self.address(s.service) for s in self.servers},
-            str(self.log_dir / "caddy"), self.acme()))
+            str(self.log_dir / "caddy"), acme_for(self.public_url, self.env, self.data_dir / "caddy")))
         # A CORS preflight is answered by Caddy itself (no backend involved).
         probe = urllib.request.Request(self.url(self.servers[0].name) if self.servers else self.public_url,
                                        method="OPTIONS")
         return Service("caddy", ["caddy", "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
                        self.base_env(), lambda: edge_answers(probe))
-
-    def acme(self) -> Acme | None:
-        """HTTPS settings when PUBLIC_URL is https (native one-server production)."""
-        if urlsplit(self.public_url).scheme != "https":
-            return None
-        return Acme(email=self.env.get("ACME_EMAIL", ""), ca=self.env.get("ACME_CA_SERVER", ""),
-                    root=self.env.get("ACME_CA_ROOT", ""), storage=str(self.data_dir / "caddy"),
-                    bind=self.env.get("PUBLISH_ADDRESS", ""))
 
     def redis(self) -> Service:
         pw = self.env.get("REDIS_PASSWORD", "")

@@ -47,10 +47,11 @@ async def test_sidecar_gets_authd_identity_and_never_the_token(stack, users):
 
 async def test_sidecar_setting_from_the_settings_file_takes_effect(stack, users):
     # SIDECAR_SSE_RETRY_MS is 1700 in the suite's settings file (1000 by default): the priming event
-    # of an SSE answer announces it, behind either edge.
+    # of an SSE answer (protocol 2025-11-25 on) announces it, behind either edge.
     token = await token_for(stack, users["dev"], "time")
     headers = raw.headers(token) | {"Accept": "text/event-stream"}
-    resp = httpx.post(stack.url("time"), json=raw.INITIALIZE, headers=headers, timeout=60)
+    initialize = raw.INITIALIZE | {"params": raw.INITIALIZE["params"] | {"protocolVersion": "2025-11-25"}}
+    resp = httpx.post(stack.url("time"), json=initialize, headers=headers, timeout=60)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/event-stream")
     assert f"\nretry: {SSE_RETRY_MS}\n" in resp.text
