@@ -86,8 +86,8 @@ down:
     python3 scripts/composestack.py down
 
 # Rebuild and restart one service, e.g. `just rebuild mcp-fetch`.
-rebuild SERVICE: render
-    docker compose up -d --build --force-recreate --no-deps {{SERVICE}}
+rebuild SERVICE:
+    python3 scripts/composestack.py rebuild {{SERVICE}}
 
 # Follow the logs of one service, e.g. `just logs authd`.
 logs SERVICE:

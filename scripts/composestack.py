@@ -5,6 +5,7 @@
                                    network, fill in missing internal secrets, build the images
                                    and start everything, returning once every service is healthy
     composestack.py down           stop the stack that `up` started (volumes kept)
+    composestack.py rebuild SVC    build one service again and replace its container
 
 `up --test` is `up` plus docker-compose.test.yml: Pebble as the ACME CA (through the production
 resolver's ACME_CA_SERVER / ACME_CA_ROOT), the development login, the test CA's root written to
@@ -123,6 +124,7 @@ def up(state: dict, test: bool, log=print) -> None:
     if test:
         write_acme_files(data, env, servers)
         state["files"].append(str(data / "test-names.yml"))
+        state["test"] = True
     if os.environ.get("GATEWAY_COVERAGE_DIR"):
         add_coverage(state, servers)
     save_state(state)
@@ -130,11 +132,7 @@ def up(state: dict, test: bool, log=print) -> None:
     if subprocess.run(["docker", "network", "inspect", edge], capture_output=True).returncode != 0:
         subprocess.run(["docker", "network", "create", edge], check=True, stdout=subprocess.DEVNULL)
     cmd, cenv = compose_cmd(state), compose_env(state, extra)
-    build = [*cmd, "build"]
-    if builds_locally(env.get("DOCKER_BUILD", "auto")):
-        bin_dir = Path(os.environ["GATEWAY_BIN_DIR"]) if os.environ.get("GATEWAY_BIN_DIR") else release_binaries()
-        build += prepare(servers, bin_dir, log)
-    subprocess.run(build, env=cenv, check=True)
+    build(state, env, servers, cenv, log=log)
     if not env.get("JWT_PRIVATE_KEY"):
         write_key(env_file, keygen_in_image())
         log(f"composestack: generated JWT_PRIVATE_KEY in {env_file}")
@@ -145,6 +143,25 @@ def up(state: dict, test: bool, log=print) -> None:
                     "--wait-timeout", str(UP_TIMEOUT_SECS)], env=cenv, check=True)
     if test:
         wait_for_certificates(env, servers, data / "test-ca.pem")
+
+
+def build(state: dict, env: dict[str, str], servers, cenv: dict[str, str], services: tuple[str, ...] = (),
+          log=print) -> None:
+    """`docker compose build`, with the local inputs where images are built locally."""
+    args = []
+    if builds_locally(env.get("DOCKER_BUILD", "auto")):
+        bin_dir = Path(os.environ["GATEWAY_BIN_DIR"]) if os.environ.get("GATEWAY_BIN_DIR") else release_binaries()
+        args = prepare(servers, bin_dir, log)
+    subprocess.run([*compose_cmd(state), "build", *args, *services], env=cenv, check=True)
+
+
+def rebuild(state: dict, service: str) -> None:
+    """`just rebuild SERVICE`: build one service again and replace its container."""
+    env = read_env(Path(state["env_file"]))
+    cenv = compose_env(state, acme_settings(Path(state["data_dir"])) if "test" in state else {})
+    build(state, env, selected_servers(env.get("MCP_SERVICES", "")), cenv, (service,))
+    subprocess.run([*compose_cmd(state), "up", "-d", "--no-build", "--no-deps", "--force-recreate", "--wait",
+                    service], env=cenv, check=True)
 
 
 def add_coverage(state: dict, servers) -> None:
@@ -175,19 +192,25 @@ def save_state(state: dict) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="composestack.py", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("command", choices=["up", "down", "rebuild"])
+    parser.add_argument("service", nargs="?", help="rebuild: the compose service")
     parser.add_argument("--test", action="store_true", help="with the ACME test CA and development login")
     args = parser.parse_args(argv)
     env_file = Path(os.environ.get("GATEWAY_ENV_FILE") or ROOT / ".env").resolve()
     data_dir = Path(os.environ.get("GATEWAY_DATA_DIR") or ROOT / "data").resolve()
     project = os.environ.get("COMPOSE_PROJECT_NAME") or "mcp-gateway"
     try:
-        if args.command == "down":
+        if args.command in ("down", "rebuild"):
             path = state_path(data_dir)
             state = json.loads(path.read_text()) if path.exists() else {
                 "project": project, "env_file": str(env_file), "data_dir": str(data_dir),
                 "files": [str(ROOT / "docker-compose.yml")]}
-            down(state)
+            if args.command == "rebuild":
+                if not args.service:
+                    raise SettingsError("rebuild needs a service, e.g. mcp-fetch")
+                rebuild(state, args.service)
+            else:
+                down(state)
             return 0
         files = [str(ROOT / "docker-compose.yml")] + ([str(ROOT / "docker-compose.test.yml")] if args.test else [])
         files += [f for f in os.environ.get("GATEWAY_EXTRA_COMPOSE", "").split(os.pathsep) if f]

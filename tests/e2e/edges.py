@@ -104,8 +104,8 @@ class ComposeEdge:
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         self.process_env["GATEWAY_EXTRA_COMPOSE"] = str(path)
 
-    def just(self, recipe: str) -> None:
-        subprocess.run(["just", "--justfile", str(ROOT / "justfile"), recipe], env=self.process_env,
+    def just(self, *recipe: str) -> None:
+        subprocess.run(["just", "--justfile", str(ROOT / "justfile"), *recipe], env=self.process_env,
                        check=True, timeout=1800)
 
     def start(self) -> None:
@@ -162,6 +162,10 @@ class ComposeEdge:
         forward-auth ones live on authd's, while it is not healthy)."""
         self.compose("restart", service)
         self.compose("up", "-d", "--no-build", "--wait", service)
+        self.wait_routed(service)
+
+    def wait_routed(self, service: str) -> None:
+        """Until an MCP request through the service (authd, Redis: any) gets forward-auth's 401."""
         url = self.url(service.removeprefix("mcp-") if service.startswith("mcp-") else "time")
         deadline = time.monotonic() + ROUTED_TIMEOUT_SECS
         while time.monotonic() < deadline:

@@ -56,3 +56,13 @@ def test_http_redirects_to_https(stack):
     resp = httpx.get(stack.url("time").replace("https://", "http://"), timeout=10)
     assert resp.status_code in (301, 308)
     assert resp.headers["location"].startswith("https://")
+
+
+@pytest.mark.edges("traefik-path")
+def test_rebuild_replaces_one_container(stack):
+    before = {s: stack.container(s) for s in ("mcp-time", "mcp-git", "authd")}
+    stack.just("rebuild", "mcp-time")
+    stack.wait_routed("mcp-time")
+    after = {s: stack.container(s) for s in before}
+    assert after["mcp-time"] != before["mcp-time"]
+    assert after["mcp-git"] == before["mcp-git"] and after["authd"] == before["authd"]
