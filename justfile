@@ -26,12 +26,18 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Everything CI checks: set-up (Docker too), lints, Rust tests, conformance, static and end-to-end suites.
-test: setup setup-docker lint test-rust test-conformance test-static test-e2e
+# Everything CI checks: set-up (Docker too), lints, dependency audit, Rust tests, conformance, static
+# and end-to-end suites.
+test: setup setup-docker lint audit test-rust test-conformance test-static test-e2e
 
 # The stages of `just test`, each timed (reports/test-stages.txt).
 test-stages:
     bash scripts/test-stages.sh
+
+# Dependency audit: cargo deny (licences, duplicate versions, sources, RustSec advisories; a local
+# snapshot of the advisory database with RUSTSEC_ADVISORY_DB=<bundle or clone>) and the Python/npm pins.
+audit: setup
+    bash scripts/audit.sh
 
 # Rust unit and integration tests (real Redis, real MCP servers, real OpenID Connect provider).
 test-rust:

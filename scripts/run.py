@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from envfile import create_env, read_env  # noqa: E402
 from fragments import ROOT, FragmentError  # noqa: E402
 from gateway import selected_servers  # noqa: E402
-from install import ensure_installed  # noqa: E402
 from stack import Stack, StackError  # noqa: E402
 
 
@@ -42,6 +41,10 @@ def banner(stack: Stack) -> str:
         f"MCP OAuth gateway running on {stack.public_url} (authorization server = issuer)",
         "",
         *[f"  {s.name:22} {stack.url(s.name)}" for s in stack.servers],
+        "",
+        "MCP servers confined by bubblewrap to their data directories (data/mcp/<name>, seen as /data)"
+        if stack.sandbox == "bubblewrap" else
+        "WARNING: MCP_SANDBOX=off: every MCP server can read and change all this user can (.env too)",
         "",
     ]
     if stack.dev_login:
@@ -81,10 +84,13 @@ def main(argv: list[str]) -> int:
     except FragmentError as err:
         print(f"run.py: {err}", file=sys.stderr)
         return 64
-    for server in servers:
-        ensure_installed(server)
     public_url = args.public_url or read_env(args.env_file).get("PUBLIC_URL")
     stack = Stack(args.env_file, public_url, args.data_dir, args.log_dir, bin_dir, servers=servers)
+    problems = stack.settings_problems()
+    if problems:
+        print("run.py: invalid configuration:\n" + "".join(f"  - {p}\n" for p in problems),
+              file=sys.stderr, end="")
+        return 64
 
     stop = threading.Event()
 

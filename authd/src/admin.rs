@@ -7,10 +7,10 @@ use redis::AsyncCommands;
 
 use crate::allow::Identity;
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, EXIT_CONFIG};
 use crate::oauth::client::Client;
-use crate::oauth::grant::{Family, TokenRecord, mint_access, revoke_family};
 use crate::oauth::scope;
+use crate::oauth::token::family::{Family, TokenRecord, mint_access, revoke_family};
 use crate::state::App;
 use crate::store::user_tokens::Held;
 use crate::store::{Store, StoreError};
@@ -25,6 +25,9 @@ pub enum KeysCommand {
     },
 }
 
+/// The longest lifetime `token mint --ttl` accepts (so `now + ttl` cannot overflow).
+pub const MAX_MINT_TTL: u64 = 365 * 24 * 3600;
+
 #[derive(Subcommand)]
 pub enum TokenCommand {
     /// Print a signed access token recorded in Redis (accepted by /verify).
@@ -38,8 +41,8 @@ pub enum TokenCommand {
         /// Space-separated scopes.
         #[arg(long, default_value = scope::MCP)]
         scope: String,
-        /// Lifetime in seconds (default ACCESS_TOKEN_TTL_SECS).
-        #[arg(long)]
+        /// Lifetime in seconds, at most a year (default ACCESS_TOKEN_TTL_SECS).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_MINT_TTL))]
         ttl: Option<u64>,
         #[arg(long, default_value = "authd-cli", allow_hyphen_values = true)]
         client_id: String,
@@ -155,7 +158,7 @@ pub async fn run(config: Config, cmd: Admin) -> i32 {
         Ok(a) => a,
         Err(e) => {
             eprintln!("authd: {e}");
-            return 64;
+            return EXIT_CONFIG;
         }
     };
     let result = match cmd {

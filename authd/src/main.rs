@@ -1,27 +1,9 @@
-//! authd: the gateway's OAuth 2.1 authorization server and forward-auth verifier (DESIGN §4).
-//! `authd serve` runs the server; the other subcommands are the admin CLI.
+//! The `authd` command line: `authd serve` runs the server (the library's `serve`); the other
+//! subcommands are the admin CLI (`admin`).
 
-mod admin;
-mod allow;
-mod clock;
-mod config;
-mod error;
-mod html;
-mod listener;
-mod oauth;
-mod resource;
-mod router;
-mod serve;
-mod state;
-mod store;
-mod token;
-mod upstream;
-mod verify;
-
+use authd::config::{self, EXIT_CONFIG};
+use authd::{admin, listener, serve};
 use clap::{Parser, Subcommand};
-
-/// EX_USAGE (sysexits.h): invalid configuration.
-const EXIT_CONFIG: i32 = 64;
 
 #[derive(Parser)]
 #[command(

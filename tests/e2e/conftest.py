@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from client import User  # noqa: E402
 from edges import ComposeEdge, NativeEdge  # noqa: E402
 from envfile import create_env  # noqa: E402
-from fragments import load_servers  # noqa: E402
+from fragments import Server, load_servers  # noqa: E402
 from run import build  # noqa: E402
 from stack import Stack  # noqa: E402
 
@@ -77,11 +77,22 @@ def pytest_collection_modifyitems(config, items) -> None:
 @pytest.fixture(scope="session")
 def bin_dir() -> Path:
     return Path(os.environ["E2E_BIN_DIR"]) if os.environ.get("E2E_BIN_DIR") else build(False)
+OFFLINE_FETCH = "fetch-offline"
 
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def e2e_servers() -> list[Server]:
+    """The bundled servers, fetch with its private-address guard off: the test page is served on
+    loopback, which it refuses by default (its SSRF guard). `fetch-offline` is that fetch without
+    egress, so that only the confinement keeps it from the gateway's loopback ports."""
+    servers = [dataclasses.replace(s, command=s.command + ("--allow-private-ips",)) if s.name == "fetch"
+               else s for s in load_servers()]
+    fetch = next(s for s in servers if s.name == "fetch")
+    return servers + [dataclasses.replace(fetch, name=OFFLINE_FETCH, egress=False)]
 
 
 @pytest.fixture(scope="session")
@@ -90,12 +101,12 @@ def native(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path):
     # Port 0: the stack chooses the public port (and another if Caddy finds it taken).
     public_url = "http://127.0.0.1:0"
     env_file = root / ".env"
-    create_env(ROOT / ".env.example", env_file, bin_dir / "authd", COMMON_SETTINGS | {"PUBLIC_URL": public_url})
-    # The test page is served on loopback, which the fetch server refuses by default (its SSRF
-    # guard); only this test stack lets it through.
-    servers = [dataclasses.replace(s, command=s.command + ("--allow-private-ips",)) if s.name == "fetch"
-               else s for s in load_servers()]
-    s = Stack(env_file, public_url, root / "data", ROOT / "logs" / "e2e", bin_dir, servers=servers)
+    create_env(ROOT / ".env.example", env_file, bin_dir / "authd", COMMON_SETTINGS | {
+        "PUBLIC_URL": public_url,
+        # `E2E_MCP_SANDBOX=off` shows what the confinement tests catch without the sandbox.
+        "MCP_SANDBOX": os.environ.get("E2E_MCP_SANDBOX", "bubblewrap"),
+    })
+    s = Stack(env_file, public_url, root / "data", ROOT / "logs" / "e2e", bin_dir, servers=e2e_servers())
     s.start()
     try:
         yield NativeEdge(s, env_file)

@@ -51,17 +51,13 @@ class NativeEdge:
     def prm_url(self, server: str) -> str:
         return f"{self.stack.public_url}/.well-known/oauth-protected-resource/{server}/mcp"
 
-    def server_dir(self, server: str) -> str:
-        """The server's data directory as the server sees it."""
-        return str(self.stack.data_dir / "mcp" / server)
-
     def sidecar_wire(self, server: str) -> tuple[str, int]:
         """(interface, port) on which the edge talks to the server's sidecar."""
         return "lo", int(self.stack.address(f"mcp-{server}").rsplit(":", 1)[1])
 
-    def run_in_server(self, server: str, argv: list[str]) -> str:
-        """A command run where the server runs (here: this machine, in its data directory)."""
-        return subprocess.run(argv, cwd=self.server_dir(server), check=True, capture_output=True,
+    def run_in_data(self, server: str, argv: list[str]) -> str:
+        """A command run in the server's data directory where it lives (here: this machine)."""
+        return subprocess.run(argv, cwd=self.stack.data_path(server), check=True, capture_output=True,
                               text=True, timeout=60).stdout
 
 
@@ -180,13 +176,15 @@ class ComposeEdge:
     def admin(self, *args: str) -> str:
         return self.compose("exec", "-T", "authd", "authd", *args)
 
-    def server_dir(self, server: str) -> str:
-        return "/data"
+    def server_path(self, server: str, relative: str = "") -> str:
+        """A path as the server names it: its data volume is mounted at /data."""
+        return f"/data/{relative}" if relative else "/data"
 
     def sidecar_wire(self, server: str) -> tuple[str, int]:
-        """The bridge of the project's internal network (Traefik <-> sidecars) and port 3000."""
-        network_id = self.docker("network", "inspect", "-f", "{{.Id}}", f"{self.project}-internal").strip()
+        """The bridge of the server's own network (Traefik <-> its sidecar) and port 3000."""
+        network_id = self.docker("network", "inspect", "-f", "{{.Id}}", f"{self.project}-{server}").strip()
         return f"br-{network_id[:12]}", 3000
 
-    def run_in_server(self, server: str, argv: list[str]) -> str:
+    def run_in_data(self, server: str, argv: list[str]) -> str:
+        """A command in the server's container, in its data volume (as the server's user)."""
         return self.compose("exec", "-T", "--workdir", "/data", f"mcp-{server}", *argv)

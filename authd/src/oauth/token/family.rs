@@ -1,13 +1,10 @@
-//! Grants and token families. A family is everything issued from one authorization code: the
+//! Token families. A family is everything issued from one authorization code: the
 //! current refresh token (as a hash) and every access token id, so that a replayed code or a
 //! replayed rotated refresh token revokes all of it (RFC 6749 §4.1.2 and §10.4, OAuth 2.1 §4.3.1).
 
-pub mod code;
-pub mod refresh;
-
 use serde::{Deserialize, Serialize};
 
-use super::token::TokenResponse;
+use super::response::TokenResponse;
 use crate::allow::Identity;
 use crate::clock;
 use crate::error::OAuthError;

@@ -1,11 +1,12 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6, RFC 8707 §2.2).
 
-use super::{Family, issue, revoke_family, same_resource};
+use super::family::{Family, issue, revoke_family, same_resource};
+use super::request::TokenForm;
+use super::response::TokenResponse;
 use crate::error::OAuthError;
-use crate::oauth::callback::CodeGrant;
 use crate::oauth::client::Client;
+use crate::oauth::code::CodeGrant;
 use crate::oauth::pkce;
-use crate::oauth::token::{TokenForm, TokenResponse};
 use crate::state::App;
 use crate::store::{hash, random_token};
 
@@ -74,7 +75,14 @@ pub async fn exchange(
         current: String::new(),
         jtis: Vec::new(),
     };
-    issue(app, &mut family, &grant.scope, &random_token()).await
+    let answer = issue(app, &mut family, &grant.scope, &random_token()).await?;
+    // The client completed an authorization: it no longer expires as unused.
+    if client.is_registered() {
+        store
+            .persist(&store.key("client", &client.client_id))
+            .await?;
+    }
+    Ok(answer)
 }
 
 #[cfg(test)]

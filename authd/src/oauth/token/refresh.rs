@@ -12,14 +12,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Family, RefreshRecord, issue, revoke_family, same_resource};
+use super::family::{Family, RefreshRecord, issue, revoke_family, same_resource};
+use super::request::TokenForm;
+use super::response::TokenResponse;
+use crate::clock;
 use crate::error::OAuthError;
 use crate::oauth::client::Client;
 use crate::oauth::scope;
-use crate::oauth::token::{TokenForm, TokenResponse};
 use crate::state::App;
 use crate::store::hash;
-use crate::{clock, verify};
 
 /// `refresh_rotated:{hash}`: when the token was rotated and the sealed answer given then.
 #[derive(Debug, Serialize, Deserialize)]
@@ -106,7 +107,7 @@ pub async fn exchange(
         .service_of(&family.resource)
         .unwrap_or_default();
     if !app.config.allow.may_use(&family.user, service)
-        || verify::is_disabled(app, &family.user.id).await?
+        || app.store.is_disabled(&family.user.id).await?
     {
         return Err(OAuthError::InvalidGrant(
             "the user is no longer allowed".into(),
