@@ -175,7 +175,7 @@ def loopback_page():
         server.server_close()
 
 
-# The compose stacks' test page: a container beside the fetch server on its egress network.
+# The compose stacks' test page: a container beside the fetch server on its own egress network.
 PAGE_SERVICE_URL = "http://page:8000/page.html"
 
 
@@ -194,7 +194,7 @@ def fetch_test_page(workdir: Path) -> dict:
             "image": "mcp-gateway-ci/python:bookworm",
             "command": ["python3", "-m", "http.server", "--directory", "/site", "8000"],
             "volumes": [f"{site}:/site:ro"],
-            "networks": ["mcp-egress"],
+            "networks": [f"{fetch.service}-egress"],
         },
     }}
 

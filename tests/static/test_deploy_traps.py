@@ -76,8 +76,8 @@ def test_rendering_runs_on_the_system_python(tmp_path):
 def test_every_sidecar_setting_reaches_the_containers(servers):
     documented = [k for k in read_env(ROOT / ".env.example") if k.startswith("SIDECAR_")]
     services = render_compose(servers, "path")["mcp-servers.yml"]["services"]
-    for svc in services.values():
-        env = svc["environment"]
+    for server in servers:
+        env = services[server.service]["environment"]
         for key in documented:
             if key in EDGE_OWNED_SETTINGS:
                 continue
