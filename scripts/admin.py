@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
         print(f"admin.py: {env_file} missing: start the gateway first (`just run`)", file=sys.stderr)
         return 64
     env = os.environ | read_env(env_file)
-    return subprocess.run([str(opts.bin_dir / "authd"), *opts.args], env=env, cwd=opts.data_dir).returncode
+    # In the caller's directory: a relative path (`keys rotate --env-file .env`) means what it says.
+    return subprocess.run([str(opts.bin_dir / "authd"), *opts.args], env=env).returncode
 
 
 if __name__ == "__main__":

@@ -227,12 +227,18 @@ def native(r: Report, env: dict[str, str], env_file: Path, data_dir: Path, authd
         r.warn(f"{env_file} missing: `just run` creates it from .env.example with fresh secrets")
         env = read_env(ROOT / ".env.example")
     url = urlsplit(env.get("PUBLIC_URL", "http://127.0.0.1:8080"))
-    if url.scheme != "http":
-        r.fail(f"PUBLIC_URL {env.get('PUBLIC_URL')!r}: native mode serves plain http (on loopback); "
-               "for HTTPS on a server use docker compose (`just doctor compose`)")
-        return
     ours = running_launcher(data_dir / PIDFILE) is not None
     host = url.hostname or "127.0.0.1"
+    if url.scheme == "https":
+        # Caddy obtains the certificate by ACME: HTTP-01 on port 80, HTTPS on 443, the name in DNS.
+        bind = env.get("PUBLISH_ADDRESS", "") or "0.0.0.0"
+        for port, why in ((80, "HTTP and the ACME challenge"), (443, "HTTPS")):
+            check_port(r, bind, port, why, ours)
+        check_name(r, host, "PUBLIC_URL")
+        return
+    if url.scheme != "http":
+        r.fail(f"PUBLIC_URL {env.get('PUBLIC_URL')!r}: expected http://host:port or https://<domain>")
+        return
     check_port(r, host, url.port or 80, "PUBLIC_URL", ours)
     if host not in ("127.0.0.1", "localhost", "::1"):
         r.warn(f"PUBLIC_URL is plain http on {host}: tokens would cross the network unencrypted")

@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from envfile import create_env, read_env  # noqa: E402
-from fragments import ROOT, FragmentError, load_servers  # noqa: E402
+from fragments import ROOT, FragmentError  # noqa: E402
+from gateway import selected_servers  # noqa: E402
 from stack import Stack, StackError  # noqa: E402
 
 # Printed after the banner once the gateway answers (a detached launch follows the output until it).
@@ -181,21 +182,18 @@ def launch(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    try:
-        servers = load_servers()
-    except FragmentError as err:
-        print(f"run.py: {err}", file=sys.stderr)
-        return 64
     bin_dir = args.bin_dir or build(args.release)
     if create_env(ROOT / ".env.example", args.env_file, bin_dir / "authd"):
         say(f"created {shown(args.env_file)} with fresh secrets and a development password (edit it to change settings)")
+    try:
+        servers = selected_servers(read_env(args.env_file).get("MCP_SERVICES", ""))
+    except FragmentError as err:
+        print(f"run.py: {err}", file=sys.stderr)
+        return 64
     public_url = args.public_url or read_env(args.env_file).get("PUBLIC_URL")
     stack = Stack(args.env_file, public_url, args.data_dir, args.log_dir, bin_dir, servers=servers,
                   progress=say)
     problems = stack.settings_problems()
-    if not stack.public_url.startswith("http://"):
-        problems.append(f"PUBLIC_URL: native mode serves plain http on loopback, not {stack.public_url!r} "
-                        "(HTTPS: docker compose)")
     if problems:
         print("run.py: invalid configuration:\n" + "".join(f"  - {p}\n" for p in problems),
               file=sys.stderr, end="")

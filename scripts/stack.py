@@ -31,9 +31,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import confine
-from caddy import render_caddyfile
+from caddy import acme_for, render_caddyfile
 from envfile import read_env
-from fragments import ROOT, Server, authd_env, load_servers
+from fragments import ROOT, Server, authd_env
+from gateway import selected_servers
 from install import ensure_installed
 from listen import candidate_port, loopback_listener
 
@@ -192,7 +193,8 @@ class Stack:
         self.data_dir = data_dir or ROOT / "data"
         self.log_dir = log_dir or ROOT / "logs"
         self.bin_dir = (bin_dir or Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug").resolve()
-        self.servers = servers if servers is not None else load_servers()
+        # MCP_SERVICES selects servers (blank: every fragment), as in compose.
+        self.servers = servers if servers is not None else selected_servers(self.env.get("MCP_SERVICES", ""))
         # authd's and every sidecar's socket, bound now and kept until the stack is dropped.
         self.listeners = {name: loopback_listener() for name in ["authd", *(s.service for s in self.servers)]}
         self.redis_socket = self.data_dir / "redis" / "redis.sock"
@@ -224,8 +226,14 @@ class Stack:
         return "/".join([confine.data_dir(self.sandbox, self.data_path(server)), *parts])
 
     def settings_problems(self) -> list[str]:
-        """Every invalid launcher setting (MCP_SANDBOX on this host), for one start-up message."""
-        return confine.check(self.sandbox, self.servers)
+        """Every invalid launcher setting (PUBLIC_URL, MCP_SANDBOX on this host), for one start-up
+        message."""
+        problems = confine.check(self.sandbox, self.servers)
+        url = urlsplit(self.public_url)
+        if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
+            problems.append(f"PUBLIC_URL: expected http://<loopback address>:<port> or https://<domain>, "
+                            f"not {self.public_url!r}")
+        return problems
 
     def base_env(self, with_secrets: bool = False) -> dict[str, str]:
         """Environment of a child: the env file over the caller's, secrets only where needed.
@@ -250,7 +258,7 @@ class Stack:
         caddyfile.write_text(render_caddyfile(
             self.servers, self.public_url, self.address("authd"),
             {s.service: self.address(s.service) for s in self.servers},
-            str(self.log_dir / "caddy")))
+            str(self.log_dir / "caddy"), acme_for(self.public_url, self.env, self.data_dir / "caddy")))
         # A CORS preflight is answered by Caddy itself (no backend involved).
         probe = urllib.request.Request(self.url(self.servers[0].name) if self.servers else self.public_url,
                                        method="OPTIONS")
@@ -297,6 +305,8 @@ class Stack:
         command, child_env = confine.command(self.sandbox, s, data, (ROOT, self.data_dir), env["PATH"])
         env |= child_env | {
             "SIDECAR_LISTEN": addr,
+            # Caddy routes to /mcp (the compose generator fixes the same settings per service).
+            "SIDECAR_MCP_PATH": "/mcp",
             "SIDECAR_SESSION_MODE": s.session_mode,
             "SIDECAR_ALLOWED_HOSTS": urlsplit(self.public_url).netloc,
             # Browser clients (CORS for every MCP endpoint) call from any origin with a bearer

@@ -23,7 +23,9 @@ from client import connect
 from conftest import OFFLINE_FETCH, ROOT
 from stack import SECRET_RE
 
-pytestmark = pytest.mark.anyio
+# Host paths of the native stack (data_path, env_file): through the Caddy edge. The compose
+# containers are confined by their generated services (tests/static/test_confinement.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.edges("caddy")]
 
 # Bounded wait for the filesystem server to apply the roots a client announced (it asks for them
 # after `initialized`, on the standalone stream, and answers tool calls meanwhile).

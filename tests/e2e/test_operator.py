@@ -205,8 +205,8 @@ def test_status_reads_a_certificates_expiry_and_trust(tmp_path):
     assert "NOT TRUSTED" not in trusted and "certificate expires" in trusted, trusted
 
 
-def test_run_refuses_https_in_native_mode_before_starting_anything(gateway):
+def test_run_refuses_a_public_url_it_cannot_serve_before_starting_anything(gateway):
     out = script("run.py", *gateway["dirs"], "--log-dir", str(gateway["logs"]), "--bin-dir",
-                 gateway["run"][-1], "--public-url", "https://gateway.example", check=64)
-    assert "native mode serves plain http" in out.stderr, out.stderr
+                 gateway["run"][-1], "--public-url", "ftp://gateway.example/x", check=64)
+    assert "PUBLIC_URL: expected http://" in out.stderr, out.stderr
     assert not (gateway["data"] / "stack.json").exists()
