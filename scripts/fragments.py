@@ -1,9 +1,18 @@
 """MCP server fragments: `compose/mcp-<name>.yml`, each an `x-mcp:` block, the single source of truth.
 
 A fragment names the server, its runtime (python or node), the package and pinned version, the
-command, and optional settings (session mode, environment, data directory, egress, volumes,
-per-service allow lists). Everything else (routes, middlewares, healthchecks, native processes) is
-derived from these by `routes.py`, `traefik.py`, `caddy.py` and `run.py`.
+command, and optional settings (session mode, environment, per-service allow lists). Everything else
+(routes, middlewares, healthchecks, native processes) is derived from these by `routes.py`,
+`traefik.py`, `caddy.py` and `run.py`.
+
+It also says everything the server may touch, and nothing else is granted (`confine.py` enforces it
+natively, `traefik.py` in the compose services):
+  data: true             its own data directory, read-write, at /data (`{data}` in command and env)
+  volumes: [SRC:DST:ro]  host directories SRC at DST (absolute paths; `:ro` or `:rw`, default rw)
+  egress: true           a network (the internet); without it the server has none at all
+  repositories: [repo]   git repositories handed to the server as `--repository` (mcp-server-git's
+                         option): relative paths lie in the data directory, absolute ones in a
+                         read-write volume
 """
 
 from __future__ import annotations
@@ -20,6 +29,51 @@ SESSION_MODES = ("isolated", "shared")
 ALLOW_KINDS = ("users", "emails", "domains", "github_orgs")
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DIR = ROOT / "compose"
+# Where the server finds its data directory, in a container and in the native sandbox alike.
+DATA_TARGET = "/data"
+# Paths a volume may not cover: the data directory and what the sandbox or image itself provides.
+RESERVED_TARGETS = ("/data", "/usr", "/etc", "/opt", "/proc", "/dev", "/sys", "/tmp", "/run",
+                    "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var", "/home", "/root")
+# mcp-server-git keeps only the last `--repository` it is given (a click option, not a list): a
+# second one would silently replace the first.
+MAX_REPOSITORIES = 1
+
+
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _clean_absolute(path: str) -> bool:
+    """An absolute path without `..`, `.`, empty components or variables (compose would expand `$`)."""
+    parts = path.split("/")[1:]
+    return path.startswith("/") and "$" not in path and ":" not in path and all(
+        p not in ("", ".", "..") for p in parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Volume:
+    """A host directory made visible to the server (`SRC:DST[:ro|rw]`)."""
+
+    source: str
+    target: str
+    read_only: bool
+
+    @classmethod
+    def parse(cls, spec: str) -> Volume | str:
+        """The volume, or the problem with `spec`."""
+        parts = spec.split(":")
+        mode = parts[2] if len(parts) == 3 else "rw"
+        if len(parts) not in (2, 3) or mode not in ("ro", "rw"):
+            return f"volume {spec!r} must be SRC:DST, SRC:DST:ro or SRC:DST:rw"
+        source, target = parts[0], parts[1]
+        if not (_clean_absolute(source) and _clean_absolute(target)):
+            return f"volume {spec!r}: SRC and DST must be plain absolute paths"
+        if target == "/" or any(_under(target, r) or _under(r, target) for r in RESERVED_TARGETS):
+            return f"volume {spec!r}: DST must not overlap {', '.join(RESERVED_TARGETS)} (use /srv/...)"
+        return cls(source, target, mode == "ro")
+
+    def compose(self) -> str:
+        return f"{self.source}:{self.target}:{'ro' if self.read_only else 'rw'}"
 
 
 class FragmentError(ValueError):
@@ -39,7 +93,8 @@ class Server:
     env: tuple[tuple[str, str], ...] = ()
     data: bool = False
     egress: bool = False
-    volumes: tuple[str, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    repositories: tuple[str, ...] = ()
     allow: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
@@ -52,7 +107,15 @@ class Server:
         return self.name.upper().replace("-", "_")
 
     def argv(self, data_dir: str) -> list[str]:
-        return [a.replace("{data}", data_dir) for a in self.command]
+        """The server command, `{data}` standing for `data_dir`, then one `--repository` per
+        repository the fragment lists."""
+        args = [a.replace("{data}", data_dir) for a in self.command]
+        for repo in self.repository_paths(data_dir):
+            args += ["--repository", repo]
+        return args
+
+    def repository_paths(self, data_dir: str) -> list[str]:
+        return [r if r.startswith("/") else f"{data_dir}/{r}" for r in self.repositories]
 
     def environment(self, data_dir: str) -> dict[str, str]:
         return {k: v.replace("{data}", data_dir) for k, v in self.env}
@@ -89,9 +152,8 @@ def parse_fragment(path: Path) -> Server:
     env = meta.get("env", {})
     if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
         problems.append("env must map names to strings")
-    volumes = meta.get("volumes", [])
-    if not (isinstance(volumes, list) and all(isinstance(v, str) for v in volumes)):
-        problems.append("volumes must be a list of compose short-syntax strings")
+    grant_problems, volumes = _grant_problems(meta)
+    problems += grant_problems
     allow = meta.get("allow", {})
     if not isinstance(allow, dict) or set(allow) - set(ALLOW_KINDS):
         problems.append(f"allow keys must be among {', '.join(ALLOW_KINDS)}")
@@ -108,11 +170,59 @@ def parse_fragment(path: Path) -> Server:
         command=tuple(command),
         session_mode=meta.get("session_mode", "isolated"),
         env=tuple(sorted(env.items())),
-        data=bool(meta.get("data", False)),
-        egress=bool(meta.get("egress", False)),
+        data=meta.get("data", False),
+        egress=meta.get("egress", False),
         volumes=tuple(volumes),
+        repositories=tuple(meta.get("repositories", [])),
         allow=tuple((k, tuple(str(x) for x in allow[k])) for k in ALLOW_KINDS if allow.get(k)),
     )
+
+
+def _grant_problems(meta: dict) -> tuple[list[str], list[Volume]]:
+    """What the fragment grants (data, volumes, egress, repositories), checked; the volumes parsed."""
+    problems: list[str] = []
+    for key in ("data", "egress"):
+        if not isinstance(meta.get(key, False), bool):
+            problems.append(f"{key} must be true or false")
+    has_data = meta.get("data") is True
+    volumes: list[Volume] = []
+    specs = meta.get("volumes", [])
+    if not (isinstance(specs, list) and all(isinstance(v, str) for v in specs)):
+        problems.append("volumes must be a list of SRC:DST[:ro|rw] strings")
+        specs = []
+    for spec in specs:
+        volume = Volume.parse(spec)
+        if isinstance(volume, str):
+            problems.append(volume)
+        else:
+            volumes.append(volume)
+    problems += _repository_problems(meta.get("repositories", []), has_data, volumes)
+    command, env = meta.get("command"), meta.get("env")
+    templated = list(command if isinstance(command, list) else [])
+    templated += list(env.values() if isinstance(env, dict) else [])
+    if not has_data and any(isinstance(a, str) and "{data}" in a for a in templated):
+        problems.append("`{data}` is used, so the fragment must grant `data: true`")
+    return problems, volumes
+
+
+def _repository_problems(repositories, has_data: bool, volumes: list[Volume]) -> list[str]:
+    """Repositories lie in what the server may write: its data directory or a read-write volume."""
+    if not (isinstance(repositories, list) and all(isinstance(r, str) and r for r in repositories)):
+        return ["repositories must be a list of paths"]
+    problems = []
+    if len(repositories) > MAX_REPOSITORIES:
+        problems.append(f"at most {MAX_REPOSITORIES} repository: mcp-server-git keeps only the last "
+                        "--repository; serve another repository with another fragment")
+    for repo in repositories:
+        if repo.startswith("/"):
+            if not (_clean_absolute(repo)
+                    and any(_under(repo, v.target) and not v.read_only for v in volumes)):
+                problems.append(f"repository {repo!r} must lie in a read-write volume")
+        elif not _clean_absolute("/" + repo):
+            problems.append(f"repository {repo!r} must be a plain path below the data directory")
+        elif not has_data:
+            problems.append(f"repository {repo!r} lies in the data directory: grant `data: true`")
+    return problems
 
 
 def load_servers(compose_dir: Path = COMPOSE_DIR) -> list[Server]:

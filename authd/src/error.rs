@@ -4,11 +4,14 @@
 //! RFC 8707 §2; responses carry `Cache-Control: no-store` (RFC 6749 §5.1) and, where the RFC asks
 //! for it, `WWW-Authenticate`. `PageError` is for the browser endpoints, where RFC 6749 §4.1.2.1
 //! forbids redirecting when the client or redirect URI is invalid: an escaped HTML page instead.
+//! `AuthorizeError` is what goes back to a trusted redirect URI (RFC 6749 §4.1.2.1), turned into
+//! the redirect's query by `oauth::response`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::store::StoreError;
+use crate::upstream::UpstreamError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -42,9 +45,13 @@ pub enum OAuthError {
     /// The body exceeds `AUTHD_MAX_BODY_BYTES` (413).
     #[error("request body too large")]
     TooLarge,
-    /// Too many registrations from one address (429).
-    #[error("rate limited")]
-    RateLimited { retry_after: u64 },
+    /// A registration limit is reached (429 with `Retry-After`, the seconds left in the window;
+    /// RFC 6585 §4). `too_many_requests` is our code: RFC 7591 §3.2.2 defines none for this.
+    #[error("too_many_requests: {description}")]
+    RateLimited {
+        retry_after: u64,
+        description: &'static str,
+    },
     /// Redis unreachable: 503, never a pass and never a 500.
     #[error("temporarily_unavailable: {0}")]
     Unavailable(String),
@@ -109,10 +116,10 @@ impl IntoResponse for OAuthError {
                 "invalid_request",
                 "request body too large",
             ),
-            OAuthError::RateLimited { .. } => (
+            OAuthError::RateLimited { description, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "temporarily_unavailable",
-                "too many requests",
+                "too_many_requests",
+                *description,
             ),
             OAuthError::Unavailable(detail) => {
                 tracing::warn!(error.detail = %detail, "storage unavailable");
@@ -136,7 +143,7 @@ impl IntoResponse for OAuthError {
             // RFC 6749 §5.2: 401 invalid_client carries WWW-Authenticate.
             OAuthError::InvalidClient(_) => Some("Basic realm=\"authd\"".to_owned()),
             OAuthError::InvalidToken => Some("Bearer error=\"invalid_token\"".to_owned()),
-            OAuthError::RateLimited { retry_after } => {
+            OAuthError::RateLimited { retry_after, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -151,6 +158,72 @@ impl IntoResponse for OAuthError {
     }
 }
 
+/// Errors of an authorization request whose client and redirect URI are trusted: they go back to
+/// the client's redirect URI with `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207 §2), never as a
+/// page, so the client never waits on a page it cannot see.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    /// RFC 6749 §4.1.2.1: missing, invalid or repeated parameter.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// RFC 6749 §4.1.2.1: only `code` is supported.
+    #[error("unsupported_response_type: {0}")]
+    UnsupportedResponseType(String),
+    /// RFC 8707 §2: the resource is not one we serve.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
+    /// RFC 6749 §4.1.2.1: the user, the allow list or the upstream provider refused.
+    #[error("access_denied: {0}")]
+    AccessDenied(String),
+    /// RFC 6749 §4.1.2.1: the upstream provider failed (unreachable, an error status, a broken
+    /// answer); the detail is logged, the client gets a generic description.
+    #[error("server_error: {0}")]
+    ServerError(String),
+    /// OpenID Connect Core §3.1.2.6, for `prompt=none`: the user must log in.
+    #[error("login_required: {0}")]
+    LoginRequired(String),
+    /// OpenID Connect Core §3.1.2.6, for `prompt=none`: the user must consent.
+    #[error("consent_required: {0}")]
+    ConsentRequired(String),
+    /// OpenID Connect Core §3.1.2.6, for `prompt=none`: some other page is needed.
+    #[error("interaction_required: {0}")]
+    InteractionRequired(String),
+}
+
+impl AuthorizeError {
+    /// The `error` and `error_description` of the redirect.
+    pub fn parameters(&self) -> (&'static str, &str) {
+        match self {
+            AuthorizeError::InvalidRequest(d) => ("invalid_request", d),
+            AuthorizeError::UnsupportedResponseType(d) => ("unsupported_response_type", d),
+            AuthorizeError::InvalidTarget(d) => ("invalid_target", d),
+            AuthorizeError::AccessDenied(d) => ("access_denied", d),
+            AuthorizeError::ServerError(detail) => {
+                tracing::warn!(error.detail = %detail, "authorization failed upstream");
+                (
+                    "server_error",
+                    "the identity provider could not complete the login; try again",
+                )
+            }
+            AuthorizeError::LoginRequired(d) => ("login_required", d),
+            AuthorizeError::ConsentRequired(d) => ("consent_required", d),
+            AuthorizeError::InteractionRequired(d) => ("interaction_required", d),
+        }
+    }
+}
+
+impl From<UpstreamError> for AuthorizeError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::Refused(d) => {
+                tracing::warn!(error.detail = %d, "the identity provider refused the login");
+                AuthorizeError::AccessDenied("the identity provider refused the login".into())
+            }
+            UpstreamError::Failed(d) => AuthorizeError::ServerError(d),
+        }
+    }
+}
+
 /// Errors on the browser endpoints that must not redirect (RFC 6749 §4.1.2.1).
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
@@ -160,8 +233,6 @@ pub enum PageError {
     Forbidden(String),
     #[error("request body too large")]
     TooLarge,
-    #[error("upstream login failed: {0}")]
-    Upstream(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -186,13 +257,6 @@ impl IntoResponse for PageError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request body too large".to_owned(),
             ),
-            PageError::Upstream(m) => {
-                tracing::warn!(error.detail = %m, "upstream login failed");
-                (
-                    StatusCode::BAD_GATEWAY,
-                    "the identity provider login failed".to_owned(),
-                )
-            }
             PageError::Unavailable(m) => {
                 tracing::warn!(error.detail = %m, "storage unavailable");
                 (

@@ -19,7 +19,8 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
+/// A whole page: `title` escaped here, `body` already escaped HTML.
+pub fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -47,14 +48,23 @@ pub struct ConsentView<'a> {
     pub redirect_host: &'a str,
     pub resource: &'a str,
     pub scope: &'a str,
+    /// Every redirect URI of the client is on this computer (loopback): anything running here
+    /// could claim to be this client, so the page says so (MCP authorization 2026-07-28
+    /// "Localhost Redirect URI Risks").
+    pub local_only: bool,
 }
+
+/// The warning shown for clients whose redirect URIs are all on loopback.
+pub const LOCAL_ONLY_WARNING: &str = "This application receives the permission on this \
+    computer (a localhost address). Allow only if you just started it yourself: any program \
+    on this computer can use that name.";
 
 pub fn consent_page(v: &ConsentView<'_>) -> Html<String> {
     let body = format!(
         "<h1>Allow access?</h1>\
          <p>Signed in as <strong>{user}</strong>.</p>\
          <dl><dt>Application</dt><dd>{client}</dd><dt>Redirects to</dt><dd>{host}</dd>\
-         <dt>MCP server</dt><dd>{resource}</dd><dt>Permissions</dt><dd>{scope}</dd></dl>\
+         <dt>MCP server</dt><dd>{resource}</dd><dt>Permissions</dt><dd>{scope}</dd></dl>{warning}\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
@@ -66,6 +76,11 @@ pub fn consent_page(v: &ConsentView<'_>) -> Html<String> {
         scope = escape(v.scope),
         action = escape(v.action),
         csrf = escape(v.csrf),
+        warning = if v.local_only {
+            format!("<p><strong>{}</strong></p>", escape(LOCAL_ONLY_WARNING))
+        } else {
+            String::new()
+        },
     );
     page("Allow access?", &body)
 }
@@ -86,6 +101,7 @@ mod tests {
             redirect_host: payload,
             resource: payload,
             scope: payload,
+            local_only: true,
         })
         .0;
         assert!(!html.contains("<script>"));

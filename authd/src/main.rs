@@ -1,27 +1,9 @@
-//! authd: the gateway's OAuth 2.1 authorization server and forward-auth verifier (DESIGN §4).
-//! `authd serve` runs the server; the other subcommands are the admin CLI.
+//! The `authd` command line: `authd serve` runs the server (the library's `serve`); the other
+//! subcommands are the admin CLI (`admin`).
 
-mod admin;
-mod allow;
-mod clock;
-mod config;
-mod error;
-mod html;
-mod listener;
-mod oauth;
-mod resource;
-mod router;
-mod serve;
-mod state;
-mod store;
-mod token;
-mod upstream;
-mod verify;
-
+use authd::config::{self, EXIT_CONFIG};
+use authd::{admin, listener, serve};
 use clap::{Parser, Subcommand};
-
-/// EX_USAGE (sysexits.h): invalid configuration.
-const EXIT_CONFIG: i32 = 64;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         command: admin::UsersCommand,
     },
+    /// Validate the settings and exit: 0, or 64 with every problem listed (`just doctor`).
+    Check,
     /// Exit 0 when the health URL answers 200 (Docker HEALTHCHECK; images have no curl).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8000/health")]
@@ -120,6 +104,11 @@ fn main() {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve::run(load_config(), inherited).await,
             Command::Keygen => admin::keygen(),
+            Command::Check => {
+                load_config();
+                eprintln!("authd: settings valid");
+                0
+            }
             Command::Healthcheck { url } => admin::healthcheck(&url).await,
             Command::Keys { command } => {
                 admin::run(load_config(), admin::Admin::Keys(command)).await

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::config::{Config, EXIT_CONFIG};
 use crate::state::App;
 use crate::{admin, listener, router};
 
@@ -39,7 +39,7 @@ pub async fn run(config: Config, inherited: Option<std::net::TcpListener>) -> i3
         Ok(a) => Arc::new(a),
         Err(e) => {
             tracing::error!(error.detail = %e, "cannot start");
-            return 64;
+            return EXIT_CONFIG;
         }
     };
     // Load the previous keys before serving so /jwks and /verify know them from the first request.

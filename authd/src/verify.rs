@@ -16,7 +16,7 @@ use crate::oauth::scope;
 use crate::state::{App, AppState};
 use crate::token::cache::Verified;
 use crate::token::jwt;
-use crate::{clock, store::StoreError};
+use crate::{clock, credentials, store::StoreError};
 
 /// Why a request is refused.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +65,7 @@ fn refuse(err: &VerifyError, prm: Option<&str>) -> Response {
         let rm = prm
             .map(|u| format!("resource_metadata=\"{u}\", "))
             .unwrap_or_default();
-        format!("Bearer {rm}scope=\"{}\"{extra}", scope::MCP)
+        format!("Bearer {rm}scope=\"{}\"{extra}", scope::REQUIRED.join(" "))
     };
     let (status, code, www) = match err {
         VerifyError::NoService => (StatusCode::NOT_FOUND, "invalid_target", None),
@@ -119,31 +119,13 @@ fn value(s: &str) -> HeaderValue {
     v.unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Is the user in the disabled set (`authd users disable`)?
-pub async fn is_disabled(app: &App, user: &str) -> Result<bool, StoreError> {
-    let mut c = app.store.conn();
-    let v: bool = redis::cmd("SISMEMBER")
-        .arg(app.store.disabled_key())
-        .arg(user)
-        .query_async(&mut c)
-        .await?;
-    Ok(v)
-}
-
 async fn check(
     app: &App,
     headers: &HeaderMap,
     service: &str,
     resource: &str,
 ) -> Result<Arc<Verified>, VerifyError> {
-    let token = header_str(headers, &header::AUTHORIZATION)
-        .and_then(|v| {
-            v.get(..7)
-                .filter(|p| p.eq_ignore_ascii_case("bearer "))
-                .map(|_| v[7..].trim())
-        })
-        .filter(|t| !t.is_empty())
-        .ok_or(VerifyError::NoToken)?;
+    let token = credentials::bearer(headers).ok_or(VerifyError::NoToken)?;
     let verified = app
         .verified
         .check(&app.keys, token, app.issuer(), clock::now())
@@ -180,7 +162,7 @@ async fn check(
     if disabled {
         return Err(VerifyError::InvalidToken("user not allowed"));
     }
-    if !claims.has_scope(scope::MCP) {
+    if !scope::sufficient(&claims.scope) {
         return Err(VerifyError::InsufficientScope);
     }
     Ok(verified)

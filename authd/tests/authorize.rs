@@ -7,6 +7,7 @@ mod common;
 
 use common::browser::{Browser, Client, End, Pkce, authorize_params, set_param};
 use common::{ALICE, BOB, Stack};
+use serde_json::json;
 use url::Url;
 
 /// Sends `/authorize` with `params` and returns the raw first response.
@@ -224,21 +225,18 @@ async fn user_not_on_the_allow_list_gets_no_code() {
     let stack = Stack::with(&[("ALLOWED_EMAILS", ALICE.email)]).await;
     let client = stack.register("none").await;
     let params = authorize_params(&stack, &client, &Pkce::new());
-    match Browser::new()
+    let url = Browser::new()
         .authorize(&stack, &params, &BOB, &client.redirect_uri)
         .await
-    {
-        End::Redirect(url) => {
-            assert_eq!(
-                End::param(&url, "error").as_deref(),
-                Some("access_denied"),
-                "{url}"
-            );
-            assert!(End::param(&url, "code").is_none());
-            assert_eq!(End::param(&url, "iss"), Some(stack.issuer()));
-        }
-        End::Page(status, _) => assert!((400..500).contains(&status), "{status}"),
-    }
+        .redirect();
+    assert_eq!(
+        End::param(&url, "error").as_deref(),
+        Some("access_denied"),
+        "{url}"
+    );
+    assert!(End::param(&url, "code").is_none());
+    assert_eq!(End::param(&url, "state").as_deref(), Some("st-123"));
+    assert_eq!(End::param(&url, "iss"), Some(stack.issuer()));
 }
 
 #[tokio::test]
@@ -249,6 +247,28 @@ async fn consent_page_shows_the_client_and_is_remembered() {
     let consent = common::html::decode(consent.expect("a consent page naming the client"));
     assert!(consent.contains("127.0.0.1"), "redirect host not shown");
     assert!(consent.contains("/memory/mcp"), "resource not shown");
+    // MCP authorization 2026-07-28 "Localhost Redirect URI Risks": a warning for loopback-only
+    // clients, none for a client that redirects to the web.
+    assert!(
+        consent.contains("localhost address"),
+        "no localhost warning"
+    );
+    let web = json!({"client_name": "web client", "redirect_uris": ["https://app.example/cb"],
+        "token_endpoint_auth_method": "none"});
+    let r: serde_json::Value = stack.register_raw(&web).await.json().await.unwrap();
+    let web = Client {
+        id: r["client_id"].as_str().unwrap().to_owned(),
+        secret: None,
+        redirect_uri: "https://app.example/cb".into(),
+        registration: r,
+    };
+    let pages = stack.login_pages(&web, &ALICE).await;
+    let consent = pages.iter().find(|p| p.contains("web client")).unwrap();
+    assert!(consent.contains("app.example"), "redirect host not shown");
+    assert!(
+        !consent.contains("localhost address"),
+        "warning for a web client"
+    );
     // Second run, same user and client, fresh browser session at the provider: no consent page.
     let again = stack.login_pages(&client, &ALICE).await;
     assert!(

@@ -5,54 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::browser::{Client, Pkce, authorize_params};
+use common::docs::DocServer;
 use common::{ALICE, Stack};
 use serde_json::{Value, json};
 
 const SWITCH: (&str, &str) = ("CIMD_ALLOW_INSECURE_LOOPBACK_FOR_TESTS_ONLY", "true");
-
-/// A one-document HTTP server on loopback, in a thread; counts its hits.
-struct DocServer {
-    url: String,
-    hits: Arc<AtomicUsize>,
-}
-
-impl DocServer {
-    /// Serves `body(url)` at `/client.json`.
-    fn start(body: impl Fn(&str) -> String + Send + 'static) -> DocServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://127.0.0.1:{}/client.json",
-            listener.local_addr().unwrap().port()
-        );
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (doc_url, counter) = (url.clone(), hits.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                let text = body(&doc_url);
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    text.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(text.as_bytes());
-            }
-        });
-        DocServer { url, hits }
-    }
-}
 
 fn document(client_id: &str, redirect: &str) -> String {
     json!({
@@ -79,7 +37,7 @@ fn url_client(url: &str, redirect: &str) -> Client {
 async fn complete_flow_with_a_url_client_id() {
     let stack = Stack::with(&[SWITCH]).await;
     let redirect = "http://127.0.0.1:9/cimd-callback";
-    let server = DocServer::start(move |url| document(url, redirect));
+    let server = DocServer::document(move |url| document(url, redirect));
     let client = url_client(&server.url, redirect);
     let tokens = stack.login(&client, &ALICE).await;
     let access = tokens["access_token"].as_str().unwrap();
@@ -93,13 +51,13 @@ async fn complete_flow_with_a_url_client_id() {
         .refresh(&client, tokens["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(resp.status(), 200);
-    assert!(server.hits.load(Ordering::SeqCst) >= 1);
+    assert!(server.hits() >= 1);
 }
 
 #[tokio::test]
 async fn loopback_redirect_in_a_document_matches_any_port() {
     let stack = Stack::with(&[SWITCH]).await;
-    let server = DocServer::start(|url| document(url, "http://127.0.0.1/callback"));
+    let server = DocServer::document(|url| document(url, "http://127.0.0.1/callback"));
     let client = url_client(&server.url, "http://127.0.0.1:51234/callback");
     let (code, _) = stack.code_for(&client, &ALICE).await;
     assert!(!code.is_empty());
@@ -116,12 +74,12 @@ async fn first_response(stack: &Stack, client: &Client) -> reqwest::Response {
 async fn loopback_documents_are_refused_without_the_test_switch() {
     let stack = Stack::start().await;
     let redirect = "http://127.0.0.1:9/cimd-callback";
-    let server = DocServer::start(move |url| document(url, redirect));
+    let server = DocServer::document(move |url| document(url, redirect));
     let resp = first_response(&stack, &url_client(&server.url, redirect)).await;
     assert!(resp.status().is_client_error(), "{}", resp.status());
     assert!(resp.headers().get("location").is_none());
     assert_eq!(
-        server.hits.load(Ordering::SeqCst),
+        server.hits(),
         0,
         "the SSRF guard let a loopback fetch through"
     );
@@ -131,8 +89,9 @@ async fn loopback_documents_are_refused_without_the_test_switch() {
 async fn document_with_another_client_id_is_refused() {
     let stack = Stack::with(&[SWITCH]).await;
     let redirect = "http://127.0.0.1:9/cimd-callback";
-    let server =
-        DocServer::start(move |_| document("https://someone-else.example/client.json", redirect));
+    let server = DocServer::document(move |_| {
+        document("https://someone-else.example/client.json", redirect)
+    });
     let resp = first_response(&stack, &url_client(&server.url, redirect)).await;
     assert!(resp.status().is_client_error(), "{}", resp.status());
     assert!(resp.headers().get("location").is_none());
@@ -141,7 +100,7 @@ async fn document_with_another_client_id_is_refused() {
 #[tokio::test]
 async fn redirect_not_listed_in_the_document_is_refused() {
     let stack = Stack::with(&[SWITCH]).await;
-    let server = DocServer::start(|url| document(url, "http://127.0.0.1:9/listed"));
+    let server = DocServer::document(|url| document(url, "http://127.0.0.1:9/listed"));
     let resp = first_response(
         &stack,
         &url_client(&server.url, "http://127.0.0.1:9/not-listed"),
@@ -155,12 +114,12 @@ async fn redirect_not_listed_in_the_document_is_refused() {
 async fn oversize_and_malformed_documents_are_refused() {
     let stack = Stack::with(&[SWITCH, ("CIMD_MAX_BYTES", "4096")]).await;
     let redirect = "http://127.0.0.1:9/cb";
-    let big = DocServer::start(move |url| {
+    let big = DocServer::document(move |url| {
         let mut d: Value = serde_json::from_str(&document(url, redirect)).unwrap();
         d["padding"] = json!("x".repeat(64 * 1024));
         d.to_string()
     });
-    let broken = DocServer::start(|_| "{\"client_id\": ".to_owned());
+    let broken = DocServer::document(|_| "{\"client_id\": ".to_owned());
     for server in [big, broken] {
         let resp = first_response(&stack, &url_client(&server.url, redirect)).await;
         assert!(
@@ -179,7 +138,7 @@ async fn oversize_and_malformed_documents_are_refused() {
 async fn url_client_with_a_browser_end_to_end_shows_consent_with_the_document_name() {
     let stack = Stack::with(&[SWITCH]).await;
     let redirect = "http://127.0.0.1:9/cimd-callback";
-    let server = DocServer::start(move |url| document(url, redirect));
+    let server = DocServer::document(move |url| document(url, redirect));
     let client = url_client(&server.url, redirect);
     let pages = stack.login_pages(&client, &ALICE).await;
     assert!(pages.iter().any(|p| p.contains("CIMD test client")));

@@ -43,10 +43,27 @@ async fn authorization_server_metadata_has_every_required_field() {
     // OAuth 2.1 §4.1.1: S256 only, never `plain` (CLIENTS.md Z1).
     assert_eq!(strings(&m["code_challenge_methods_supported"]), ["S256"]);
     let methods = strings(&m["token_endpoint_auth_methods_supported"]);
-    for method in ["none", "client_secret_basic", "client_secret_post"] {
+    for method in [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ] {
         assert!(
             methods.contains(&method),
             "{method} missing from {methods:?}"
+        );
+    }
+    // RFC 8414 §2: with private_key_jwt, the signing algorithms must be listed; never none/HMAC.
+    for prefix in ["token", "revocation", "introspection"] {
+        let algs = strings(&m[format!("{prefix}_endpoint_auth_signing_alg_values_supported")]);
+        assert!(
+            algs.contains(&"RS256") && algs.contains(&"ES256"),
+            "{algs:?}"
+        );
+        assert!(
+            !algs.iter().any(|a| *a == "none" || a.starts_with("HS")),
+            "{algs:?}"
         );
     }
     assert_eq!(m["client_id_metadata_document_supported"], true);
@@ -79,7 +96,9 @@ async fn protected_resource_metadata_names_the_exact_resource() {
             strings(&m["authorization_servers"]),
             [stack.issuer().as_str()]
         );
-        assert!(strings(&m["scopes_supported"]).contains(&"mcp"), "{m}");
+        // MCP authorization 2026-07-28 "Refresh Tokens": the resource does not list
+        // `offline_access`; the authorization server's metadata does (CLIENTS.md A2).
+        assert_eq!(strings(&m["scopes_supported"]), ["mcp"], "{m}");
         assert_eq!(strings(&m["bearer_methods_supported"]), ["header"]);
     }
 }

@@ -258,19 +258,6 @@ async fn deleted_client_is_invalid_client_at_token() {
     assert_eq!(e["error"], "invalid_client");
 }
 
-#[tokio::test]
-async fn registration_is_rate_limited_per_source() {
-    let stack = Stack::with(&[("REGISTER_RATE_LIMIT", "3")]).await;
-    for _ in 0..3 {
-        assert_eq!(
-            stack.register_raw(&body(&[REDIRECT_URI])).await.status(),
-            201
-        );
-    }
-    let resp = stack.register_raw(&body(&[REDIRECT_URI])).await;
-    assert_eq!(resp.status(), 429);
-}
-
 /// DESIGN §4.3: a leaked Redis dump grants nothing: no secret, registration token, code or refresh
 /// token is stored in clear, and every key but clients and the admin set expires.
 #[tokio::test]
@@ -318,4 +305,85 @@ async fn redis_holds_only_hashes_and_every_key_expires() {
         let exempt = key.contains("client:") || key.ends_with("disabled_users");
         assert!(exempt || ttl > 0, "{key} has no TTL ({ttl})");
     }
+}
+
+/// RFC 9110 §11.1: `BEARER` is the Bearer scheme at the RFC 7592 endpoint as at `/verify`.
+#[tokio::test]
+async fn rfc7592_accepts_the_bearer_scheme_in_any_case() {
+    let stack = Stack::start().await;
+    let client = stack.register("none").await;
+    let (uri, token) = client.management();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let resp = stack
+            .http
+            .get(&uri)
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+    let basic = stack
+        .http
+        .get(&uri)
+        .header("Authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+}
+
+/// MCP authorization 2026-07-28 "Application Type and Redirect URI Constraints" (OpenID Connect
+/// Registration §2): `native` takes loopback, private-use and claimed https URIs; `web` takes
+/// https on a non-local host only, and a conflict names the URI so the client can register again
+/// as native; other values are `invalid_client_metadata`; without the field (earlier revisions)
+/// loopback URIs stay accepted. The value is echoed.
+#[tokio::test]
+async fn application_type_is_honoured_as_the_2026_revision_says() {
+    let stack = Stack::start().await;
+    let native = json!({"redirect_uris": ["http://127.0.0.1:33418/cb",
+        "cursor://anysphere.cursor-mcp/oauth/callback", "https://vscode.dev/redirect"],
+        "application_type": "native", "token_endpoint_auth_method": "none"});
+    let resp = stack.register_raw(&native).await;
+    assert_eq!(resp.status(), 201);
+    let r: Value = resp.json().await.unwrap();
+    assert_eq!(r["application_type"], "native");
+    let web = json!({"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+        "application_type": "web", "token_endpoint_auth_method": "none"});
+    let resp = stack.register_raw(&web).await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["application_type"],
+        "web"
+    );
+    for uri in [
+        "http://localhost:6274/oauth/callback",
+        "https://127.0.0.1/cb",
+    ] {
+        let conflict = json!({"redirect_uris": ["https://claude.ai/cb", uri],
+            "application_type": "web", "token_endpoint_auth_method": "none"});
+        let resp = stack.register_raw(&conflict).await;
+        assert_eq!(resp.status(), 400, "{uri}");
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_redirect_uri", "{e}");
+        assert!(
+            e["error_description"].as_str().unwrap().contains(uri),
+            "{e}"
+        );
+    }
+    let odd = json!({"redirect_uris": ["https://a.example/cb"], "application_type": "desktop"});
+    let resp = stack.register_raw(&odd).await;
+    assert_eq!(resp.status(), 400);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_client_metadata", "{e}");
+    let omitted = body(&["http://127.0.0.1:4567/cb"]);
+    let resp = stack.register_raw(&omitted).await;
+    assert_eq!(resp.status(), 201);
+    assert!(
+        resp.json::<Value>()
+            .await
+            .unwrap()
+            .get("application_type")
+            .is_none()
+    );
 }

@@ -108,6 +108,7 @@ fn invalid_configuration_lists_every_problem_and_exits_64() {
         "JWT_PRIVATE_KEY",
         "AUTH_CODE_TTL_SECS",
         "ALLOW_ALL_USERS",
+        "OIDC_ISSUER",
     ] {
         assert!(err.contains(name), "{name} not reported in: {err}");
     }

@@ -324,3 +324,60 @@ async fn json_body_at_token_is_rejected() {
     );
     assert_ne!(resp.status(), 200);
 }
+
+/// RFC 9110 §11.1: the Basic scheme of client authentication is case-insensitive too.
+#[tokio::test]
+async fn basic_scheme_in_any_case_authenticates_the_client() {
+    use base64::Engine;
+    let stack = Stack::start().await;
+    let client = stack.register("client_secret_basic").await;
+    let (code, pkce) = stack.code_for(&client, &ALICE).await;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        client.id,
+        client.secret.as_deref().unwrap()
+    ));
+    let resource = stack.resource("memory");
+    let resp = stack
+        .http
+        .post(stack.url("/token"))
+        .header("Authorization", format!("BASIC {credentials}"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &client.redirect_uri),
+            ("code_verifier", &pkce.verifier),
+            ("resource", &resource),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+/// RFC 6749 §3.2: parameters must not be included more than once.
+#[tokio::test]
+async fn repeated_parameters_are_invalid_request() {
+    let stack = Stack::start().await;
+    let client = stack.register("none").await;
+    let body = format!(
+        "grant_type=refresh_token&refresh_token=a&refresh_token=b&client_id={}",
+        client.id
+    );
+    let resp = stack
+        .http
+        .post(stack.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let e = assert_error(resp, 400, "invalid_request").await;
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("refresh_token"),
+        "{e}"
+    );
+}

@@ -1,15 +1,13 @@
 """Real work on every bundled MCP server through the edge, as the official Python SDK client does it:
 OAuth discovery from the 401, registration, PKCE, login at the upstream provider, consent, token,
 then tool calls answered by the official server behind its sidecar; each test in both protocol
-eras (`mode`: a legacy session, and 2026-07-28 stateless requests where the sidecar turns the
+eras (`mode`: a legacy session, and 2026-07-28 stateless requests, where the sidecar turns the
 server's sampling and elicitation into multi-round-trip results)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from mcp import types
@@ -47,14 +45,15 @@ async def test_fetch_page_served_on_loopback(stack, users, page_url, mode):
 
 
 async def test_filesystem_write_then_read(stack, users, mode):
-    root = stack.data_dir / "mcp" / "filesystem"
-    path = str(root / "e2e-note.txt")
+    # Paths as the server names them (/data when confined or in a container).
+    path = stack.server_path("filesystem", "e2e-note.txt")
     async with connect(stack.url("filesystem"), users["dev"], mode) as client:
         text(await client.call_tool("write_file", {"path": path, "content": "written through the gateway"}))
         out = text(await client.call_tool("read_text_file", {"path": path}))
-        listing = text(await client.call_tool("list_directory", {"path": str(root)}))
+        listing = text(await client.call_tool("list_directory", {"path": stack.server_path("filesystem")}))
     assert out == "written through the gateway"
-    assert Path(path).read_text() == "written through the gateway"
+    # On disk in its data directory, not only in its answers.
+    assert stack.run_in_data("filesystem", ["cat", "e2e-note.txt"]) == "written through the gateway"
     assert "e2e-note.txt" in listing
 
 
@@ -69,17 +68,18 @@ async def test_memory_graph_round_trip(stack, users, mode):
                for e in graph["entities"])
 
 
-async def test_git_log_of_a_test_repository(stack, users, mode):
-    repo = stack.data_dir / "mcp" / "git" / f"repo-{mode}"
-    repo.mkdir(parents=True, exist_ok=True)
-    git = ["git", "-C", str(repo), "-c", "user.name=E2E", "-c", "user.email=e2e@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    (repo / "README").write_text("hello\n")
-    subprocess.run([*git, "add", "README"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "first commit through e2e"], check=True)
+async def test_git_log_of_the_served_repository(stack, users, mode):
+    # The repository the git fragment lists (created empty by the launcher or the compose one-shot),
+    # committed to where the server runs, with the git it uses.
+    git = ["git", "-C", "repo", "-c", "user.name=E2E", "-c", "user.email=e2e@example.com"]
+    # One commit per era: each run of this test changes the file, so there is always one to make.
+    stack.run_in_data("git", ["sh", "-c", f"echo hello {mode} > repo/README"])
+    stack.run_in_data("git", [*git, "add", "README"])
+    stack.run_in_data("git", [*git, "commit", "-q", "-m", f"first commit through e2e ({mode})"])
     async with connect(stack.url("git"), users["dev"], mode) as client:
-        out = text(await client.call_tool("git_log", {"repo_path": str(repo), "max_count": 5}))
-    assert "first commit through e2e" in out
+        out = text(await client.call_tool("git_log", {"repo_path": stack.server_path("git", "repo"),
+                                                      "max_count": 5}))
+    assert f"first commit through e2e ({mode})" in out
 
 
 async def test_sequential_thinking(stack, users, mode):

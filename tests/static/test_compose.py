@@ -1,6 +1,6 @@
 """Compose output: every file valid against the compose-spec JSON schema (vendored in the pinned
 check-jsonschema package, no network), Traefik routers following DESIGN.md section 5, networks
-keeping Redis away from the MCP services, a healthcheck on every service."""
+keeping the MCP services apart and away from Redis, a healthcheck on every service."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 
 from conftest import ROOT
 from routes import IDENTITY_HEADERS
-from traefik import MCP_MIDDLEWARES, MCP_NETWORKS, render_compose
+from traefik import MCP_MIDDLEWARES, render_compose
 
 ROUTINGS = ["path", "host"]
 
@@ -65,7 +65,7 @@ def all_labels(servers, routing):
     docs = render_compose(servers, routing)
     labels = dict(docs["authd-routes.yml"]["services"]["authd-routes"]["labels"])
     for svc in docs["mcp-servers.yml"]["services"].values():
-        labels.update(svc["labels"])
+        labels.update(svc.get("labels", {}))  # one-shot services route nothing
     return labels
 
 
@@ -84,7 +84,12 @@ def test_priorities_and_middlewares_follow_design(servers, routing):
         mcp = table[s.service]
         assert mcp["service"] == s.service
         middlewares = mcp["middlewares"].split(",")
-        assert middlewares[:3] == list(MCP_MIDDLEWARES)  # CORS, then identity strip, then auth
+        # CORS, identity strip, forward-auth, then the client's token dropped.
+        assert middlewares[:len(MCP_MIDDLEWARES)] == list(MCP_MIDDLEWARES)
+        assert middlewares.index("mcp-auth@docker") < middlewares.index("strip-authorization@docker")
+        preflight = table[f"{s.service}-preflight"]
+        assert preflight["rule"] == f"{mcp['rule']} && Method(`OPTIONS`)"
+        assert preflight["service"] == "authd" and int(preflight["priority"]) > int(mcp["priority"])
         assert ("oauth-protected-resource" in table[f"{s.service}-prm"]["rule"])
         assert table[f"{s.service}-prm"]["service"] == "authd"
     for name in by_priority[4] + by_priority[3] + by_priority[1]:
@@ -106,30 +111,48 @@ def test_core_defines_the_middlewares_routers_use():
     assert copied == list(IDENTITY_HEADERS)
     for header in IDENTITY_HEADERS:
         assert labels[f"traefik.http.middlewares.strip-identity.headers.customrequestheaders.{header}"] == ""
+    # The client's token is dropped after forward-auth (a sidecar never sees it).
+    assert labels["traefik.http.middlewares.strip-authorization.headers.customrequestheaders.Authorization"] == ""
     exposed = labels["traefik.http.middlewares.mcp-cors.headers.accesscontrolexposeheaders"]
     assert exposed == "Mcp-Session-Id,WWW-Authenticate,MCP-Protocol-Version"
 
 
-def test_networks_keep_redis_from_mcp_services(servers):
+def test_networks_keep_mcp_services_apart_and_away_from_redis(servers):
     core = load("compose/core.yml")
     nets = core["networks"]
-    # compose `include` accepts a network defined in two files only when both are identical.
-    for key, spec in MCP_NETWORKS.items():
-        assert nets[key] == spec
-    assert nets["store"]["internal"] is True and nets["mcp-internal"]["internal"] is True
+    assert nets["store"]["internal"] is True
     assert core["services"]["redis"]["networks"] == ["store"]
     members = {n: [s for s, d in core["services"].items() if n in d.get("networks", [])] for n in nets}
     assert members["store"] == ["authd", "redis"]
-    assert members["mcp-internal"] == ["traefik"]
-    for svc in render_compose(servers, "path")["mcp-servers.yml"]["services"].values():
-        assert "store" not in svc["networks"] and "mcp-internal" in svc["networks"]
+    # Traefik joins each MCP service's own network through the generated service it extends.
+    assert core["services"]["traefik"]["extends"] == {"file": "generated/edge-networks.yml",
+                                                      "service": "edge-networks"}
+    docs = render_compose(servers, "path")
+    edge = docs["edge-networks.yml"]
+    declared = docs["mcp-servers.yml"]["networks"]
+    owners: dict[str, list[str]] = {}
+    for name, svc in docs["mcp-servers.yml"]["services"].items():
+        for net in svc.get("networks", []):
+            owners.setdefault(net, []).append(name)
+    for s in servers:
+        own = f"{s.service}-internal"
+        expected = [own] + ([f"{s.service}-egress"] if s.egress else [])
+        assert docs["mcp-servers.yml"]["services"][s.service]["networks"] == expected
+        assert declared[own]["internal"] is True and own in edge["services"]["edge-networks"]["networks"]
+        # compose `include` accepts a network defined in two files only when both are identical.
+        assert edge["networks"][own] == declared[own]
+        labels = docs["mcp-servers.yml"]["services"][s.service]["labels"]
+        assert labels["traefik.docker.network"] == declared[own]["name"]
+    assert all(len(names) == 1 for names in owners.values()), owners
+    assert not set(owners) & set(nets)
 
 
 def test_every_service_has_a_healthcheck(servers):
     services = dict(load("compose/core.yml")["services"])
     services.update(render_compose(servers, "path")["mcp-servers.yml"]["services"])
     for name, svc in services.items():
-        assert svc.get("healthcheck", {}).get("test"), name
+        if svc.get("restart") != "no":  # one-shot services (repository creation) end by design
+            assert svc.get("healthcheck", {}).get("test"), name
 
 
 def test_redis_password_not_in_process_arguments():
@@ -137,6 +160,21 @@ def test_redis_password_not_in_process_arguments():
     assert "REDIS_PASSWORD" not in json.dumps(redis["command"])
     assert "/run/secrets/redis_password" in redis["command"][-1]
     assert redis["secrets"] == ["redis_password"]
+
+
+def test_production_pins_what_is_tested():
+    # `just setup-docker` builds the CI stand-ins under these exact tags and checks the versions
+    # inside; a tag the tests do not run would ship untested.
+    services = load("compose/core.yml")["services"]
+    assert services["traefik"]["image"] == "traefik:v3.7.15"
+    assert services["redis"]["image"] == "redis:7.0.15-bookworm"
+    setup = (ROOT / "scripts" / "setup-docker.sh").read_text()
+    assert "pinned traefik" in setup and "pinned redis" in setup
+
+
+def test_overlays_are_valid_compose(validator):
+    for path in ("docker-compose.test.yml", "docker-compose.coverage.yml"):
+        assert_valid(validator, load(path), path)
 
 
 def test_root_includes_core_and_generated_servers():

@@ -48,3 +48,41 @@ def test_new_server_writes_a_parsable_fragment_and_never_overwrites(tmp_path):
         ("weather", "mcp-weather", "1.2.3", ("mcp-weather",))
     with pytest.raises(FragmentError):
         new_fragment("weather", "python", "mcp-weather", "1.2.3", ["mcp-weather"], compose_dir=tmp_path)
+
+
+def fragment(tmp_path, body: str):
+    path = tmp_path / "mcp-tt.yml"
+    path.write_text("x-mcp:\n  name: tt\n  runtime: python\n  package: p\n  version: '1'\n" + body)
+    return parse_fragment(path)
+
+
+def test_git_is_given_its_repository_not_the_machine(servers):
+    git = next(s for s in servers if s.name == "git")
+    assert git.data and git.repositories == ("repo",)
+    assert git.argv("/data") == ["mcp-server-git", "--repository", "/data/repo"]
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ("  command: [x, '{data}']\n", "must grant `data: true`"),
+    ("  command: [x]\n  env: {F: '{data}/f'}\n", "must grant `data: true`"),
+    ("  command: [x]\n  data: 'yes'\n", "data must be true or false"),
+    ("  command: [x]\n  egress: 1\n", "egress must be true or false"),
+    ("  command: [x]\n  volumes: ['/srv/a:/etc/a']\n", "must not overlap"),
+    ("  command: [x]\n  volumes: [data:/srv/a]\n", "plain absolute paths"),
+    ("  command: [x]\n  repositories: [repo]\n", "grant `data: true`"),
+    ("  command: [x]\n  data: true\n  repositories: [a, b]\n", "at most 1 repository"),
+    ("  command: [x]\n  data: true\n  repositories: ['../up']\n", "plain path below the data directory"),
+    ("  command: [x]\n  volumes: ['/srv/r:/srv/r:ro']\n  repositories: [/srv/r]\n", "read-write volume"),
+    ("  command: [x]\n  repositories: [/srv/elsewhere]\n", "read-write volume"),
+])
+def test_grants_are_checked(tmp_path, body, problem):
+    with pytest.raises(FragmentError) as err:
+        fragment(tmp_path, body)
+    assert problem in str(err.value)
+
+
+def test_a_repository_in_a_volume(tmp_path):
+    server = fragment(tmp_path, "  command: [x]\n  volumes: ['/srv/git/app:/srv/app']\n"
+                                "  repositories: [/srv/app]\n")
+    assert server.argv("/data") == ["x", "--repository", "/srv/app"]
+    assert [v.compose() for v in server.volumes] == ["/srv/git/app:/srv/app:rw"]

@@ -11,6 +11,9 @@ use secrecy::SecretString;
 use crate::allow::AllowPolicy;
 use crate::resource::{Resources, Routing};
 
+/// EX_USAGE (sysexits.h): the exit code for invalid configuration.
+pub const EXIT_CONFIG: i32 = 64;
+
 mod reader;
 mod sections;
 
@@ -41,8 +44,14 @@ pub struct Limits {
     pub code_ttl: u64,
     pub refresh_grace: u64,
     pub consent_ttl: u64,
+    /// Successful registrations per source address per window.
     pub register_limit: u64,
+    /// Successful registrations in all per window (the ceiling that bounds abuse from many
+    /// addresses without locking out a team behind one provider address).
+    pub register_global_limit: u64,
     pub register_window: u64,
+    /// Seconds a registered client lives until it completes an authorization (then it is kept).
+    pub register_unused_ttl: u64,
     pub max_body_bytes: usize,
     pub cimd_timeout: u64,
     pub cimd_max_bytes: usize,
@@ -210,6 +219,48 @@ pub(crate) mod tests {
             .join("\n");
         assert!(err.contains("BASE_DOMAIN: not a domain name"), "{err}");
         assert!(text.contains("ALLOW_ALL_USERS"));
+    }
+
+    /// Every duration and size has an upper bound: a huge value is named, never accepted (it
+    /// would overflow `now + ttl`); the largest accepted values are in the black-box tests.
+    #[test]
+    fn every_duration_and_size_is_bounded() {
+        let names = [
+            "ACCESS_TOKEN_TTL_SECS",
+            "REFRESH_TOKEN_TTL_SECS",
+            "AUTH_CODE_TTL_SECS",
+            "REFRESH_GRACE_SECS",
+            "CONSENT_TTL_SECS",
+            "REGISTER_RATE_LIMIT",
+            "REGISTER_GLOBAL_LIMIT",
+            "REGISTER_RATE_WINDOW_SECS",
+            "REGISTER_UNUSED_CLIENT_TTL_SECS",
+            "AUTHD_MAX_BODY_BYTES",
+            "CIMD_FETCH_TIMEOUT_SECS",
+            "CIMD_MAX_BYTES",
+            "CIMD_CACHE_SECS",
+        ];
+        let huge = u64::MAX.to_string();
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, huge.as_str())).collect();
+        let err = Config::from_vars(&vars(&pairs)).unwrap_err().join("\n");
+        for name in names {
+            assert!(
+                err.contains(&format!("{name}: must be between")),
+                "{name}: {err}"
+            );
+        }
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, "0")).collect();
+        let err = Config::from_vars(&vars(&pairs)).unwrap_err().join("\n");
+        for name in names.iter().filter(|n| **n != "REFRESH_GRACE_SECS") {
+            assert!(
+                err.contains(&format!("{name}: must be between")),
+                "{name}: {err}"
+            );
+        }
+        assert!(
+            !err.contains("REFRESH_GRACE_SECS"),
+            "0 disables the grace window: {err}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Reading raw environment variables while collecting every problem (see `config`).
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 use crate::allow::AllowList;
 
@@ -29,12 +30,27 @@ impl Reader<'_> {
         self.opt(name).unwrap_or_else(|| default.to_owned())
     }
 
-    pub(super) fn num<T: std::str::FromStr + Default>(&mut self, name: &str, default: &str) -> T {
-        let raw = self.or(name, default);
-        raw.parse().unwrap_or_else(|_| {
-            self.problems.push(format!("{name}: not a number: {raw:?}"));
-            T::default()
-        })
+    /// A whole number within `range` (every duration and size has an upper bound, so that
+    /// `now + ttl` and the conversions to Redis's signed integers can never overflow).
+    pub(super) fn bounded(&mut self, name: &str, default: u64, range: RangeInclusive<u64>) -> u64 {
+        let Some(raw) = self.opt(name) else {
+            return default;
+        };
+        match raw.parse::<u64>() {
+            Ok(v) if range.contains(&v) => v,
+            Ok(_) => {
+                self.problems.push(format!(
+                    "{name}: must be between {} and {}, got {raw}",
+                    range.start(),
+                    range.end()
+                ));
+                default
+            }
+            Err(_) => {
+                self.problems.push(format!("{name}: not a number: {raw:?}"));
+                default
+            }
+        }
     }
 
     pub(super) fn flag(&mut self, name: &str) -> bool {

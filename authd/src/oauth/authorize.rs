@@ -1,129 +1,77 @@
 //! `GET /authorize` (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, MCP authorization spec): validate the
 //! client and redirect URI first (errors there are a page, never a redirect, §4.1.2.1), then the
 //! rest of the request (errors redirected with `state` and `iss`, RFC 9207), then hand over to the
-//! upstream provider with our own state and PKCE.
+//! upstream provider with our own state and PKCE (and the `prompt` it should honour).
 
 use std::collections::HashMap;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use axum::response::Response;
 
-use super::{cimd, pkce, redirect, scope};
-use crate::error::PageError;
-use crate::state::{App, AppState};
+use super::pending::{LOGIN_TTL, Pending};
+use super::prompt::Prompt;
+use super::response::{self, found};
+use super::{cimd, params, pkce, redirect, scope};
+use crate::error::{AuthorizeError, PageError};
+use crate::resource::Resources;
+use crate::state::AppState;
 use crate::store::{hash, random_token};
-
-/// Seconds a user has to finish the upstream login (DESIGN §4.3 `state:*`).
-pub const LOGIN_TTL: u64 = 300;
-
-/// An authorization request being processed, stored under our upstream `state`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Pending {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: String,
-    pub resource: String,
-    pub scope: String,
-    /// The client's `state`, returned verbatim.
-    pub state: Option<String>,
-    /// Our PKCE verifier towards the upstream provider.
-    pub upstream_verifier: String,
-}
-
-/// A 302 to the client's redirect URI with the given parameters plus `state` and `iss` (RFC 9207
-/// §2; CLIENTS.md Z4), keeping any query the registered URI already has.
-pub fn redirect_to_client(app: &App, p: &Pending, params: &[(&str, &str)]) -> Response {
-    let mut url = match url::Url::parse(&p.redirect_uri) {
-        Ok(u) => u,
-        Err(_) => {
-            return PageError::Server("stored redirect URI unparsable".into()).into_response();
-        }
-    };
-    {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in params {
-            q.append_pair(k, v);
-        }
-        if let Some(s) = &p.state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", app.issuer());
-    }
-    found(url.as_str())
-}
-
-/// A 302 with `Cache-Control: no-store`.
-pub fn found(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(v) => (
-            StatusCode::FOUND,
-            [
-                (header::LOCATION, v),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-        )
-            .into_response(),
-        Err(_) => {
-            PageError::BadRequest("redirect target is not a valid URI".into()).into_response()
-        }
-    }
-}
 
 /// RFC 6749 §3.1: parameters must not be repeated.
 pub fn parse_query(raw: Option<&str>) -> Result<HashMap<String, String>, PageError> {
-    let mut map = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if map.insert(k.to_string(), v.into_owned()).is_some() {
-            return Err(PageError::BadRequest(format!("parameter {k} is repeated")));
-        }
-    }
-    Ok(map)
+    params::parse(raw.unwrap_or("").as_bytes()).map_err(|params::Repeated(name)| {
+        PageError::BadRequest(format!("parameter {name} is repeated"))
+    })
 }
 
-/// The checks after the redirect URI is trusted; `Err` is an OAuth error code and description.
+/// What a valid authorization request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub code_challenge: String,
+    /// The configured resource the request names (normalised, CLIENTS.md Z3).
+    pub resource: String,
+    pub scope: String,
+    pub prompt: Prompt,
+}
+
+/// The checks after the client and redirect URI are trusted. Pure, so fuzz targets can call it.
 pub fn check_request(
-    app: &App,
+    resources: &Resources,
     q: &HashMap<String, String>,
-) -> Result<(String, String, String), (&'static str, String)> {
+) -> Result<Checked, AuthorizeError> {
     if q.get("response_type").map(String::as_str) != Some("code") {
-        return Err((
-            "unsupported_response_type",
+        return Err(AuthorizeError::UnsupportedResponseType(
             "response_type must be code".into(),
         ));
     }
-    let challenge = q.get("code_challenge").ok_or((
-        "invalid_request",
-        "code_challenge is required (PKCE)".to_owned(),
-    ))?;
+    let challenge = q.get("code_challenge").ok_or_else(|| {
+        AuthorizeError::InvalidRequest("code_challenge is required (PKCE)".into())
+    })?;
     if q.get("code_challenge_method").map(String::as_str) != Some("S256") {
-        return Err((
-            "invalid_request",
+        return Err(AuthorizeError::InvalidRequest(
             "code_challenge_method must be S256".into(),
         ));
     }
     if !pkce::valid_challenge(challenge) {
-        return Err(("invalid_request", "code_challenge is malformed".into()));
+        return Err(AuthorizeError::InvalidRequest(
+            "code_challenge is malformed".into(),
+        ));
     }
-    let resource = q.get("resource").ok_or((
-        "invalid_target",
-        "resource is required (RFC 8707)".to_owned(),
-    ))?;
-    let resources = &app.config.resources;
-    let service = resources.service_of(resource).ok_or((
-        "invalid_target",
-        "resource is not an MCP server of this gateway".to_owned(),
-    ))?;
-    let resource = resources
-        .resource_of(service)
-        .unwrap_or_default()
-        .to_owned();
-    Ok((
-        challenge.clone(),
-        resource,
-        scope::resolve(q.get("scope").map(String::as_str)),
-    ))
+    let resource = q
+        .get("resource")
+        .ok_or_else(|| AuthorizeError::InvalidTarget("resource is required (RFC 8707)".into()))?;
+    let service = resources.service_of(resource).ok_or_else(|| {
+        AuthorizeError::InvalidTarget("resource is not an MCP server of this gateway".into())
+    })?;
+    Ok(Checked {
+        code_challenge: challenge.clone(),
+        resource: resources
+            .resource_of(service)
+            .unwrap_or_default()
+            .to_owned(),
+        scope: scope::resolve(q.get("scope").map(String::as_str)),
+        prompt: Prompt::parse(q.get("prompt").map(String::as_str))?,
+    })
 }
 
 pub async fn authorize(
@@ -158,21 +106,18 @@ pub async fn authorize(
         scope: String::new(),
         state: q.get("state").cloned(),
         upstream_verifier: random_token(),
+        prompt: Prompt::default(),
     };
-    match check_request(&app, &q) {
-        Err((code, description)) => {
-            return Ok(redirect_to_client(
-                &app,
-                &pending,
-                &[("error", code), ("error_description", &description)],
-            ));
-        }
-        Ok((challenge, resource, scope)) => {
-            pending.code_challenge = challenge;
-            pending.resource = resource;
-            pending.scope = scope;
-        }
-    }
+    let checked = check_request(&app.config.resources, &q)
+        .and_then(|c| Ok((c.prompt.upstream(&app.config.upstream)?, c)));
+    let (upstream_prompt, checked) = match checked {
+        Ok(c) => c,
+        Err(e) => return Ok(response::with_error(&app, &pending, &e)),
+    };
+    pending.code_challenge = checked.code_challenge;
+    pending.resource = checked.resource;
+    pending.scope = checked.scope;
+    pending.prompt = checked.prompt;
     let upstream_state = random_token();
     app.store
         .put(
@@ -189,8 +134,61 @@ pub async fn authorize(
             &format!("{}/callback", app.issuer()),
             &upstream_state,
             &pkce::challenge_of(&pending.upstream_verifier),
+            upstream_prompt,
         )
-        .await
-        .map_err(|e| PageError::Upstream(e.to_string()))?;
-    Ok(found(&url))
+        .await;
+    Ok(match url {
+        Ok(url) => found(&url),
+        // The upstream provider is down: the client learns it at once (RFC 6749 §4.1.2.1).
+        Err(e) => response::with_error(&app, &pending, &AuthorizeError::from(e)),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::resource::Routing;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn request_checks_in_order() {
+        let resources = Resources::new(
+            Routing::Path {
+                public_url: "https://gw.example.com".into(),
+            },
+            vec!["fetch".into()],
+        );
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let good = [
+            ("response_type", "code"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("resource", "HTTPS://GW.example.com/fetch/mcp/"),
+            ("prompt", "consent"),
+        ];
+        let c = check_request(&resources, &query(&good)).unwrap();
+        assert_eq!(c.resource, "https://gw.example.com/fetch/mcp");
+        assert_eq!(c.scope, "mcp offline_access");
+        assert!(c.prompt.consent);
+        let with = |k: &str, v: &str| {
+            let mut q = query(&good);
+            q.insert(k.into(), v.into());
+            check_request(&resources, &q).unwrap_err().parameters().0
+        };
+        assert_eq!(with("response_type", "token"), "unsupported_response_type");
+        assert_eq!(with("code_challenge_method", "plain"), "invalid_request");
+        assert_eq!(with("code_challenge", "short"), "invalid_request");
+        assert_eq!(
+            with("resource", "https://gw.example.com/x/mcp"),
+            "invalid_target"
+        );
+        assert_eq!(with("prompt", "none login"), "invalid_request");
+    }
 }

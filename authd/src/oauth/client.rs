@@ -6,8 +6,17 @@ use serde::{Deserialize, Serialize};
 use super::redirect;
 use crate::error::OAuthError;
 
-/// RFC 7591 §2 `token_endpoint_auth_method` values we implement (CLIENTS.md D2).
-pub const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+/// RFC 7591 §2 `token_endpoint_auth_method` values we implement (CLIENTS.md D2, C4).
+pub const AUTH_METHODS: [&str; 4] = [
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+/// RFC 7523 §2.2 client authentication with a JWT signed by a key at the client's `jwks_uri`.
+pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+/// The methods for which registration issues a client secret.
+pub const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 /// CLIENTS.md D1: clients send several redirect URIs; this bounds the record size.
 pub const MAX_REDIRECT_URIS: usize = 16;
@@ -44,6 +53,9 @@ pub struct ClientMetadata {
     pub software_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_type: Option<String>,
+    /// RFC 7591 §2: where the client publishes its keys (for `private_key_jwt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 /// A client as stored: metadata plus hashes of its secrets.
@@ -66,6 +78,11 @@ impl Client {
             .unwrap_or("client_secret_basic")
     }
 
+    /// Registered by RFC 7591 (kept under `client:{id}`), not described by a metadata document.
+    pub fn is_registered(&self) -> bool {
+        self.registration_token_hash.is_some()
+    }
+
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.metadata.grant_types.iter().any(|g| g == grant)
     }
@@ -77,6 +94,14 @@ impl Client {
             .as_deref()
             .unwrap_or(&self.client_id)
     }
+}
+
+/// Decodes a registration body (RFC 7591 §2, JSON); unknown fields are ignored. Pure, so fuzz
+/// targets can call it (with `validate`).
+pub fn parse_metadata(body: &[u8]) -> Result<ClientMetadata, OAuthError> {
+    serde_json::from_slice(body).map_err(|e| {
+        OAuthError::InvalidClientMetadata(format!("body is not valid client metadata JSON: {e}"))
+    })
 }
 
 /// Validates and normalises metadata (RFC 7591 §2 defaults: auth method `client_secret_basic`,
@@ -93,6 +118,12 @@ pub fn validate(mut m: ClientMetadata, default_method: &str) -> Result<ClientMet
             "redirect_uris: at most {MAX_REDIRECT_URIS}"
         )));
     }
+    let app_type = m.application_type.as_deref();
+    if let Some(t) = app_type.filter(|t| !redirect::APPLICATION_TYPES.contains(t)) {
+        return Err(bad(format!(
+            "application_type: {t} is neither web nor native (OpenID Connect Registration §2)"
+        )));
+    }
     for uri in &m.redirect_uris {
         if uri.len() > MAX_FIELD_LEN {
             return Err(OAuthError::InvalidRedirectUri(
@@ -100,6 +131,7 @@ pub fn validate(mut m: ClientMetadata, default_method: &str) -> Result<ClientMet
             ));
         }
         redirect::check_registrable(uri).map_err(OAuthError::InvalidRedirectUri)?;
+        redirect::check_application_type(uri, app_type).map_err(OAuthError::InvalidRedirectUri)?;
     }
     let method = m
         .token_endpoint_auth_method
@@ -109,6 +141,19 @@ pub fn validate(mut m: ClientMetadata, default_method: &str) -> Result<ClientMet
         return Err(bad(format!(
             "token_endpoint_auth_method: {method} is not supported"
         )));
+    }
+    // RFC 7523 §2.2 needs the client's keys; only `jwks_uri` is supported (an inline `jwks` is
+    // not kept, so it cannot stand in).
+    if method == PRIVATE_KEY_JWT && m.jwks_uri.is_none() {
+        return Err(bad(
+            "jwks_uri is required with private_key_jwt (inline jwks is not supported)".into(),
+        ));
+    }
+    let http_url = |u: &str| {
+        url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+    };
+    if let Some(uri) = m.jwks_uri.as_deref().filter(|u| !http_url(u)) {
+        return Err(bad(format!("jwks_uri: {uri} is not an https URL")));
     }
     m.token_endpoint_auth_method = Some(method);
     // Unknown grant types are dropped (CLIENTS.md C2); the code grant must remain.
@@ -135,6 +180,7 @@ pub fn validate(mut m: ClientMetadata, default_method: &str) -> Result<ClientMet
         ("software_id", &m.software_id),
         ("software_version", &m.software_version),
         ("application_type", &m.application_type),
+        ("jwks_uri", &m.jwks_uri),
     ] {
         if v.as_ref().is_some_and(|s| s.len() > MAX_FIELD_LEN) {
             return Err(bad(format!("{name}: too long")));

@@ -9,11 +9,13 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::authorize::{LOGIN_TTL, Pending, redirect_to_client};
-use super::callback::issue_code;
 use super::cimd::resolve_client;
+use super::code::issue_code;
+use super::pending::{LOGIN_TTL, Pending};
+use super::redirect;
+use super::response;
 use crate::allow::Identity;
-use crate::error::PageError;
+use crate::error::{AuthorizeError, PageError};
 use crate::html::{ConsentView, consent_page};
 use crate::state::{App, AppState};
 use crate::store::{hash, same_secret};
@@ -31,10 +33,19 @@ pub fn consent_key(app: &App, user: &str, client: &str) -> String {
         .key("consent", &format!("{}:{}", hash(user), hash(client)))
 }
 
+/// What `consent:*` holds: who allowed which client and when (`authd consents list`). The key
+/// itself is made of hashes, so the ids are kept in the value.
+#[derive(Serialize, Deserialize)]
+pub struct Consent {
+    pub user: String,
+    pub client_id: String,
+    pub granted_at: u64,
+}
+
 pub async fn remembered(app: &App, user: &str, client: &str) -> Result<bool, PageError> {
     Ok(app
         .store
-        .get::<u64>(&consent_key(app, user, client))
+        .get_raw(&consent_key(app, user, client))
         .await?
         .is_some())
 }
@@ -62,6 +73,11 @@ pub async fn ask(
         client_name: client.display_name(),
         redirect_host: &host,
         resource: &pending.resource,
+        local_only: client
+            .metadata
+            .redirect_uris
+            .iter()
+            .all(|u| redirect::is_loopback_uri(u)),
         scope: &pending.scope,
     });
     let asked = Asked { pending, user };
@@ -140,22 +156,20 @@ pub async fn decide(
             PageError::BadRequest("this consent request expired or was already answered".into())
         })?;
     if d.decision != "approve" {
-        return Ok(redirect_to_client(
+        return Ok(response::with_error(
             &app,
             &asked.pending,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the user denied access"),
-            ],
+            &AuthorizeError::AccessDenied("the user denied access".into()),
         ));
     }
     let key = consent_key(&app, &asked.user.id, &asked.pending.client_id);
+    let consent = Consent {
+        user: asked.user.id.clone(),
+        client_id: asked.pending.client_id.clone(),
+        granted_at: crate::clock::now(),
+    };
     app.store
-        .put(
-            &key,
-            &crate::clock::now(),
-            Some(app.config.limits.consent_ttl),
-        )
+        .put(&key, &consent, Some(app.config.limits.consent_ttl))
         .await?;
     issue_code(&app, &asked.pending, asked.user).await
 }

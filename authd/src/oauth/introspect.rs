@@ -1,22 +1,22 @@
 //! `POST /introspect` (RFC 7662): client-authenticated; a client learns only about its own tokens
 //! (§2.2 lets the server answer `active: false` for tokens the caller may not see).
 
-use axum::Form;
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use serde_json::json;
 
-use super::grant::Family;
-use super::revoke::{Known, TokenParam, authenticated, lookup};
+use super::revoke::{Known, authenticated, lookup};
+use super::token::family::Family;
 use crate::error::OAuthError;
 use crate::state::AppState;
 
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Result<Form<TokenParam>, FormRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, OAuthError> {
     let (client, token) = authenticated(&app, &headers, body).await?;
     let token = token.as_str();

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{client, scope};
+use super::{client, client_assertion, scope};
 use crate::error::json_error;
 use crate::state::AppState;
 
@@ -28,6 +28,10 @@ pub async fn authorization_server(State(app): State<AppState>) -> Json<serde_jso
         "token_endpoint_auth_methods_supported": client::AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": client::AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": client::AUTH_METHODS,
+        // RFC 8414 §2: required once private_key_jwt is listed.
+        "token_endpoint_auth_signing_alg_values_supported": client_assertion::SIGNING_ALGS,
+        "revocation_endpoint_auth_signing_alg_values_supported": client_assertion::SIGNING_ALGS,
+        "introspection_endpoint_auth_signing_alg_values_supported": client_assertion::SIGNING_ALGS,
         "scopes_supported": scope::SUPPORTED,
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,
@@ -42,11 +46,12 @@ fn protected_resource(app: &AppState, service: Option<&str>) -> Response {
             "no MCP resource at this path",
         );
     };
-    // RFC 9728 §2; exactly one authorization server (CLIENTS.md P2).
+    // RFC 9728 §2; exactly one authorization server (CLIENTS.md P2). `scopes_supported` is what
+    // the resource needs, without `offline_access` (MCP authorization 2026-07-28 "Refresh Tokens").
     Json(serde_json::json!({
         "resource": resource,
         "authorization_servers": [app.issuer()],
-        "scopes_supported": scope::SUPPORTED,
+        "scopes_supported": scope::REQUIRED,
         "bearer_methods_supported": ["header"],
         "resource_name": service,
     }))

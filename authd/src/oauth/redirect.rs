@@ -27,6 +27,33 @@ pub fn check_registrable(uri: &str) -> Result<(), String> {
     }
 }
 
+/// The `application_type` values of OpenID Connect Registration §2.
+pub const APPLICATION_TYPES: [&str; 2] = ["web", "native"];
+
+/// MCP authorization 2026-07-28 "Application Type and Redirect URI Constraints" (OpenID Connect
+/// Registration §2): a `web` client is served from a non-local host, so its redirect URIs are
+/// https on a host that is not loopback; a `native` client may use all that RFC 8252 allows
+/// (claimed https §7.2, private-use schemes §7.1, loopback http §7.3), which `check_registrable`
+/// already checks. Without `application_type` (clients of earlier revisions omit it) nothing more
+/// is asked: OpenID's default `web` would refuse the loopback URIs those clients use.
+pub fn check_application_type(uri: &str, application_type: Option<&str>) -> Result<(), String> {
+    if application_type != Some("web") {
+        return Ok(());
+    }
+    match Url::parse(uri) {
+        Ok(url) if url.scheme() == "https" && !is_loopback(&url) => Ok(()),
+        _ => Err(format!(
+            "{uri}: application_type web allows only https redirect URIs on a non-local host; \
+             register as native"
+        )),
+    }
+}
+
+/// An http URI on a loopback host (RFC 8252 §7.3).
+pub fn is_loopback_uri(uri: &str) -> bool {
+    Url::parse(uri).is_ok_and(|u| u.scheme() == "http" && is_loopback(&u))
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -89,6 +116,22 @@ mod tests {
             "",
         ] {
             assert!(check_registrable(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn application_type_constraints() {
+        let web = Some("web");
+        assert!(check_application_type("https://claude.ai/api/mcp/auth_callback", web).is_ok());
+        for bad in [
+            "http://127.0.0.1:3000/cb",
+            "https://localhost/cb",
+            "https://[::1]/cb",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+        ] {
+            assert!(check_application_type(bad, web).is_err(), "{bad}");
+            assert!(check_application_type(bad, Some("native")).is_ok(), "{bad}");
+            assert!(check_application_type(bad, None).is_ok(), "{bad}");
         }
     }
 

@@ -10,10 +10,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::client::{self, Client, ClientMetadata};
-use crate::clock;
+use super::fetch;
+use super::params;
 use crate::error::OAuthError;
 use crate::state::{App, AppState};
+use crate::store::rate::{Counted, Counter};
 use crate::store::{hash, random_token, same_secret};
+use crate::{clock, credentials};
 
 /// The registration response (RFC 7591 §3.2.1, RFC 7592 §3): the metadata echoed plus credentials.
 fn response(
@@ -65,41 +68,82 @@ fn source(headers: &HeaderMap, peer: SocketAddr) -> String {
         .unwrap_or_else(|| peer.ip().to_string())
 }
 
-/// The request body, or 413 when it exceeds `AUTHD_MAX_BODY_BYTES`.
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            OAuthError::TooLarge
-        } else {
-            OAuthError::InvalidRequest("unreadable request body".into())
+/// A `jwks_uri` must be one the SSRF guard will fetch (https, a path; `private_key_jwt` is
+/// verified with its keys), or the client could never authenticate.
+fn fetchable_jwks_uri(app: &App, m: &ClientMetadata) -> Result<(), OAuthError> {
+    let insecure = app.config.limits.cimd_insecure_loopback;
+    match m.jwks_uri.as_deref() {
+        Some(uri) if fetch::acceptable_url(uri, insecure).is_none() => Err(
+            OAuthError::InvalidClientMetadata(format!("jwks_uri: {uri} is not an https URL")),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Counts a registration that passed validation against the per-address limit and the global
+/// ceiling; a full one is 429 with the seconds left in its window. Only registrations that are
+/// about to succeed are counted: a rejected or refused request uses up nothing.
+async fn count(app: &App, source: &str) -> Result<(), OAuthError> {
+    let limits = &app.config.limits;
+    let (by_source, global) = (
+        app.store.key("register_rate", source),
+        app.store.key("register_global", ""),
+    );
+    let counters = [
+        Counter {
+            key: &by_source,
+            limit: limits.register_limit,
+        },
+        Counter {
+            key: &global,
+            limit: limits.register_global_limit,
+        },
+    ];
+    match app
+        .store
+        .check_and_count(&counters, limits.register_window)
+        .await?
+    {
+        Counted::Counted => Ok(()),
+        Counted::Full { index, retry_after } => {
+            tracing::warn!(
+                client.address = %source,
+                limit = if index == 0 { "per address" } else { "global" },
+                "registration refused by rate limit"
+            );
+            Err(OAuthError::RateLimited {
+                retry_after,
+                description: if index == 0 {
+                    "too many registrations from this address; retry later"
+                } else {
+                    "too many registrations; retry later"
+                },
+            })
         }
-    })
+    }
 }
 
-fn parse_metadata(body: &Bytes) -> Result<ClientMetadata, OAuthError> {
-    serde_json::from_slice(body).map_err(|e| {
-        OAuthError::InvalidClientMetadata(format!("body is not valid client metadata JSON: {e}"))
-    })
-}
-
-/// `POST /register` (RFC 7591 §3.1).
+/// `POST /register` (RFC 7591 §3.1): validate first (cheap, nothing stored or counted), then
+/// count against the limits, then store the client, which expires unless it completes an
+/// authorization within `REGISTER_UNUSED_CLIENT_TTL_SECS`.
 pub async fn register(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let limits = &app.config.limits;
-    let rate_key = app.store.key("register_rate", &source(&headers, peer));
-    if app.store.count(&rate_key, limits.register_window).await? > limits.register_limit {
-        return Err(OAuthError::RateLimited {
-            retry_after: limits.register_window,
-        });
-    }
-    let body = body_bytes(body)?;
-    let metadata = client::validate(parse_metadata(&body)?, "client_secret_basic")?;
-    let secret =
-        (metadata.token_endpoint_auth_method.as_deref() != Some("none")).then(random_token);
+    let body = params::body(body)?;
+    let metadata = client::validate(client::parse_metadata(&body)?, "client_secret_basic")?;
+    fetchable_jwks_uri(&app, &metadata)?;
+    count(&app, &source(&headers, peer)).await?;
+    let secret = client::SECRET_METHODS
+        .contains(
+            &metadata
+                .token_endpoint_auth_method
+                .as_deref()
+                .unwrap_or_default(),
+        )
+        .then(random_token);
     let reg_token = random_token();
     let client = Client {
         client_id: random_token()[..22].to_owned(),
@@ -108,9 +152,9 @@ pub async fn register(
         registration_token_hash: Some(hash(&reg_token)),
         issued_at: clock::now(),
     };
-    app.store
-        .put(&app.store.key("client", &client.client_id), &client, None)
-        .await?;
+    let key = app.store.key("client", &client.client_id);
+    let unused_ttl = app.config.limits.register_unused_ttl;
+    app.store.put(&key, &client, Some(unused_ttl)).await?;
     tracing::info!(oauth.client_id = %client.client_id, "client registered");
     Ok(no_store(
         StatusCode::CREATED,
@@ -121,14 +165,7 @@ pub async fn register(
 /// RFC 7592 §2: the registration access token authenticates; a wrong token and an unknown client
 /// get the same 401 so existence is not revealed.
 async fn authorized(app: &App, id: &str, headers: &HeaderMap) -> Result<Client, OAuthError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or(OAuthError::InvalidToken)?;
+    let token = credentials::bearer(headers).ok_or(OAuthError::InvalidToken)?;
     let client: Option<Client> = app.store.get(&app.store.key("client", id)).await?;
     let expected = client
         .as_ref()
@@ -158,7 +195,7 @@ pub async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let mut c = authorized(&app, &id, &headers).await?;
-    let body = body_bytes(body)?;
+    let body = params::body(body)?;
     let raw: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| OAuthError::InvalidClientMetadata(format!("body is not JSON: {e}")))?;
     if raw.get("client_id").and_then(|v| v.as_str()) != Some(id.as_str()) {
@@ -167,16 +204,16 @@ pub async fn update(
         ));
     }
     let method = c.auth_method().to_owned();
-    let metadata = client::validate(parse_metadata(&body)?, &method)?;
+    let metadata = client::validate(client::parse_metadata(&body)?, &method)?;
+    fetchable_jwks_uri(&app, &metadata)?;
     if metadata.token_endpoint_auth_method.as_deref() != Some(method.as_str()) {
         return Err(OAuthError::InvalidClientMetadata(
             "token_endpoint_auth_method cannot change; register a new client".into(),
         ));
     }
     c.metadata = metadata;
-    app.store
-        .put(&app.store.key("client", &id), &c, None)
-        .await?;
+    // An update does not make an unused client permanent: the expiry stays.
+    app.store.replace(&app.store.key("client", &id), &c).await?;
     Ok(no_store(StatusCode::OK, response(&app, &c, None, None)))
 }
 

@@ -1,30 +1,19 @@
 //! `POST /revoke` (RFC 7009): client-authenticated; only the client's own tokens; 200 whether or
 //! not the token was known (§2.2), so token validity is not revealed.
 
-use axum::Form;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::client::Client;
-use super::client_auth;
-use super::grant::{RefreshRecord, revoke_family};
-use super::token::form;
+use super::token::family::{RefreshRecord, revoke_family};
+use super::{client_auth, params};
 use crate::error::OAuthError;
 use crate::state::{App, AppState};
 use crate::store::hash;
 use crate::token::jwt;
-
-#[derive(Debug, Deserialize)]
-/// RFC 7009 §2.1 / RFC 7662 §2.1 parameters; `token_type_hint` is optional and ignored (we
-/// recognise the token kind ourselves).
-pub struct TokenParam {
-    pub token: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-}
 
 /// What a presented token is, if it is one of ours (and of this client).
 pub enum Known {
@@ -52,22 +41,18 @@ pub async fn lookup(app: &App, token: &str, client_id: &str) -> Result<Option<Kn
 }
 
 /// The common start of `/revoke` and `/introspect`: parse the form, authenticate the client
-/// (RFC 7009 §2.1, RFC 7662 §2.1), take the `token` parameter.
+/// (RFC 7009 §2.1, RFC 7662 §2.1), take the `token` parameter. `token_type_hint` is optional and
+/// ignored (we recognise the token kind ourselves).
 pub async fn authenticated(
     app: &App,
     headers: &HeaderMap,
-    body: Result<Form<TokenParam>, FormRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(Client, String), OAuthError> {
-    let p = form(body)?;
-    let client = client_auth::authenticate(
-        app,
-        headers,
-        p.client_id.as_deref(),
-        p.client_secret.as_deref(),
-    )
-    .await?;
+    let mut p = params::form(headers, body)?;
+    let credentials = client_auth::FormCredentials::take(&mut p);
+    let client = client_auth::authenticate(app, headers, &credentials).await?;
     let token = p
-        .token
+        .remove("token")
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
     Ok((client, token))
 }
@@ -75,7 +60,7 @@ pub async fn authenticated(
 pub async fn revoke(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Result<Form<TokenParam>, FormRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let (client, token) = authenticated(&app, &headers, body).await?;
     let token = token.as_str();

@@ -3,7 +3,20 @@
 //! RFC 6749 §3.3 lets the server ignore part of the request).
 
 pub const MCP: &str = "mcp";
+/// What the authorization server supports (RFC 8414 `scopes_supported`, CLIENTS.md A2).
 pub const SUPPORTED: [&str; 2] = [MCP, "offline_access"];
+/// What an MCP request needs: named in every 401 and 403 challenge of `/verify` and in the
+/// protected-resource metadata. MCP authorization 2026-07-28 "Refresh Tokens": a resource
+/// SHOULD NOT list `offline_access` (refresh tokens are not a resource requirement); "Runtime
+/// Insufficient Scope Errors" (SEP-2350): the challenge names every scope the operation needs,
+/// not only the missing ones and not the client's earlier grants, all in one challenge.
+pub const REQUIRED: [&str; 1] = [MCP];
+
+/// Whether a granted scope string satisfies `REQUIRED` (no scope implies another here, so the
+/// hierarchy rule of MCP authorization "Step-Up Authorization Flow" is plain set inclusion).
+pub fn sufficient(granted: &str) -> bool {
+    REQUIRED.iter().all(|r| granted.split(' ').any(|g| g == *r))
+}
 
 /// The granted scope string for a requested one.
 pub fn resolve(requested: Option<&str>) -> String {
@@ -51,6 +64,16 @@ mod tests {
         assert_eq!(resolve(Some("mcp admin")), "mcp");
         assert_eq!(resolve(Some("admin")), "mcp");
         assert_eq!(resolve(Some("offline_access mcp")), "mcp offline_access");
+    }
+
+    #[test]
+    fn required_scopes_and_no_offline_access_at_the_resource() {
+        assert!(!REQUIRED.contains(&"offline_access"));
+        assert!(sufficient("mcp"));
+        assert!(sufficient("offline_access mcp"));
+        assert!(!sufficient("offline_access"));
+        assert!(!sufficient("mcpx"));
+        assert!(!sufficient(""));
     }
 
     #[test]

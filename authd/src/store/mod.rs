@@ -1,12 +1,15 @@
 //! Redis storage (DESIGN §4.3). Key families (all under the configured prefix, default `oauth:`;
 //! the table is in `authd/CONTRACT.md`): `state:*`, `consent_pending:*`, `code:*`, `code_used:*`,
 //! `token:{jti}`, `refresh:*`, `refresh_rotated:*`, `family:*`, `client:*`, `consent:*`, `cimd:*`,
-//! `jwks_previous:*`, `disabled_users`, `register_rate:*`, `user_tokens:{user}` (see `user_tokens`).
+//! `jwks_previous:*`, `disabled_users`, `register_rate:*`, `register_global` (see `rate`),
+//! `user_tokens:{user}` (see `user_tokens`).
 //!
 //! Secrets (codes, refresh tokens, registration tokens, client secrets) are stored only as SHA-256
-//! hashes, so a leaked dump grants nothing. Every key has a TTL except clients and the admin-managed
-//! set of disabled users. Single use is atomic (GETDEL in a Lua script).
+//! hashes, so a leaked dump grants nothing. Every key has a TTL except clients that completed an
+//! authorization and the admin-managed set of disabled users. Single use is atomic (GETDEL in a
+//! Lua script).
 
+pub mod rate;
 pub mod user_tokens;
 
 use std::time::Duration;
@@ -150,16 +153,19 @@ impl Store {
         Ok(())
     }
 
-    /// Counts an event in a fixed window; returns the count including this one.
-    pub async fn count(&self, key: &str, window: u64) -> Result<u64> {
-        let (n, _): (u64, i64) = redis::pipe()
-            .atomic()
-            .incr(key, 1)
-            .expire(key, window as i64)
-            .arg("NX")
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(n)
+    /// Replaces a value and keeps its time to live (RFC 7592 updates of a client that may still
+    /// expire unused).
+    pub async fn replace<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        let json = serde_json::to_string(value).map_err(|_| StoreError::Corrupt(key.into()))?;
+        let opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::KEEPTTL);
+        let _: Option<String> = self.conn().set_options(key, json, opts).await?;
+        Ok(())
+    }
+
+    /// Removes a key's time to live (a client that completed an authorization is kept).
+    pub async fn persist(&self, key: &str) -> Result<()> {
+        let _: bool = self.conn().persist(key).await?;
+        Ok(())
     }
 
     /// Keys of one family (admin CLI only: SCAN, never KEYS).
@@ -177,6 +183,12 @@ impl Store {
     /// The set of users disabled by `authd users disable`.
     pub fn disabled_key(&self) -> &str {
         &self.disabled
+    }
+
+    /// Is the user in the disabled set (`authd users disable`)?
+    pub async fn is_disabled(&self, user: &str) -> Result<bool> {
+        let v: bool = self.conn().sismember(self.disabled_key(), user).await?;
+        Ok(v)
     }
 }
 

@@ -39,10 +39,6 @@ impl AccessClaims {
             orgs: self.orgs.clone(),
         }
     }
-
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scope.split(' ').any(|s| s == scope)
-    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -14,6 +14,12 @@ use crate::config::UpstreamConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
+    /// The provider answered and refused our code (a 4xx from its token endpoint): the login is
+    /// denied (RFC 6749 §4.1.2.1 `access_denied`).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The provider failed: unreachable, an error status, an answer we cannot read
+    /// (RFC 6749 §4.1.2.1 `server_error`).
     #[error("{0}")]
     Failed(String),
 }
@@ -62,7 +68,8 @@ impl Upstream {
             .await
     }
 
-    /// The provider's authorization URL for our own `state` and PKCE `challenge`.
+    /// The provider's authorization URL for our own `state` and PKCE `challenge`, with a
+    /// `prompt` (OpenID Connect Core §3.1.2.1) when given.
     pub async fn authorize_url(
         &self,
         cfg: &UpstreamConfig,
@@ -70,6 +77,7 @@ impl Upstream {
         redirect_uri: &str,
         state: &str,
         challenge: &str,
+        prompt: Option<&str>,
     ) -> Result<String, UpstreamError> {
         let ep = self.endpoints(cfg, http).await?;
         let (client_id, scope) = match cfg {
@@ -88,6 +96,9 @@ impl Upstream {
             .append_pair("state", state)
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256");
+        if let Some(p) = prompt {
+            url.query_pairs_mut().append_pair("prompt", p);
+        }
         Ok(url.into())
     }
 
@@ -139,8 +150,12 @@ impl Upstream {
             .send()
             .await
             .map_err(|e| failed("token request", e))?;
-        if !resp.status().is_success() {
-            return Err(failed("token request", resp.status()));
+        let status = resp.status();
+        if status.is_client_error() {
+            return Err(UpstreamError::Refused(format!("token request: {status}")));
+        }
+        if !status.is_success() {
+            return Err(failed("token request", status));
         }
         let token: TokenResponse = resp.json().await.map_err(|e| failed("token response", e))?;
         self.lookup(cfg, http, &token.access_token).await

@@ -8,6 +8,15 @@ use serde_json::Value;
 
 use super::browser::b64url;
 
+/// `claims` with some of them replaced.
+pub fn with(claims: &Value, changes: &[(&str, Value)]) -> Value {
+    let mut c = claims.clone();
+    for (k, v) in changes {
+        c[*k] = v.clone();
+    }
+    c
+}
+
 /// The claims of a JWT (no signature check: the tests only read their own tokens).
 pub fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();

@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
+pub mod docs;
 pub mod html;
 pub mod jwt;
 pub mod process;
@@ -123,6 +124,27 @@ impl Stack {
         let mut args = vec!["token", "mint", "--user", user, "--resource", &resource];
         args.extend_from_slice(extra);
         self.cli(&args).trim().to_owned()
+    }
+
+    /// A real token for alice on `memory` (minted by the CLI), its claims and the key id of
+    /// authd's key.
+    pub fn real_token(&self) -> (String, serde_json::Value, String) {
+        let token = self.mint(
+            "oidc:alice",
+            "memory",
+            &["--email", ALICE.email, "--name", "alice"],
+        );
+        let claims = jwt::claims(&token);
+        let kid = jwt::header(&token)["kid"].as_str().unwrap().to_owned();
+        (token, claims, kid)
+    }
+
+    /// The path-suffixed protected-resource metadata URL of a service (RFC 9728 §3.1).
+    pub fn prm_url(&self, service: &str) -> String {
+        format!(
+            "{}/.well-known/oauth-protected-resource/{service}/mcp",
+            self.issuer()
+        )
     }
 
     /// A request to `/verify` carrying what the edge forwards (proto, host, URI; no token yet).

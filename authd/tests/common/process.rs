@@ -235,7 +235,7 @@ pub const UPSTREAM_CLIENT_SECRET: &str = "upstream-secret-0123456789";
 /// The development OpenID Connect provider, with users `ALICE` and `BOB`.
 pub struct Idp {
     pub issuer: String,
-    _guard: Guard,
+    guard: Guard,
 }
 
 impl Idp {
@@ -283,10 +283,12 @@ impl Idp {
         let issuer = rx
             .recv_timeout(READY_TIMEOUT)
             .unwrap_or_else(|_| panic!("oidc-provider not ready; log:\n{}", tail(&log)));
-        Idp {
-            issuer,
-            _guard: guard,
-        }
+        Idp { issuer, guard }
+    }
+
+    /// Kills the provider (SIGKILL): authd's next call to it fails.
+    pub fn kill(&mut self) {
+        self.guard.kill();
     }
 }
 
@@ -364,16 +366,21 @@ fn blocking_get_ok(url: &str) -> bool {
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 2")
 }
 
-/// Runs an `authd` admin subcommand with `env`; returns stdout, panics with stderr on failure.
-pub fn authd_cli(dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
+/// Runs `authd args` with exactly `env` (and `PATH`) to its end.
+pub fn authd_output(dir: &Path, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_authd"))
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs an `authd` admin subcommand with `env`; returns stdout, panics with stderr on failure.
+pub fn authd_cli(dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
+    let out = authd_output(dir, env, args);
     assert!(
         out.status.success(),
         "authd {args:?} failed ({}): {}",

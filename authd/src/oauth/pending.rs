@@ -1,0 +1,27 @@
+//! An authorization request being processed: what `/authorize` validated, kept in Redis under our
+//! upstream `state` while the user logs in at the provider, then under the consent form's CSRF
+//! token while the user decides (DESIGN §4.3 `state:*`, `consent_pending:*`).
+
+use serde::{Deserialize, Serialize};
+
+use super::prompt::Prompt;
+
+/// Seconds a user has to finish the upstream login (DESIGN §4.3 `state:*`).
+pub const LOGIN_TTL: u64 = 300;
+
+/// An authorization request being processed, stored under our upstream `state`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub resource: String,
+    pub scope: String,
+    /// The client's `state`, returned verbatim.
+    pub state: Option<String>,
+    /// Our PKCE verifier towards the upstream provider.
+    pub upstream_verifier: String,
+    /// The `prompt` of the request (OpenID Connect Core §3.1.2.1).
+    #[serde(default)]
+    pub prompt: Prompt,
+}
