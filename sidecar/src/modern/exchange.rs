@@ -4,7 +4,7 @@
 //! The answer is JSON, with the HTTP status the error code calls for, unless something must be
 //! streamed first: when the child sends a notification for the request (progress) or has been
 //! quiet for the keep-alive interval, and the client accepts SSE, the answer becomes an SSE
-//! stream (notifications, keep-alives, then the response). Closing that stream cancels the
+//! stream (from the start when the client accepts SSE only) (notifications, keep-alives, then the response). Closing that stream cancels the
 //! child's call (`notifications/cancelled`); so does the client going away before it.
 //!
 //! The child's server-to-client requests become an `InputRequiredResult` (see `mrtr`): after the
@@ -293,10 +293,15 @@ fn status(code: Option<i64>) -> StatusCode {
         .unwrap_or(StatusCode::OK)
 }
 
-/// Answers `call`: JSON when it finishes quietly, an SSE stream once something must be streamed.
+/// Answers `call`: JSON when it finishes quietly, an SSE stream once something must be streamed
+/// (from the start when the client takes SSE only).
 pub async fn answer(app: Arc<App>, mut call: Call, accepts: Accepts) -> Response<ResponseBody> {
     let deadline = Instant::now() + app.config.request_timeout;
-    let first = match call.drive(&app, None, accepts.sse, deadline).await {
+    let json_phase = match accepts.json {
+        true => call.drive(&app, None, accepts.sse, deadline).await,
+        false => Next::Stream(None),
+    };
+    let first = match json_phase {
         Next::Answer(body, code) => return json_response(status(code), body),
         Next::Hold => return json_response(StatusCode::OK, call.hold(&app)),
         Next::Stream(first) => first,
