@@ -117,6 +117,12 @@ def trusting(home: Path, ca: Path) -> dict[str, str]:
 def browser(stack):
     # Through an HTTPS edge the test clients trust its CA by SSL_CERT_FILE (tests/e2e/conftest.py).
     ca = os.environ.get("SSL_CERT_FILE")
+    if ca:
+        # Requests made by Playwright itself (`page.request`) go out from its Node driver, which
+        # reads extra CAs from this variable when it starts (below).
+        os.environ["NODE_EXTRA_CA_CERTS"] = ca
+    else:
+        os.environ.pop("NODE_EXTRA_CA_CERTS", None)
     with tempfile.TemporaryDirectory() as home, sync_playwright() as p:
         env = trusting(Path(home), Path(ca)) if ca else None
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
