@@ -27,7 +27,8 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Set-up (Docker too), lints, dependency audit, Rust tests, conformance, static and end-to-end suites
-# (both edges, browser tests included), the documentation build and its coverage test.
+# (both edges, browser tests included), the short soak test, the documentation build and its
+# coverage test.
 # Everything CI checks.
 test: setup setup-docker lint audit test-rust test-conformance test-static test-e2e test-soak test-docs
 
