@@ -14,18 +14,34 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::jsonrpc;
+use crate::protocol::bridge;
+use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::modern::ClientCaps;
 
 /// What the child sent that belongs to a waiting exchange.
 #[derive(Debug)]
 pub enum Delivery {
-    /// The response to request `own` (already carrying the client's id).
-    Response { own: u64, body: Bytes },
+    /// The response to request `own` (already carrying the client's id, shaped for its client),
+    /// with its error code when it is an error.
+    Response {
+        own: u64,
+        body: Bytes,
+        code: Option<i64>,
+    },
     /// A progress notification or a server-to-client request raised while the exchange runs.
     Message(Bytes),
 }
 
 pub type DeliveryTx = mpsc::UnboundedSender<Delivery>;
+
+/// Who asked: a client of the session-based revisions gets the child's result as it is; a
+/// stateless client's result gains what its revision requires (`bridge::stateless_result`) on the
+/// way through, with no second parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    Session,
+    Stateless { method: &'static str },
+}
 
 struct Waiter {
     /// The session that sent it (children of the shared pool serve many sessions).
@@ -33,6 +49,7 @@ struct Waiter {
     client_id: Box<RawValue>,
     tx: DeliveryTx,
     progress: Option<String>,
+    asker: Asker,
 }
 
 #[derive(Default)]
@@ -40,8 +57,10 @@ struct State {
     waiters: HashMap<u64, Waiter>,
     /// progressToken (raw JSON) -> own id of the request that announced it.
     progress: HashMap<String, u64>,
-    /// Exchanges answering over SSE, which can carry server-to-client requests; newest last.
-    streams: Vec<(u64, DeliveryTx)>,
+    /// Exchanges that can carry server-to-client requests (legacy ones answering over SSE,
+    /// stateless ones through multi-round-trip results), with what their clients can answer;
+    /// newest last.
+    streams: Vec<(u64, DeliveryTx, ClientCaps)>,
     /// Set once the child is gone; later registrations fail with this reason.
     closed: Option<&'static str>,
 }
@@ -53,6 +72,18 @@ pub enum Refused {
     Busy,
     /// The child is gone (the reason says why).
     Gone(&'static str),
+}
+
+impl From<Refused> for RpcError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Busy => RpcError::new(
+                jsonrpc::OVERLOADED,
+                "too many requests in flight in this session (SIDECAR_MAX_CONCURRENT_REQUESTS)",
+            ),
+            Refused::Gone(reason) => RpcError::server_gone(reason),
+        }
+    }
 }
 
 /// The waiters of one child. One short mutex per child: no lock is shared between sessions.
@@ -78,6 +109,19 @@ impl Peer {
         progress: Option<String>,
         limit: usize,
     ) -> Result<u64, Refused> {
+        self.register_for(Asker::Session, owner, client_id, tx, progress, limit)
+    }
+
+    /// `register` for a request whose answer goes to `asker`.
+    pub fn register_for(
+        &self,
+        asker: Asker,
+        owner: u64,
+        client_id: &RawValue,
+        tx: &DeliveryTx,
+        progress: Option<String>,
+        limit: usize,
+    ) -> Result<u64, Refused> {
         let mut state = self.state();
         if let Some(reason) = state.closed {
             return Err(Refused::Gone(reason));
@@ -96,6 +140,7 @@ impl Peer {
                 client_id: client_id.to_owned(),
                 tx: tx.clone(),
                 progress,
+                asker,
             },
         );
         Ok(own)
@@ -117,18 +162,27 @@ impl Peer {
         let Some(waiter) = Self::remove(&mut self.state(), own) else {
             return false;
         };
-        let body = jsonrpc::response(&waiter.client_id, result, error);
-        waiter.tx.send(Delivery::Response { own, body }).is_ok()
+        let shaped = match (waiter.asker, result) {
+            (Asker::Stateless { method }, Some(result)) => bridge::stateless_result(method, result),
+            _ => None,
+        };
+        let body = jsonrpc::response(&waiter.client_id, shaped.as_deref().or(result), error);
+        let code = error.and_then(jsonrpc::error_code);
+        waiter
+            .tx
+            .send(Delivery::Response { own, body, code })
+            .is_ok()
     }
 
-    /// Stops waiting for `own` and answers its waiter with an error; false if it was already done.
-    pub fn fail(&self, own: u64, code: i64, message: &str) -> bool {
+    /// Stops waiting for `own` and answers its waiter with `error`; false if it was already done.
+    pub fn fail(&self, own: u64, error: RpcError) -> bool {
         let Some(waiter) = Self::remove(&mut self.state(), own) else {
             return false;
         };
-        let body = jsonrpc::error_response(Some(&waiter.client_id), code, message, None);
+        let body = error.response(Some(&waiter.client_id));
+        let code = Some(error.code);
         // The exchange may be gone already (client disconnected): nothing left to tell.
-        let _ = waiter.tx.send(Delivery::Response { own, body });
+        let _ = waiter.tx.send(Delivery::Response { own, body, code });
         true
     }
 
@@ -150,25 +204,44 @@ impl Peer {
         state.waiters.get(own).map(|w| w.tx.clone())
     }
 
-    /// Where a server-to-client request goes: the newest exchange answering over SSE. stdio
-    /// carries no hint of which client request caused it (the SDKs' `relatedRequestId` is not on
-    /// the wire), and the newest one is the one most likely still running.
-    pub fn server_request_target(&self) -> Option<DeliveryTx> {
+    /// Where a server-to-client request of `method` goes: the newest exchange whose client can
+    /// answer it, else the newest one (which refuses it for its client). stdio carries no hint of
+    /// which client request caused it (the SDKs' `relatedRequestId` is not on the wire), and the
+    /// newest one is the one most likely still running.
+    pub fn server_request_target(&self, method: &str) -> Option<DeliveryTx> {
         let state = self.state();
-        state
-            .streams
-            .iter()
-            .rev()
-            .find(|(_, tx)| !tx.is_closed())
-            .map(|(_, tx)| tx.clone())
+        let open = || {
+            state
+                .streams
+                .iter()
+                .rev()
+                .filter(|(_, tx, _)| !tx.is_closed())
+        };
+        open()
+            .find(|(_, _, caps)| caps.allows(method) == Some(true))
+            .or_else(|| open().next())
+            .map(|(_, tx, _)| tx.clone())
     }
 
-    pub fn add_stream(&self, stream: u64, tx: &DeliveryTx) {
-        self.state().streams.push((stream, tx.clone()));
+    /// Registers an exchange that can carry server-to-client requests its client's `caps` allow.
+    pub fn add_stream(&self, stream: u64, tx: &DeliveryTx, caps: ClientCaps) {
+        self.state().streams.push((stream, tx.clone(), caps));
     }
 
     pub fn remove_stream(&self, stream: u64) {
-        self.state().streams.retain(|(id, _)| *id != stream);
+        self.state().streams.retain(|(id, _, _)| *id != stream);
+    }
+
+    /// Request `own` is now answered to `client_id` (a multi-round-trip request resumed by a
+    /// retry with its own id); false when it is no longer pending.
+    pub fn rebind(&self, own: u64, client_id: &RawValue) -> bool {
+        match self.state().waiters.get_mut(&own) {
+            Some(waiter) => {
+                waiter.client_id = client_id.to_owned();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Requests in flight.
@@ -189,14 +262,11 @@ impl Peer {
             state.streams.clear();
             state.waiters.drain().collect()
         };
+        let error = RpcError::server_gone(reason);
+        let code = Some(error.code);
         for (own, waiter) in waiters {
-            let body = jsonrpc::error_response(
-                Some(&waiter.client_id),
-                jsonrpc::SERVER_GONE,
-                reason,
-                None,
-            );
-            let _ = waiter.tx.send(Delivery::Response { own, body });
+            let body = error.response(Some(&waiter.client_id));
+            let _ = waiter.tx.send(Delivery::Response { own, body, code });
         }
     }
 }
@@ -212,7 +282,7 @@ mod tests {
 
     fn response_of(d: Delivery) -> (u64, serde_json::Value) {
         match d {
-            Delivery::Response { own, body } => (own, serde_json::from_slice(&body).unwrap()),
+            Delivery::Response { own, body, .. } => (own, serde_json::from_slice(&body).unwrap()),
             Delivery::Message(_) => panic!("expected a response"),
         }
     }
