@@ -192,7 +192,8 @@ def main(argv: list[str]) -> int:
         "PUBLIC_URL": "http://127.0.0.1:0", "DEV_LOGIN_USER": "dev", "DEV_LOGIN_PASSWORD": PASSWORD,
         "ALLOWED_USERS": "dev", "SIDECAR_PROBE_INTERVAL_SECS": "2"})
     servers = [s for s in load_servers() if s.name in TARGETS]
-    stack = Stack(env_file, "http://127.0.0.1:0", root / "data", ROOT / "logs" / "soak", bin_dir,
+    # Logs per report name: a short and a long run can go on side by side.
+    stack = Stack(env_file, "http://127.0.0.1:0", root / "data", ROOT / "logs" / report.name, bin_dir,
                   servers=servers, progress=say)
     watch, stop = procwatch.Watch(), threading.Event()
     verdict: dict = {"command": f"just soak {argv[0] if argv else ''}".strip(), "duration_secs": secs,
