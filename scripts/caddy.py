@@ -19,6 +19,16 @@ from fragments import Server
 from routes import CORS, IDENTITY_HEADERS, Route, routes
 
 
+# Every proxied request body is read whole before it goes upstream. Streamed, it races Go's HTTP/1
+# server (Caddy 2.6 is built with Go 1.19): an upstream that answers as soon as it has the body lets
+# Caddy start the response, and starting it closes the client's request body while the upstream
+# transport may still be reading that body to its end; the read fails, the transport closes the
+# upstream connection, and a response longer than one read buffer (4 KiB) reaches the client
+# truncated ("use of closed network connection" in Caddy's log). No `max_buffer_size`: in Caddy 2.6
+# a body shorter than it is not closed after buffering, which keeps the race.
+BUFFER_REQUESTS = "buffer_requests"
+
+
 def _matcher(route: Route) -> str | None:
     return f"@{route.id} path {' '.join(route.paths)}" if route.paths else None
 
@@ -31,7 +41,8 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
     head = f"handle @{route.id} {{" if route.paths else "handle {"
     upstream = _upstream(route, authd, sidecars)
     if not route.forward_auth:
-        return [f"\t# priority {route.priority}: {route.id}", f"\t{head}", f"\t\treverse_proxy {upstream}", "\t}"]
+        return [f"\t# priority {route.priority}: {route.id}", f"\t{head}",
+                f"\t\treverse_proxy {upstream} {{", f"\t\t\t{BUFFER_REQUESTS}", "\t\t}", "\t}"]
     cors = [f'\t\t\t\t{k} "{v}"' for k, v in CORS.items()]
     lines = [
         f"\t# priority {route.priority}: {route.id} (forward-auth)",
@@ -56,6 +67,7 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
     lines += [
         f"\t\t\treverse_proxy {upstream} {{",
         "\t\t\t\tflush_interval -1",
+        f"\t\t\t\t{BUFFER_REQUESTS}",
         "\t\t\t}",
         "\t\t}",
         "\t}",
