@@ -127,7 +127,8 @@ async fn host_routing_metadata_and_verify() {
     };
     let m = prm("/.well-known/oauth-protected-resource/mcp").await;
     assert_eq!(m["resource"], "https://mcp-memory.example.test/mcp");
-    // Client requirement P1: a host that carries a single resource also answers at the root path.
+    // Client requirement P1 (docs/architecture/client-requirements.md): a host that carries a
+    // single resource also answers at the root path.
     assert_eq!(prm("/.well-known/oauth-protected-resource").await, m);
     assert_eq!(
         m["authorization_servers"],
