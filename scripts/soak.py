@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -234,6 +235,7 @@ def main(argv: list[str]) -> int:
                    ORPHAN_GRACE_SECS)
     except StackError:
         pass  # listed below
+    shutil.rmtree(root, ignore_errors=True)  # its data, tokens included
     left = watch.survivors()
     if left:
         verdict["problems"].append(f"processes left after the stack stopped: {left}")
