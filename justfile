@@ -27,9 +27,10 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Set-up (Docker too), lints, dependency audit, Rust tests, conformance, static and end-to-end suites
-# (both edges, browser tests included), the documentation build and its coverage test.
+# (both edges, browser tests included), the short soak test, the documentation build and its
+# coverage test.
 # Everything CI checks.
-test: setup setup-docker lint audit test-rust test-conformance test-static test-e2e test-docs
+test: setup setup-docker lint audit test-rust test-conformance test-static test-e2e test-soak test-docs
 
 # The stages of `just test`, each timed (reports/test-stages.txt).
 test-stages:
@@ -56,6 +57,19 @@ test-github-live:
 # The official MCP conformance suite against the sidecar.
 test-conformance:
     bash scripts/conformance.sh
+
+# Soak test: the native stack under mixed, checked load (legacy sessions with JSON and SSE answers,
+# a standalone GET stream, resumption with Last-Event-ID, 2026-07-28 stateless requests) while
+# faults are injected (kill -9 of an MCP server and of a sidecar, authd and Redis restarts, malformed
+# requests); fails on a hung, wrong or duplicate answer, a client that does not recover, a process
+# left over, or fds/RSS that grow. DURATION like 150s, 30m, 1h. Writes reports/soak.{json,md} and
+# reports/soak-resources.csv.
+soak DURATION="30m": setup
+    python3 scripts/soak.py {{DURATION}} --report reports/soak
+
+# The short soak test of `just test` (every fault at least once): reports/soak-short.*.
+test-soak: setup
+    python3 scripts/soak.py 150s --report reports/soak-short
 
 # All benchmarks.
 bench: bench-sidecar bench-verify
