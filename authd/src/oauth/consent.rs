@@ -10,10 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::cimd::resolve_client;
-use super::code::issue_code;
+use super::code::{issue_code, refuse};
 use super::pending::{LOGIN_TTL, Pending};
 use super::redirect;
-use super::response;
 use crate::allow::Identity;
 use crate::error::{AuthorizeError, PageError};
 use crate::html::{ConsentView, consent_page};
@@ -70,6 +69,7 @@ pub async fn ask(
             .iter()
             .all(|u| redirect::is_loopback_uri(u)),
         scope: &pending.scope,
+        device: pending.device.is_some(),
     });
     let asked = Asked { pending, user };
     app.store
@@ -147,11 +147,12 @@ pub async fn decide(
             PageError::BadRequest("this consent request expired or was already answered".into())
         })?;
     if d.decision != "approve" {
-        return Ok(response::with_error(
+        return refuse(
             &app,
             &asked.pending,
             &AuthorizeError::AccessDenied("the user denied access".into()),
-        ));
+        )
+        .await;
     }
     let key = consent_key(&app, &asked.user.id, &asked.pending.client_id);
     app.store
