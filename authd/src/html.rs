@@ -1,7 +1,21 @@
 //! HTML pages (consent, errors). Every value shown is escaped (OWASP XSS rule #1): client names,
 //! URIs and messages all come from untrusted input.
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Html;
+
+/// The headers of a page where the user decides something (consent, device code): never cached,
+/// never framed (clickjacking), no script, no other origin's content.
+pub fn protect(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+}
 
 /// Escapes text for HTML element content and double-quoted attribute values.
 pub fn escape(s: &str) -> String {

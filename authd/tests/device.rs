@@ -132,18 +132,13 @@ async fn polling_faster_than_the_interval_is_slow_down() {
     assert_eq!((status, error(&second)), (400, "slow_down"));
 }
 
-#[tokio::test]
-async fn denied_on_the_consent_page_is_access_denied() {
-    let stack = fast_stack(&[]).await;
+/// The user ends the verification without approving: the page says `says`, the device hears
+/// `access_denied` at its next poll.
+async fn refused(stack: &Stack, browser: &Browser, user: &common::User, says: &str) {
     let client = stack.register_device_client().await;
     let codes = stack.device_codes(&client, "memory").await;
-    let mut browser = Browser::new();
-    browser.approve = false;
-    match stack
-        .verify_device(&browser, &ALICE, &codes.user_code)
-        .await
-    {
-        End::Page(200, body) => assert!(body.contains("Access denied"), "{body}"),
+    match stack.verify_device(browser, user, &codes.user_code).await {
+        End::Page(200, body) => assert!(body.contains(says), "{body}"),
         other => panic!("unexpected end: {other:?}"),
     }
     let (status, body) = stack.poll_until_answered(&client, &codes).await;
@@ -151,19 +146,16 @@ async fn denied_on_the_consent_page_is_access_denied() {
 }
 
 #[tokio::test]
+async fn denied_on_the_consent_page_is_access_denied() {
+    let mut browser = Browser::new();
+    browser.approve = false;
+    refused(&fast_stack(&[]).await, &browser, &ALICE, "Access denied").await;
+}
+
+#[tokio::test]
 async fn a_user_off_the_allow_list_is_access_denied() {
     let stack = fast_stack(&[("ALLOWED_EMAILS", ALICE.email)]).await;
-    let client = stack.register_device_client().await;
-    let codes = stack.device_codes(&client, "memory").await;
-    match stack
-        .verify_device(&Browser::new(), &BOB, &codes.user_code)
-        .await
-    {
-        End::Page(200, body) => assert!(body.contains("not allowed"), "{body}"),
-        other => panic!("unexpected end: {other:?}"),
-    }
-    let (status, body) = stack.poll_until_answered(&client, &codes).await;
-    assert_eq!((status, error(&body)), (400, "access_denied"));
+    refused(&stack, &Browser::new(), &BOB, "not allowed").await;
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use super::pending::{LOGIN_TTL, Pending};
 use super::redirect;
 use crate::allow::Identity;
 use crate::error::{AuthorizeError, PageError};
-use crate::html::{ConsentView, consent_page};
+use crate::html::{ConsentView, consent_page, protect};
 use crate::state::{App, AppState};
 use crate::store::{hash, same_secret};
 
@@ -91,15 +91,8 @@ pub async fn ask(
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         h.insert(header::SET_COOKIE, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Clickjacking: the consent page must not be framed.
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
+    protect(h);
     Ok(resp)
 }
 

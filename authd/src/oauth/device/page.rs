@@ -5,19 +5,11 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::html::{escape, page};
+use crate::html::{escape, page, protect};
 
 fn send(status: StatusCode, title: &str, body: &str) -> Response {
     let mut resp = (status, page(title, body)).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
+    protect(resp.headers_mut());
     resp
 }
 
