@@ -64,6 +64,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         "ALLOWED_USERS_EVERYTHING": EVERYTHING_USERS,
         "REGISTER_RATE_LIMIT": "100000",
         "SIDECAR_PROBE_INTERVAL_SECS": "2",
+        # Device logins (test_connect.py): quick polls, and codes that expire within a test.
+        "DEVICE_POLL_INTERVAL_SECS": "1",
+        "DEVICE_CODE_TTL_SECS": "30",
         # `E2E_MCP_SANDBOX=off` shows what the confinement tests catch without the sandbox.
         "MCP_SANDBOX": os.environ.get("E2E_MCP_SANDBOX", "bubblewrap"),
     })
