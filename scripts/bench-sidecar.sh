@@ -2,7 +2,10 @@
 # The sidecar benchmark (`just bench-sidecar`): the sidecar against the peer bridges supergateway
 # (npm), mcp-proxy and mcp-streamablehttp-proxy (PyPI, pinned in scripts/bench-peers.txt) and against
 # the stdio server driven directly (the lower bound), each wrapping the same two official servers:
-# server-everything (`echo`, Node) and mcp-server-time (`get_current_time`, Python).
+# server-everything (`echo`, Node) and mcp-server-time (`get_current_time`, Python). Two more sidecar
+# targets compare the protocol eras: `sidecar-stateless` (MCP 2026-07-28 requests, no session, on
+# the same settings as `sidecar`) and `sidecar-shared` (legacy sessions in SIDECAR_SESSION_MODE=shared,
+# for the memory of 64 sessions against one).
 #
 # For every (server, target): start the bridge on a loopback port, poll until it answers, run
 # sidecar/examples/loadgen (shapes 1x1, 1x16, 16x4, 64x1; JSON and SSE answers where served; every
@@ -12,7 +15,7 @@
 # Output: reports/bench-sidecar.jsonl (raw lines), reports/bench-sidecar.json, reports/bench-sidecar.md.
 #
 # Knobs (environment): BENCH_SECS (measured seconds per shape, default 3), BENCH_WARMUP_SECS (1),
-# BENCH_SHAPES (1x1,1x16,16x4,64x1), BENCH_TOOLS (echo,time), BENCH_TARGETS (all five),
+# BENCH_SHAPES (1x1,1x16,16x4,64x1), BENCH_TOOLS (echo,time), BENCH_TARGETS (all seven),
 # BENCH_CREATE_SESSIONS (sessions per creation measurement, 16), BENCH_ROUNDS (1; with more, every
 # cell is the median of that many runs), BENCH_BUILD=0 (use the release binaries already in
 # $CARGO_TARGET_DIR).
@@ -25,7 +28,7 @@ secs="${BENCH_SECS:-3}"
 warmup="${BENCH_WARMUP_SECS:-1}"
 shapes="${BENCH_SHAPES:-1x1,1x16,16x4,64x1}"
 tools="${BENCH_TOOLS:-echo,time}"
-targets="${BENCH_TARGETS:-sidecar,supergateway,mcp-proxy,mcp-streamablehttp-proxy,stdio}"
+targets="${BENCH_TARGETS:-sidecar,sidecar-stateless,sidecar-shared,supergateway,mcp-proxy,mcp-streamablehttp-proxy,stdio}"
 create_sessions="${BENCH_CREATE_SESSIONS:-16}"
 rounds="${BENCH_ROUNDS:-1}"
 
@@ -136,17 +139,18 @@ start_bridge() {
   for attempt in 1 2 3 4 5; do
     rm -f "$port_file"
     case "$target" in
-      sidecar) (run_sidecar "$port_file" "$@" -- "${server[@]}") >"$log" 2>&1 & ;;
+      sidecar | sidecar-stateless) (run_sidecar "$port_file" "$@" -- "${server[@]}") >"$log" 2>&1 & ;;
+      sidecar-shared) (run_sidecar "$port_file" SIDECAR_SESSION_MODE=shared "$@" -- "${server[@]}") >"$log" 2>&1 & ;;
       *) python3 "$root/scripts/listen.py" candidate >"$port_file" ;;
     esac
-    [ "$target" = sidecar ] && bridge_pid=$!
+    [[ "$target" == sidecar* ]] && bridge_pid=$!
     # The port file appears once the socket is bound (bounded poll, 30 s).
     for _ in $(seq 300); do [ -s "$port_file" ] && break; sleep 0.1; done  # poll
     port="$(cat "$port_file")"
     url="http://127.0.0.1:$port/mcp"
     ready="$url"
     case "$target" in
-      sidecar) ready="http://127.0.0.1:$port/health" ;;
+      sidecar*) ready="http://127.0.0.1:$port/health" ;;
       supergateway)
         "$node" "$supergateway" --stdio "${server[*]}" --outputTransport streamableHttp --stateful \
           --port "$port" --healthEndpoint /healthz --logLevel none >"$log" 2>&1 &
@@ -162,7 +166,7 @@ start_bridge() {
           "${server[@]}" >"$log" 2>&1 &
         ;;
     esac
-    [ "$target" = sidecar ] || bridge_pid=$!
+    [[ "$target" == sidecar* ]] || bridge_pid=$!
     if "$loadgen" ready --url "$ready" --timeout-secs 60 --pid "$bridge_pid"; then
       return 0
     fi
@@ -177,6 +181,8 @@ start_bridge() {
 note_of() {
   case "$1" in
     sidecar) echo "isolated sessions, one child each, warm pool of 2 (.env.example)" ;;
+    sidecar-stateless) echo "2026-07-28 stateless requests (no session) on the sidecar settings above: one user, served by that user's child" ;;
+    sidecar-shared) echo "SIDECAR_SESSION_MODE=shared: sessions virtual over a shared pool of 2 children" ;;
     supergateway) echo "--stateful: one child per session, spawned at initialize; answers only as SSE (406 unless Accept lists both types)" ;;
     mcp-proxy) echo "one child shared by every session (the proxy answers initialize itself); answers only as JSON" ;;
     mcp-streamablehttp-proxy) echo "one child per session, spawned at initialize; answers only as JSON" ;;
@@ -209,7 +215,10 @@ for round in $(seq 1 "$rounds"); do
         continue
       fi
       start_bridge "$target-$tool" "$target" "$tool"
-      timeout 600 "$loadgen" bench "${common[@]}" --note="$(note_of "$target")" --url "$url" --pid "$bridge_pid" >>"$lines" ||
+      stateless=()
+      [ "$target" = sidecar-stateless ] && stateless=(--stateless)
+      timeout 600 "$loadgen" bench "${common[@]}" "${stateless[@]}" --note="$(note_of "$target")" --url "$url" \
+        --pid "$bridge_pid" >>"$lines" ||
         say "$target / $tool: load generator failed (see the lines written so far)"
       stop_bridge
     done

@@ -2,7 +2,8 @@
 
 Issue 4 contract: `just run` creates `.env` on first use, generating fresh secrets, and never
 overwrites an existing one. Secrets generated here: the JWT signing key (`authd keygen`), the
-client secret authd shares with the development OpenID Connect provider, the Redis password.
+client secret authd shares with the development OpenID Connect provider, the Redis password, the
+sidecars' requestState key.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def create_env(example: Path, target: Path, authd: Path, overrides: dict[str, st
         "JWT_PRIVATE_KEY": keygen(authd),
         "OIDC_CLIENT_SECRET": secrets.token_urlsafe(32),
         "REDIS_PASSWORD": secrets.token_urlsafe(24),
+        "SIDECAR_REQUEST_STATE_KEY": secrets.token_urlsafe(32),
     }
     # authd refuses to start with every allow list empty: on first use only the development user
     # may log in (edit ALLOWED_* in .env to open the gateway to others).

@@ -21,12 +21,14 @@ SUPPORT_PATHS = ("/consent", "/device")
 # Headers the edge copies from a 2xx forward-auth answer to the MCP request (DESIGN 4.4).
 IDENTITY_HEADERS = ("X-User-Id", "X-User-Name", "X-Client-Id", "X-Scopes")
 # CLIENTS.md E3 for the MCP routes (authd answers CORS itself on its routes, and the edge must not
-# duplicate Access-Control-* there).
+# duplicate Access-Control-* there). `*` lets the Mcp-Param-<name> headers of 2026-07-28 through
+# (one per annotated tool argument: no fixed list); for requests without credentials it covers
+# every header but Authorization, which stays named (Fetch standard, "CORS protocol").
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, Mcp-Session-Id, "
-    "MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name",
+    "MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name, *",
     "Access-Control-Expose-Headers": "Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version",
     "Access-Control-Max-Age": "86400",
 }

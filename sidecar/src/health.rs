@@ -2,17 +2,18 @@
 //! "Utilities" > "Ping") to a child the sidecar initialized itself, every
 //! `SIDECAR_PROBE_INTERVAL_SECS`. A health request only reads the last result; it never spawns.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::json;
 use serde_json::value::RawValue;
+use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::child::handshake;
 use crate::child::{Child, ChildSpec};
 use crate::clock;
-use crate::lifecycle;
 
 /// Time a fresh probe child gets to start and answer `initialize`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,6 +32,10 @@ struct Outcome {
 pub struct Health {
     interval: Duration,
     last: Mutex<Option<Outcome>>,
+    /// The probe child's `initialize` result: what the server is and can do, whoever asks
+    /// (`server/discover`, `subscriptions/listen`).
+    init: OnceLock<Box<RawValue>>,
+    initialized: Notify,
 }
 
 impl Health {
@@ -38,7 +43,18 @@ impl Health {
         Self {
             interval,
             last: Mutex::new(None),
+            init: OnceLock::new(),
+            initialized: Notify::new(),
         }
+    }
+
+    /// The server's `initialize` result, waiting up to `wait` for the first probe child.
+    pub async fn initialize_result(&self, wait: Duration) -> Option<&RawValue> {
+        let notified = self.initialized.notified();
+        if self.init.get().is_none() {
+            let _ = tokio::time::timeout(wait, notified).await;
+        }
+        self.init.get().map(AsRef::as_ref)
     }
 
     fn last(&self) -> Option<Outcome> {
@@ -82,7 +98,10 @@ impl Health {
                 _ = shutdown.cancelled() => break,
             }
             let started = Instant::now();
-            let result = probe(&mut child, &spec).await;
+            let result = probe(&mut child, &spec, &self.init).await;
+            if self.init.get().is_some() {
+                self.initialized.notify_waiters();
+            }
             if let Err(error) = &result {
                 tracing::warn!(error = %error, "health probe failed");
                 child = None;
@@ -102,11 +121,16 @@ impl Health {
     }
 }
 
-async fn probe(slot: &mut Option<Arc<Child>>, spec: &Arc<ChildSpec>) -> Result<(), String> {
+async fn probe(
+    slot: &mut Option<Arc<Child>>,
+    spec: &Arc<ChildSpec>,
+    init: &OnceLock<Box<RawValue>>,
+) -> Result<(), String> {
     let child = match slot.as_ref().filter(|c| c.is_alive()) {
         Some(child) => child.clone(),
         None => {
-            let (child, _) = lifecycle::spawn_initialized(spec, START_TIMEOUT).await?;
+            let (child, result) = handshake::spawn_initialized(spec, START_TIMEOUT).await?;
+            let _ = init.set(result);
             *slot = Some(child.clone());
             child
         }
@@ -114,5 +138,31 @@ async fn probe(slot: &mut Option<Arc<Child>>, spec: &Arc<ChildSpec>) -> Result<(
     let answer = child
         .call(RawValue::NULL, "ping", None, 1, PING_TIMEOUT)
         .await;
-    lifecycle::result_of(&answer).map(|_| ())
+    handshake::result_of(&answer).map(|_| ())
+}
+
+/// `sidecar healthcheck`: whether `url` answers 200 within `timeout` (for Docker HEALTHCHECK:
+/// images have no curl). `Err` when the URL is not valid.
+pub fn check(url: &str, timeout: Duration) -> Result<bool, String> {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let uri = url
+        .parse::<hyper::Uri>()
+        .map_err(|_| format!("invalid url {url:?}"))?;
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Ok(false);
+    };
+    let healthy = runtime.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+        matches!(
+            tokio::time::timeout(timeout, client.get(uri)).await,
+            Ok(Ok(response)) if response.status() == hyper::StatusCode::OK
+        )
+    });
+    Ok(healthy)
 }

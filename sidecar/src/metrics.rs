@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// `method` label values: MCP methods we know, then the kinds of message without one.
-const METHODS: [&str; 20] = [
+const METHODS: [&str; 21] = [
     "initialize",
     "ping",
     "tools/list",
@@ -21,6 +21,7 @@ const METHODS: [&str; 20] = [
     "completion/complete",
     "logging/setLevel",
     "server/discover",
+    "subscriptions/listen",
     "notification",
     "response",
     "batch",
@@ -50,6 +51,14 @@ pub const RESPONSE: &str = "response";
 pub const BATCH: &str = "batch";
 pub const STREAM: &str = "stream";
 pub const DELETE: &str = "delete";
+
+/// Gauges of state kept outside the metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    pub sessions: usize,
+    pub stateless_users: usize,
+    pub held_calls: usize,
+}
 
 /// All counters of the process.
 pub struct Metrics {
@@ -97,8 +106,8 @@ impl Metrics {
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
-    /// The exposition text; `sessions` is read from the session table by the caller.
-    pub fn render(&self, sessions: usize) -> String {
+    /// The exposition text; the gauges of state kept elsewhere are read by the caller.
+    pub fn render(&self, gauges: Gauges) -> String {
         let mut out = String::with_capacity(4096);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {
@@ -112,7 +121,21 @@ impl Metrics {
             "sidecar_sessions",
             "Open MCP sessions.",
             "gauge",
-            sessions as u64,
+            gauges.sessions as u64,
+        );
+        gauge(
+            &mut out,
+            "sidecar_stateless_users",
+            "Users with stateless children of their own (isolated mode).",
+            "gauge",
+            gauges.stateless_users as u64,
+        );
+        gauge(
+            &mut out,
+            "sidecar_held_calls",
+            "Calls held while stateless clients gather input (multi-round-trip requests).",
+            "gauge",
+            gauges.held_calls as u64,
         );
         gauge(
             &mut out,
@@ -200,8 +223,14 @@ mod tests {
         let m = Metrics::default();
         m.record(method_label("tools/call"), 200, Duration::from_micros(300));
         m.record(method_label("made/up"), 418, Duration::from_secs(100));
-        let text = m.render(3);
+        let text = m.render(Gauges {
+            sessions: 3,
+            stateless_users: 2,
+            held_calls: 1,
+        });
         assert!(text.contains("sidecar_sessions 3"));
+        assert!(text.contains("sidecar_stateless_users 2"));
+        assert!(text.contains("sidecar_held_calls 1"));
         assert!(text.contains(r#"sidecar_requests_total{method="tools/call",status="200"} 1"#));
         assert!(text.contains(r#"sidecar_requests_total{method="other",status="other"} 1"#));
         assert!(text.contains(r#"sidecar_request_duration_seconds_bucket{le="0.0005"} 1"#));

@@ -54,6 +54,25 @@ async fn every_invalid_setting_is_reported_at_once_with_exit_64() {
     assert!(sc.descendants().is_empty(), "no child spawned");
 }
 
+/// Issue 8 item 5: a duration too large to add to a clock reading is refused at start (before,
+/// `SIDECAR_REQUEST_TIMEOUT_SECS=18446744073709551615` made every request panic).
+#[tokio::test]
+async fn a_huge_duration_is_refused_at_start_with_exit_64() {
+    let sc = sidecar(fixture("echo"))
+        .env("SIDECAR_REQUEST_TIMEOUT_SECS", u64::MAX)
+        .env("SIDECAR_MAX_BODY_BYTES", u64::MAX)
+        .spawn();
+    assert_eq!(exit_code(&sc).await, Some(64), "log:\n{}", sc.log());
+    let log = sc.log();
+    for name in ["SIDECAR_REQUEST_TIMEOUT_SECS", "SIDECAR_MAX_BODY_BYTES"] {
+        assert!(
+            log.contains(name),
+            "the start-up message names {name}:\n{log}"
+        );
+    }
+    assert!(sc.descendants().is_empty(), "no child spawned");
+}
+
 #[tokio::test]
 async fn health_is_503_while_no_child_answers_and_the_sidecar_stays_up() {
     let missing = repo_root().join("tests/fixtures/does-not-exist");

@@ -155,17 +155,20 @@ async fn delete_ends_the_session_and_kills_its_child() {
     );
 }
 
+/// `server/discover` exists only in the stateless revision (2026-07-28), which the sidecar serves:
+/// without the per-request `_meta` it is an invalid request of that revision (-32602, 400), never a
+/// session error; with it, the discovery result (tests/stateless.rs).
 #[tokio::test]
-async fn server_discover_without_session_is_method_not_found() {
+async fn server_discover_without_session_is_a_stateless_request() {
     let sc = sidecar(fixture("echo")).start().await;
     let resp = sc
         .post_raw(&request_body(json!(1), "server/discover", json!({})))
         .send()
         .await
         .unwrap();
-    assert!(resp.status().as_u16() < 500, "status {}", resp.status());
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let answer = response_for(resp, &json!(1)).await;
-    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ import {
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { registerStateless } from './stateless.mjs';
 
 // 1x1 PNG and a minimal WAV, base64: the smallest valid payloads for image/audio content.
 const PNG =
@@ -130,14 +131,31 @@ server.registerTool(
   },
 );
 
-// SEP-1613 (scenario json-schema-2020-12): tools/list must carry this schema verbatim ($schema,
-// $defs, additionalProperties), which McpServer's zod conversion would drop; calls still validate
-// through the zod shape, and tools/list is patched below.
+// SEP-1613 and SEP-2106 (scenario json-schema-2020-12): tools/list must carry this schema verbatim
+// ($schema, $defs with $anchor, additionalProperties, allOf/anyOf, if/then/else), which McpServer's
+// zod conversion would drop; calls still validate through the zod shape, and tools/list is patched
+// below.
 const JSON_SCHEMA_2020_12 = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   type: 'object',
-  $defs: { address: { type: 'object', properties: { street: { type: 'string' }, city: { type: 'string' } } } },
-  properties: { name: { type: 'string' }, address: { $ref: '#/$defs/address' } },
+  $defs: {
+    address: {
+      $anchor: 'addressDef',
+      type: 'object',
+      properties: { street: { type: 'string' }, city: { type: 'string' } },
+    },
+  },
+  properties: {
+    name: { type: 'string' },
+    address: { $ref: '#/$defs/address' },
+    contactMethod: { type: 'string', enum: ['phone', 'email'] },
+    phone: { type: 'string' },
+    email: { type: 'string' },
+  },
+  allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
+  if: { properties: { contactMethod: { const: 'phone' } }, required: ['contactMethod'] },
+  then: { required: ['phone'] },
+  else: { required: ['email'] },
   additionalProperties: false,
 };
 server.registerTool(
@@ -147,6 +165,9 @@ server.registerTool(
     inputSchema: {
       name: z.string().optional(),
       address: z.object({ street: z.string().optional(), city: z.string().optional() }).optional(),
+      contactMethod: z.enum(['phone', 'email']).optional(),
+      phone: z.string().optional(),
+      email: z.string().optional(),
     },
   },
   async (args) => text(`JSON Schema 2020-12 tool called with: ${JSON.stringify(args)}`),
@@ -315,6 +336,23 @@ server.server.setRequestHandler(CompleteRequestSchema, async () => ({
   completion: { values: [], total: 0, hasMore: false },
 }));
 
+// SEP-2243 (scenario http-custom-header-server-validation): an argument mirrored in an
+// Mcp-Param-Region header, which the sidecar checks against the body. tools/list carries the raw
+// schema (zod would drop x-mcp-header).
+const CUSTOM_HEADER_SCHEMA = {
+  type: 'object',
+  properties: { region: { type: 'string', 'x-mcp-header': 'Region' } },
+  required: ['region'],
+};
+server.registerTool(
+  'test_custom_header',
+  { description: 'Echoes the region its Mcp-Param-Region header mirrors', inputSchema: { region: z.string() } },
+  async ({ region }) => text(`region=${region}`),
+);
+
+// ---- 2026-07-28 (stateless) scenarios: tests/conformance/stateless.mjs ----
+const stateless = registerStateless(server, text);
+
 // tools/list: McpServer's own answer, with the SEP-1613 tool's schema replaced by the raw one.
 // Registered last, so it replaces the handler McpServer installed (Protocol keeps one per method).
 const listTools = server.server._requestHandlers.get('tools/list');
@@ -322,8 +360,11 @@ server.server.setRequestHandler(ListToolsRequestSchema, async (request, extra) =
   const result = await listTools(request, extra);
   for (const tool of result.tools) {
     if (tool.name === 'json_schema_2020_12_tool') tool.inputSchema = JSON_SCHEMA_2020_12;
+    if (tool.name === 'test_custom_header') tool.inputSchema = CUSTOM_HEADER_SCHEMA;
   }
   return result;
 });
 
-await server.connect(new StdioServerTransport());
+const transport = new StdioServerTransport();
+await server.connect(transport);
+stateless.attach(transport);

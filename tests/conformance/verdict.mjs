@@ -1,22 +1,27 @@
 #!/usr/bin/env node
 // Verdict of a conformance run: reads every `<output>/server-<scenario>-<timestamp>/checks.json`
 // written by `conformance server -o <output>`, decides pass/fail per scenario (a scenario fails when
-// any of its checks has status FAILURE), compares with expected-failures.txt and prints a report.
-// Exit 0 only when the failing scenarios are exactly the listed ones.
+// any of its checks has status FAILURE), compares with the entries of expected-failures.txt whose
+// run pattern matches this run, and prints a report. Exit 0 only when the failing scenarios are
+// exactly the listed ones.
 //
-// usage: node verdict.mjs <output dir> <expected-failures.txt> <scenario list file>
+// usage: node verdict.mjs <output dir> <expected-failures.txt> <scenario list file> <run>
+// <run> is "<requirement set>/<session mode>", e.g. 2026-07-28/shared; a pattern's parts may be *.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [outputDir, expectedFile, scenarioFile] = process.argv.slice(2);
+const [outputDir, expectedFile, scenarioFile, run] = process.argv.slice(2);
 
+const matches = (pattern, actual) =>
+  pattern.split('/').every((part, i) => part === '*' || part === actual.split('/')[i]);
 const expected = new Map();
 for (const line of readFileSync(expectedFile, 'utf8').split('\n')) {
   const trimmed = line.trim();
   if (trimmed === '' || trimmed.startsWith('#')) continue;
-  const space = trimmed.indexOf(' ');
-  expected.set(space < 0 ? trimmed : trimmed.slice(0, space), space < 0 ? '' : trimmed.slice(space + 1));
+  const [pattern, scenario, ...reason] = trimmed.split(/\s+/);
+  if (!scenario || !pattern.includes('/')) throw new Error(`expected-failures.txt: bad line: ${trimmed}`);
+  if (matches(pattern, run)) expected.set(scenario, reason.join(' '));
 }
 
 // Scenarios the suite was asked to run; one that left no results counts as failed.

@@ -159,7 +159,16 @@ async fn probe(target: &Target, session: &Session) -> Vec<(&'static str, Framing
 pub async fn run(target: &Target, plan: &Plan) -> Result<(), Error> {
     let rss_idle = rss_fields(plan.pid, &[]).await;
     let most = plan.shapes.iter().map(|s| s.sessions).max().unwrap_or(1);
-    let (mut sessions, rtts, mut failure) = open_sessions(target, most.min(OPEN_TIMED)).await;
+    // Memory with one session: what a session costs on top of the idle bridge and its pools.
+    let (mut sessions, mut rtts, mut failure) = open_sessions(target, 1).await;
+    let rss_one = rss_fields(plan.pid, &sessions).await;
+    if failure.is_none() {
+        let (more, more_rtts, more_failure) =
+            open_sessions(target, most.min(OPEN_TIMED).saturating_sub(1)).await;
+        sessions.extend(more);
+        rtts.extend(more_rtts);
+        failure = more_failure;
+    }
     emit(
         target,
         "session_create",
@@ -244,7 +253,8 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<(), Error> {
     emit(
         target,
         "rss",
-        json!({"sessions_open": sessions.len(), "idle": rss_idle, "opened": rss_opened, "open": rss_open}),
+        json!({"sessions_open": sessions.len(), "idle": rss_idle, "one": rss_one,
+               "opened": rss_opened, "open": rss_open}),
     );
     close_all(sessions).await;
     Ok(())

@@ -39,11 +39,14 @@ pub struct Posted {
     pub answered_at: Instant,
 }
 
-/// Headers of a session that every POST after `initialize` repeats.
+/// Headers of a session that every POST after `initialize` repeats; a stateless request (MCP
+/// 2026-07-28 "Standard headers") repeats its method and name instead of a session id.
 pub struct SessionHeaders<'a> {
     pub session_id: Option<&'a str>,
     pub protocol_version: Option<&'a str>,
     pub accept: &'a str,
+    /// `Mcp-Method` and `Mcp-Name`.
+    pub routing: Option<(&'a str, &'a str)>,
 }
 
 impl Endpoint {
@@ -81,6 +84,11 @@ impl Endpoint {
         }
         if let Some(version) = headers.protocol_version {
             request = request.header("mcp-protocol-version", version);
+        }
+        if let Some((method, name)) = headers.routing {
+            request = request
+                .header("mcp-method", method)
+                .header("mcp-name", name);
         }
         let request = request
             .body(Full::new(body))

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bench;
+mod eras;
 mod error;
 mod http;
 mod procfs;
@@ -67,6 +68,9 @@ struct TargetArgs {
     /// Protocol revision sent in `initialize`.
     #[arg(long, default_value = "2025-06-18")]
     protocol_version: String,
+    /// Send stateless (MCP 2026-07-28) requests instead of opening sessions.
+    #[arg(long, requires = "url")]
+    stateless: bool,
     /// Seconds one request may take before it counts as an error.
     #[arg(long, default_value_t = 30)]
     request_timeout_secs: u64,
@@ -145,6 +149,9 @@ impl TargetArgs {
     fn target(&self) -> Result<Target, error::Error> {
         let timeout = Duration::from_secs(self.request_timeout_secs);
         match (&self.url, self.stdio) {
+            (Some(url), false) if self.stateless => {
+                Ok(Target::stateless(&self.name, self.tool, url, timeout)?)
+            }
             (Some(url), false) => Ok(Target::http(
                 &self.name,
                 self.tool,

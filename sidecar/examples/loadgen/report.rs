@@ -80,11 +80,11 @@ fn one_per_cell(lines: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
-fn str_of<'a>(line: &'a Value, key: &str) -> &'a str {
+pub fn str_of<'a>(line: &'a Value, key: &str) -> &'a str {
     line[key].as_str().unwrap_or("")
 }
 
-fn tools(lines: &[Value]) -> Vec<String> {
+pub fn tools(lines: &[Value]) -> Vec<String> {
     let mut tools: Vec<String> = Vec::new();
     for line in lines {
         let tool = str_of(line, "tool");
@@ -96,7 +96,12 @@ fn tools(lines: &[Value]) -> Vec<String> {
 }
 
 /// Best requests/s of the targets `pick` accepts, over every framing, for one tool and shape.
-fn best_rps(lines: &[Value], tool: &str, shape: &str, pick: impl Fn(&str) -> bool) -> Option<f64> {
+pub fn best_rps(
+    lines: &[Value],
+    tool: &str,
+    shape: &str,
+    pick: impl Fn(&str) -> bool,
+) -> Option<f64> {
     lines
         .iter()
         .filter(|l| l["kind"] == "shape" && l["tool"] == tool && l["shape"] == shape)
@@ -108,7 +113,8 @@ fn best_rps(lines: &[Value], tool: &str, shape: &str, pick: impl Fn(&str) -> boo
 /// The performance targets, each with the measured figures and whether it is met.
 fn judge(lines: &[Value]) -> Value {
     let mut verdicts = Vec::new();
-    let is_peer = |t: &str| t != SUBJECT && t != LOWER_BOUND;
+    // The sidecar's other measurements (stateless, shared mode) are no peers.
+    let is_peer = |t: &str| !t.starts_with(SUBJECT) && t != LOWER_BOUND;
     for tool in tools(lines) {
         for shape in SHAPES {
             let subject = best_rps(lines, &tool, shape, |t| t == SUBJECT);
@@ -152,6 +158,7 @@ fn judge(lines: &[Value]) -> Value {
             );
         }
     }
+    verdicts.extend(crate::eras::judge(lines));
     Value::Array(verdicts)
 }
 
@@ -195,7 +202,7 @@ fn shape_table(md: &mut String, lines: &[Value], tool: &str, cell_of: impl Fn(&V
 }
 
 /// Lines of one kind.
-fn of_kind<'a>(lines: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+pub fn of_kind<'a>(lines: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
     lines.iter().filter(move |l| l["kind"] == kind)
 }
 
@@ -222,7 +229,7 @@ fn or_dash(value: &Value) -> String {
     }
 }
 
-fn cell(line: &Value) -> String {
+pub fn cell(line: &Value) -> String {
     let mut text = format!(
         "{:.0} ({} / {})",
         line["rps"].as_f64().unwrap_or(0.0),
@@ -294,6 +301,7 @@ fn markdown(lines: &[Value], verdicts: &Value) -> String {
             )
         });
     }
+    crate::eras::markdown(&mut md, lines);
     let rows = verdicts.as_array().map(Vec::as_slice).unwrap_or_default();
     table(
         &mut md,

@@ -34,6 +34,9 @@ pub struct Target {
 
 enum TargetKind {
     Http(Arc<Endpoint>),
+    /// Stateless requests (MCP 2026-07-28): no session to open, `_meta` and routing headers on
+    /// every request.
+    Stateless(Arc<Endpoint>),
     Stdio {
         command: Vec<String>,
         timeout: Duration,
@@ -53,6 +56,15 @@ impl Target {
             tool,
             protocol_version: protocol_version.into(),
             kind: TargetKind::Http(Arc::new(Endpoint::new(url, timeout)?)),
+        })
+    }
+
+    pub fn stateless(name: &str, tool: Tool, url: &str, timeout: Duration) -> Result<Self, Error> {
+        Ok(Self {
+            name: name.into(),
+            tool,
+            protocol_version: workload::STATELESS_VERSION.into(),
+            kind: TargetKind::Stateless(Arc::new(Endpoint::new(url, timeout)?)),
         })
     }
 
@@ -86,6 +98,7 @@ impl Target {
                     session_id: None,
                     protocol_version: None,
                     accept: ACCEPT_BOTH,
+                    routing: None,
                 };
                 let posted = endpoint.post(&headers, &init, Some(id)).await?;
                 let rtt = posted.answered_at - start;
@@ -102,6 +115,10 @@ impl Target {
                     .await?;
                 Ok((Session::Http(session), rtt))
             }
+            // A stateless client has nothing to open: it is one more independent caller.
+            TargetKind::Stateless(endpoint) => {
+                Ok((Session::Stateless(Arc::clone(endpoint)), Duration::ZERO))
+            }
             TargetKind::Stdio { command, timeout } => {
                 self.handshake(StdioChild::spawn(command, *timeout)?).await
             }
@@ -114,7 +131,7 @@ impl Target {
             TargetKind::Stdio { command, timeout } => {
                 Ok(Some(StdioChild::spawn(command, *timeout)?))
             }
-            TargetKind::Http(_) => Ok(None),
+            TargetKind::Http(_) | TargetKind::Stateless(_) => Ok(None),
         }
     }
 
@@ -153,12 +170,14 @@ impl HttpSession {
             session_id: self.id.as_deref(),
             protocol_version: Some(&self.version),
             accept,
+            routing: None,
         }
     }
 }
 
 pub enum Session {
     Http(HttpSession),
+    Stateless(Arc<Endpoint>),
     Stdio(Box<StdioChild>),
 }
 
@@ -174,6 +193,19 @@ impl Session {
                     .endpoint
                     .post(&session.headers(accept), &request, Some(id))
                     .await?;
+                let framing = posted.framing.unwrap_or(Framing::Json);
+                let latency = posted.answered_at - start;
+                (posted.message.unwrap_or(Value::Null), framing, latency)
+            }
+            Session::Stateless(endpoint) => {
+                let headers = SessionHeaders {
+                    session_id: None,
+                    protocol_version: Some(workload::STATELESS_VERSION),
+                    accept,
+                    routing: Some(("tools/call", tool.tool_name())),
+                };
+                let request = workload::stateless(request);
+                let posted = endpoint.post(&headers, &request, Some(id)).await?;
                 let framing = posted.framing.unwrap_or(Framing::Json);
                 let latency = posted.answered_at - start;
                 (posted.message.unwrap_or(Value::Null), framing, latency)
@@ -194,6 +226,7 @@ impl Session {
                     let _ = session.endpoint.delete(id).await;
                 }
             }
+            Session::Stateless(_) => {}
             Session::Stdio(child) => child.close().await,
         }
     }
@@ -201,7 +234,7 @@ impl Session {
     /// Process id of a stdio session's server.
     pub async fn pid(&self) -> Option<u32> {
         match self {
-            Session::Http(_) => None,
+            Session::Http(_) | Session::Stateless(_) => None,
             Session::Stdio(child) => child.pid().await,
         }
     }

@@ -34,12 +34,21 @@ impl Tool {
         }
     }
 
+    /// The MCP name of the tool called (`Mcp-Name` of a stateless call).
+    pub fn tool_name(self) -> &'static str {
+        match self {
+            Tool::Echo => "echo",
+            Tool::Time => "get_current_time",
+        }
+    }
+
     /// A `tools/call` request with id `id`.
     pub fn call(self, id: u64) -> Value {
-        let params = match self {
-            Tool::Echo => json!({"name": "echo", "arguments": {"message": echo_text(id)}}),
-            Tool::Time => json!({"name": "get_current_time", "arguments": {"timezone": "UTC"}}),
+        let arguments = match self {
+            Tool::Echo => json!({"message": echo_text(id)}),
+            Tool::Time => json!({"timezone": "UTC"}),
         };
+        let params = json!({"name": self.tool_name(), "arguments": arguments});
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
     }
 
@@ -103,6 +112,20 @@ pub fn initialize(id: u64, protocol_version: &str) -> Value {
     })
 }
 
+/// `request` as a stateless (MCP 2026-07-28) request: the protocol version and the client
+/// capabilities in `params._meta` ("Per-request protocol fields").
+pub fn stateless(mut request: Value) -> Value {
+    request["params"]["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "loadgen", "version": env!("CARGO_PKG_VERSION")},
+    });
+    request
+}
+
+/// The stateless revision.
+pub const STATELESS_VERSION: &str = "2026-07-28";
+
 /// The notification that ends the initialization phase.
 pub fn initialized() -> Value {
     json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -156,6 +179,18 @@ mod tests {
             Tool::Echo.check(7, &swapped),
             Err(Error::WrongResult(_))
         ));
+    }
+
+    #[test]
+    fn stateless_requests_carry_their_meta() {
+        let request = stateless(Tool::Echo.call(3));
+        let meta = &request["params"]["_meta"];
+        assert_eq!(
+            meta["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+        assert!(meta["io.modelcontextprotocol/clientCapabilities"].is_object());
+        assert_eq!(request["params"]["name"], "echo");
     }
 
     #[test]

@@ -10,20 +10,26 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::http::response::HttpError;
-use crate::sse::SseBody;
+use crate::http::sse::SseBody;
+
+/// Why a request body was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("payload too large: the limit is {max} bytes")]
+    TooLarge { max: usize },
+    #[error("bad request: the request body could not be read")]
+    Read,
+}
 
 /// Collects a request body of at most `max` bytes (else 413).
-pub async fn collect(body: Incoming, max: usize) -> Result<Bytes, HttpError> {
+pub async fn collect(body: Incoming, max: usize) -> Result<Bytes, BodyError> {
     if body.size_hint().lower() > max as u64 {
-        return Err(HttpError::PayloadTooLarge { max });
+        return Err(BodyError::TooLarge { max });
     }
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(HttpError::PayloadTooLarge { max })
-        }
-        Err(_) => Err(HttpError::BodyRead),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge { max }),
+        Err(_) => Err(BodyError::Read),
     }
 }
 

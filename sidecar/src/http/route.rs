@@ -5,18 +5,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hyper::body::Incoming;
-use hyper::header::{HOST, HeaderValue, ORIGIN};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::error::HttpError;
 use crate::http::body::ResponseBody;
-use crate::http::headers;
-use crate::http::response::{HttpError, json_response, text_response};
-use crate::metrics;
-use crate::post::{header, post};
-use crate::{listen, trace};
+use crate::http::header;
+use crate::http::message::{self, Post};
+use crate::http::response::{json_response, text_response};
+use crate::legacy;
+use crate::protocol::modern::{self, HEADER_VERSION};
+use crate::protocol::{self, headers};
+use crate::{metrics, trace};
 
 /// Answers one request; never fails (every error is a response).
 pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -40,7 +43,11 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBo
             (&Method::GET, "/health") => health(&app),
             (&Method::GET, "/metrics") => text_response(
                 "text/plain; version=0.0.4; charset=utf-8",
-                app.metrics.render(app.sessions.len()),
+                app.metrics.render(metrics::Gauges {
+                    sessions: app.sessions.count(),
+                    stateless_users: app.modern.pools.users(),
+                    held_calls: app.modern.held.count(),
+                }),
             ),
             (_, "/health" | "/metrics") => {
                 HttpError::MethodNotAllowed { allow: "GET" }.into_response()
@@ -70,6 +77,7 @@ async fn mcp(
     let config = &app.config;
     if let Some(origin) = header(&req, ORIGIN.as_str())
         && !headers::origin_allowed(origin, &config.allowed_origins)
+        && !headers::own_loopback_origin(origin, app.port)
     {
         tracing::info!(origin, "request from a foreign origin refused");
         return Err(HttpError::ForbiddenOrigin);
@@ -88,11 +96,11 @@ async fn mcp(
         Method::POST => post(app, req, &user, label).await,
         Method::GET => {
             *label = metrics::method_label(metrics::STREAM);
-            listen::get(app, &req, &user)
+            legacy::stream::get(app, &req, &user)
         }
         Method::DELETE => {
             *label = metrics::method_label(metrics::DELETE);
-            listen::delete(app, &req, &user).await
+            legacy::delete::delete(app, &req, &user).await
         }
         _ => Err(HttpError::MethodNotAllowed {
             allow: "GET, POST, DELETE",
@@ -100,9 +108,48 @@ async fn mcp(
     }
 }
 
+/// A POST: the session it names first (checked before the body is read), then the era: stateless
+/// when there is no session and the request is of the stateless revision (MCP 2026-07-28
+/// "Versioning": both eras on one endpoint), session-based otherwise.
+async fn post(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    user: &str,
+    label: &mut usize,
+) -> Result<Response<ResponseBody>, HttpError> {
+    if !headers::is_json(header(&req, CONTENT_TYPE.as_str())) {
+        return Err(HttpError::UnsupportedMediaType);
+    }
+    let accepts = headers::accepts(header(&req, ACCEPT.as_str()));
+    let session = legacy::post::session_of(app, &req, user)?;
+    let (parts, body) = req.into_parts();
+    let body = message::read(body, app.config.max_body_bytes).await?;
+    let (messages, batch) = message::messages(&body)?;
+    let version = parts
+        .headers
+        .get(HEADER_VERSION)
+        .and_then(|v| v.to_str().ok());
+    let stateless = session.is_none()
+        && match (batch, messages.first()) {
+            (false, Some(env)) => modern::is_stateless(version, env.method(), env.params),
+            _ => version.is_some_and(protocol::version::is_modern),
+        };
+    let post = Post {
+        messages,
+        batch,
+        accepts,
+        user,
+    };
+    if stateless {
+        crate::modern::post::post(app, &parts.headers, post, label).await
+    } else {
+        legacy::post::post(app, session, post, label).await
+    }
+}
+
 fn health(app: &App) -> Response<ResponseBody> {
     let children = app.metrics.children_alive.load(Ordering::Relaxed);
-    let (healthy, body) = app.health.report(app.sessions.len(), children);
+    let (healthy, body) = app.health.report(app.sessions.count(), children);
     let status = if healthy {
         StatusCode::OK
     } else {

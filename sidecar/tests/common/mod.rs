@@ -10,17 +10,20 @@ pub mod harness;
 pub mod proc_tree;
 pub mod session;
 pub mod sse;
+pub mod stateless;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 // Re-exports for the test files, each of which uses a subset.
 #[allow(unused_imports)]
-pub use harness::{Sidecar, SidecarBuilder, sidecar};
+pub use harness::{Sidecar, SidecarBuilder, sidecar, signal};
 #[allow(unused_imports)]
 pub use session::*;
 #[allow(unused_imports)]
 pub use sse::SseStream;
+#[allow(unused_imports)]
+pub use stateless::*;
 
 /// Protocol revisions of the legacy (session) era, oldest first.
 pub const V_2025_03_26: &str = "2025-03-26";

@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::session::Session;
+use hyper::Request;
+
+use crate::error::HttpError;
+use crate::http::header;
+use crate::legacy::session::Session;
 
 /// Why a session cannot start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +83,18 @@ impl Sessions {
         (session.user == user).then_some(session)
     }
 
+    /// The session a request names, for GET and DELETE: none named is 405 (there is no
+    /// sessionless stream, which is also what the stateless era specifies), an unknown one or
+    /// another user's 404, a wrong `MCP-Protocol-Version` 400. Counts as client activity.
+    pub fn named<B>(&self, req: &Request<B>, user: &str) -> Result<Arc<Session>, HttpError> {
+        let id =
+            header(req, "mcp-session-id").ok_or(HttpError::MethodNotAllowed { allow: "POST" })?;
+        let session = self.get(id, user).ok_or(HttpError::SessionNotFound)?;
+        session.check_version(header(req, "mcp-protocol-version"))?;
+        session.touch();
+        Ok(session)
+    }
+
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
         let mut table = self.write();
         let session = table.by_id.remove(id)?;
@@ -93,7 +109,7 @@ impl Sessions {
         Some(session)
     }
 
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.read().by_id.len()
     }
 

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -17,6 +17,9 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 /// The method does not exist / is not available.
 pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Invalid method parameter(s); in the stateless revision also a `_meta` without the required
+/// per-request fields (MCP 2026-07-28 "Per-request protocol fields").
+pub const INVALID_PARAMS: i64 = -32602;
 /// Internal JSON-RPC error.
 pub const INTERNAL_ERROR: i64 = -32603;
 /// The MCP server process exited or broke the protocol while the request was pending
@@ -31,6 +34,11 @@ pub const SESSION_NOT_FOUND: i64 = -32004;
 pub const OVERLOADED: i64 = -32005;
 /// The client cancelled the request (`notifications/cancelled`).
 pub const REQUEST_CANCELLED: i64 = -32800;
+/// A routing header disagrees with the body (MCP 2026-07-28 `HeaderMismatchError`).
+pub const HEADER_MISMATCH: i64 = -32020;
+/// Processing needs a client capability the request did not declare (MCP 2026-07-28
+/// `MissingRequiredClientCapabilityError`).
+pub const MISSING_CAPABILITY: i64 = -32021;
 /// Protocol version not supported (MCP 2026-07-28 "Versioning"; `data.supported` lists ours).
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
@@ -228,20 +236,59 @@ pub fn response(id: &RawValue, result: Option<&RawValue>, error: Option<&RawValu
     out
 }
 
-/// An error response; `id` is `null` when the request id is unknown (JSON-RPC 2.0 §5).
-pub fn error_response(
-    id: Option<&RawValue>,
-    code: i64,
-    message: &str,
-    data: Option<serde_json::Value>,
-) -> Bytes {
-    let mut error = serde_json::json!({ "code": code, "message": message });
-    if let Some(data) = data {
-        error["data"] = data;
+/// A JSON-RPC error (JSON-RPC 2.0 §5.1): every error the sidecar answers with, whatever its cause
+/// (a transport rule, a refused or timed-out request, a child that died), is one of these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: Cow<'static, str>,
+    pub data: Option<serde_json::Value>,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
-    let error = RawValue::from_string(error.to_string()).ok();
-    let null = RawValue::NULL;
-    response(id.unwrap_or(null), None, error.as_deref())
+
+    /// The child is gone; `reason` says how (same code as the TypeScript SDK's `ConnectionClosed`).
+    pub fn server_gone(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(SERVER_GONE, reason)
+    }
+
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// The error response to a request of a child, newline-terminated (stdio framing).
+    pub fn response_line(&self, id: &RawValue) -> Bytes {
+        let mut out = BytesMut::from(&self.response(Some(id))[..]);
+        out.put_u8(b'\n');
+        out.freeze()
+    }
+
+    /// The error response to request `id`; `null` when the id is unknown (JSON-RPC 2.0 §5).
+    pub fn response(&self, id: Option<&RawValue>) -> Bytes {
+        #[derive(Serialize)]
+        struct Object<'a> {
+            code: i64,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data: Option<&'a serde_json::Value>,
+        }
+        let object = serde_json::to_string(&Object {
+            code: self.code,
+            message: &self.message,
+            data: self.data.as_ref(),
+        })
+        .ok()
+        .and_then(|text| RawValue::from_string(text).ok());
+        response(id.unwrap_or(RawValue::NULL), None, object.as_deref())
+    }
 }
 
 #[cfg(test)]
@@ -321,10 +368,19 @@ mod tests {
 
     #[test]
     fn error_responses() {
-        let e = error_response(None, PARSE_ERROR, "parse error", None);
+        let e = RpcError::new(PARSE_ERROR, "parse error").response(None);
         let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
         assert_eq!(v["id"], serde_json::Value::Null);
         assert_eq!(v["error"]["code"], PARSE_ERROR);
+        assert!(v["error"].get("data").is_none());
+        let id = RawValue::from_string("7".into()).unwrap();
+        let e = RpcError::new(INVALID_REQUEST, "bad")
+            .with_data(serde_json::json!({"x": 1}))
+            .response(Some(&id));
+        assert_eq!(
+            &e[..],
+            br#"{"jsonrpc":"2.0","id":7,"error":{"code":-32600,"message":"bad","data":{"x":1}}}"#
+        );
         let init = RawValue::from_string(r#"{"protocolVersion":"2025-06-18"}"#.into()).unwrap();
         assert_eq!(negotiated_version(&init).as_deref(), Some("2025-06-18"));
     }

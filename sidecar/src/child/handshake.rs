@@ -1,6 +1,7 @@
 //! The sidecar's own `initialize` handshake with a child (MCP spec "Lifecycle" >
-//! "Initialization"), for the children it serves itself: the health probe's and the shared pool's.
-//! It declares no client capabilities, so such children never send server-to-client requests.
+//! "Initialization"), for the children it serves itself: the health probe's (no client
+//! capabilities: it never sends server-to-client requests) and the pools' (the capabilities the
+//! pool's clients may have).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +9,11 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 
 use crate::child::{Child, ChildSpec};
-use crate::jsonrpc::{self, Envelope};
+use crate::protocol::jsonrpc::{self, Envelope};
+use crate::protocol::version;
 
-/// Spawns a child and initializes it on the sidecar's own behalf (health probe, shared pool):
-/// returns the child and its `initialize` result.
+/// Spawns a child and initializes it on the sidecar's own behalf without client capabilities
+/// (the health probe): returns the child and its `initialize` result.
 pub async fn spawn_initialized(
     spec: &Arc<ChildSpec>,
     timeout: Duration,
@@ -19,9 +21,20 @@ pub async fn spawn_initialized(
     let child = Child::spawn_off_runtime(spec.clone())
         .await
         .map_err(|e| format!("spawn failed: {e}"))?;
+    let result = initialize(&child, &serde_json::json!({}), timeout).await?;
+    Ok((child, result))
+}
+
+/// Initializes a spawned child on the sidecar's own behalf, declaring `capabilities` as the
+/// client's; returns its `initialize` result once `notifications/initialized` is sent.
+pub async fn initialize(
+    child: &Child,
+    capabilities: &serde_json::Value,
+    timeout: Duration,
+) -> Result<Box<RawValue>, String> {
     let params = serde_json::json!({
-        "protocolVersion": crate::version::LEGACY[2],
-        "capabilities": {},
+        "protocolVersion": version::LEGACY[2],
+        "capabilities": capabilities,
         "clientInfo": { "name": "sidecar", "version": env!("CARGO_PKG_VERSION") },
     });
     let params = RawValue::from_string(params.to_string()).map_err(|e| e.to_string())?;
@@ -35,7 +48,7 @@ pub async fn spawn_initialized(
             None,
         ))
         .await;
-    Ok((child, result))
+    Ok(result)
 }
 
 /// The `result` of a response, or the error as text.

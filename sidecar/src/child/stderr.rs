@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::child::Shared;
+use crate::child::state::State;
 
 /// Longest stderr line logged; the rest of the line is cut.
 const STDERR_LINE: usize = 4096;
 /// stderr lines logged per second per child; more are counted and summarised.
 const STDERR_LINES_PER_SEC: u32 = 200;
 
-pub async fn drain(mut stderr: impl AsyncRead + Unpin, shared: Arc<Shared>) {
+pub async fn drain(mut stderr: impl AsyncRead + Unpin, state: Arc<State>) {
     // Small: every session holds one, and stderr is rarely busy.
     let mut buf = vec![0u8; 1024];
     let mut line: Vec<u8> = Vec::new();
@@ -34,8 +34,8 @@ pub async fn drain(mut stderr: impl AsyncRead + Unpin, shared: Arc<Shared>) {
             if window.elapsed() >= Duration::from_secs(1) {
                 if suppressed > 0 {
                     tracing::warn!(
-                        mcp.session.id = shared.label(),
-                        child.pid = shared.pid,
+                        mcp.session.id = state.label(),
+                        child.pid = state.pid,
                         lines = suppressed,
                         "child stderr lines not logged (rate limit)"
                     );
@@ -45,7 +45,7 @@ pub async fn drain(mut stderr: impl AsyncRead + Unpin, shared: Arc<Shared>) {
             if logged < STDERR_LINES_PER_SEC {
                 logged += 1;
                 let text = String::from_utf8_lossy(&line);
-                tracing::info!(mcp.session.id = shared.label(), child.pid = shared.pid,
+                tracing::info!(mcp.session.id = state.label(), child.pid = state.pid,
                     stderr = %text.trim_end(), "child stderr");
             } else {
                 suppressed += 1;

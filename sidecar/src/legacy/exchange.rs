@@ -23,13 +23,17 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::child::{Child, refusal};
+use crate::child::Child;
+use crate::child::pending::Delivery;
+use crate::error::HttpError;
 use crate::http::body::ResponseBody;
-use crate::http::response::{HttpError, json_response, sse_response, sse_stream};
-use crate::jsonrpc::{self, Envelope};
-use crate::pending::Delivery;
-use crate::session::Session;
-use crate::sse::{self, SseBody, SseStream};
+use crate::http::response::{json_response, sse_response, sse_stream};
+use crate::http::sse::SseBody;
+use crate::legacy::resumable::SseStream;
+use crate::legacy::session::Session;
+use crate::protocol::jsonrpc::{self, Envelope, RpcError};
+use crate::protocol::modern::ClientCaps;
+use crate::protocol::sse;
 
 /// How long an SSE answer waits to go out as one buffer (see the module docs).
 const QUICK_ANSWER: Duration = Duration::from_millis(25);
@@ -51,11 +55,10 @@ impl Drop for Outstanding {
             session.release_stream(&stream);
         }
         for own in self.ids.drain(..) {
-            if self
-                .child
-                .peer()
-                .fail(own, jsonrpc::REQUEST_CANCELLED, "client went away")
-            {
+            if self.child.peer().fail(
+                own,
+                RpcError::new(jsonrpc::REQUEST_CANCELLED, "client went away"),
+            ) {
                 self.child.notify_cancelled(own, "client disconnected");
             }
         }
@@ -76,7 +79,7 @@ pub async fn start(
     let (tx, rx) = mpsc::unbounded_channel();
     let stream = sse.then(|| session.open_stream());
     if let Some(stream) = &stream {
-        child.peer().add_stream(stream.id, &tx);
+        child.peer().add_stream(stream.id, &tx, ClientCaps::ALL);
     }
     let mut outstanding = Outstanding {
         child: child.clone(),
@@ -104,10 +107,10 @@ pub async fn start(
                 {
                     child
                         .peer()
-                        .fail(own, jsonrpc::SERVER_GONE, "mcp server exited");
+                        .fail(own, RpcError::server_gone("mcp server exited"));
                 }
             }
-            Err(why) => refused.push(refusal(client_id, why)),
+            Err(why) => refused.push(RpcError::from(why).response(Some(client_id))),
         }
     }
     drop(tx);
@@ -123,8 +126,7 @@ pub async fn start(
         .await;
         return json_response(StatusCode::OK, join(answers, batch));
     };
-    let prelude = sse::wants_priming(session.version())
-        .then(|| sse::priming_event(stream.id, app.config.sse_retry_ms));
+    let prelude = sse::prelude(session.version(), stream.id, app.config.sse_retry_ms);
     let mut rx = rx;
     let quick = (Instant::now() + QUICK_ANSWER).min(deadline);
     let mut live = false;

@@ -9,6 +9,14 @@ pub struct Accepts {
     pub sse: bool,
 }
 
+impl Accepts {
+    /// Whether an answer to requests can be sent in a format the client takes (RFC 9110 §15.5.7:
+    /// otherwise 406).
+    pub fn any(self) -> bool {
+        self.json || self.sse
+    }
+}
+
 /// Parses `Accept`. The MCP spec says clients MUST list both `application/json` and
 /// `text/event-stream`; we are lenient and answer in whichever one is acceptable. No header at all
 /// means anything (RFC 9110 §12.5.1); `q=0` means "not acceptable".
@@ -62,6 +70,16 @@ pub fn is_json(content_type: Option<&str>) -> bool {
 pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
     let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
     allowed.iter().any(|a| a == "*" || *a == origin)
+}
+
+/// Whether `origin` is the sidecar's own loopback origin (`http://localhost:PORT`,
+/// `http://127.0.0.1:PORT` or `http://[::1]:PORT` with its own port): a page the sidecar's own
+/// address served, never a foreign site, so it needs no listing (issue 10 item 5).
+pub fn own_loopback_origin(origin: &str, port: u16) -> bool {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .any(|host| origin == format!("http://{host}:{port}"))
 }
 
 /// The host part of a `Host` value (`[::1]:80` -> `[::1]`, `a:1` -> `a`).
@@ -129,5 +147,15 @@ mod tests {
         assert!(host_allowed("MCP.example.com:443", &allowed));
         assert!(!host_allowed("evil.example:8080", &allowed));
         assert!(!host_allowed("127.0.0.1.evil.example", &allowed));
+        assert!(own_loopback_origin("http://localhost:3000", 3000));
+        assert!(own_loopback_origin("HTTP://127.0.0.1:3000/", 3000));
+        assert!(own_loopback_origin("http://[::1]:3000", 3000));
+        assert!(!own_loopback_origin("http://localhost:3001", 3000));
+        assert!(!own_loopback_origin("https://localhost:3000", 3000));
+        assert!(!own_loopback_origin(
+            "http://localhost.evil.example:3000",
+            3000
+        ));
+        assert!(!own_loopback_origin("http://localhost", 3000));
     }
 }

@@ -1,12 +1,14 @@
-//! MCP protocol revisions and the `MCP-Protocol-Version` header rules (MCP 2025-06-18,
+//! MCP protocol revisions and the `MCP-Protocol-Version` header rules of sessions (MCP 2025-06-18,
 //! "Transports", "Protocol Version Header"): absent means 2025-03-26 (clients of that revision and
 //! VS Code send none); present, it must be a revision we serve and equal to the one negotiated in
 //! `initialize`.
 
 /// Session-based ("legacy era") revisions served.
 pub const LEGACY: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];
-/// The stateless revision, not served yet (answered with honest errors).
+/// The stateless revision ("modern era").
 pub const MODERN: &str = "2026-07-28";
+/// Every revision served, oldest first (`server/discover`'s `supportedVersions`).
+pub const ALL: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", MODERN];
 /// Assumed when a request carries no header.
 pub const DEFAULT: &str = "2025-03-26";
 /// The only revision that allows JSON-RPC batches (removed in 2025-06-18).

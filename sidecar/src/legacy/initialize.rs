@@ -13,16 +13,16 @@ use hyper::{Response, StatusCode};
 use serde_json::value::RawValue;
 
 use crate::app::App;
-use crate::child::refusal;
+use crate::child::pending::Refused;
+use crate::error::HttpError;
 use crate::http::body::ResponseBody;
-use crate::http::headers::Accepts;
-use crate::http::response::{HttpError, json_response, sse_stream};
-use crate::jsonrpc::{self, Envelope};
-use crate::pending::Refused;
-use crate::session::{Backend, Session};
-use crate::sessions::LimitReached;
-use crate::sse::{self, SseBody};
-use crate::version;
+use crate::http::response::{json_response, sse_stream};
+use crate::http::sse::SseBody;
+use crate::legacy::session::{Backend, Session};
+use crate::legacy::sessions::LimitReached;
+use crate::protocol::headers::Accepts;
+use crate::protocol::jsonrpc::{self, Envelope, RpcError};
+use crate::protocol::{sse, version};
 
 fn limit_error(limit: LimitReached) -> HttpError {
     match limit {
@@ -37,11 +37,6 @@ pub async fn initialize(
     env: &Envelope<'_>,
     accepts: Accepts,
 ) -> Result<Response<ResponseBody>, HttpError> {
-    if !accepts.json && !accepts.sse {
-        return Err(HttpError::NotAcceptable(
-            "Accept must allow application/json or text/event-stream",
-        ));
-    }
     let Some(client_id) = env.id else {
         return Err(HttpError::InvalidMessage("initialize without id"));
     };
@@ -80,10 +75,8 @@ pub async fn initialize(
         }
         Backend::Shared(pool) => match pool.initialize_result(config.request_timeout).await {
             Some(result) => shared_answer(client_id, env.params, result),
-            None => refusal(
-                client_id,
-                Refused::Gone("the shared mcp servers are not ready"),
-            ),
+            None => RpcError::from(Refused::Gone("the shared mcp servers are not ready"))
+                .response(Some(client_id)),
         },
     };
     app.pool.refill();
@@ -104,8 +97,7 @@ pub async fn initialize(
     app.metrics.sessions_created.fetch_add(1, Ordering::Relaxed);
     let mut response = if accepts.sse {
         let stream = session.open_stream();
-        let prelude = sse::wants_priming(session.version())
-            .then(|| sse::priming_event(stream.id, config.sse_retry_ms));
+        let prelude = sse::prelude(session.version(), stream.id, config.sse_retry_ms);
         let subscriber = stream.attach(None, prelude);
         stream.push(&answer);
         stream.finish();

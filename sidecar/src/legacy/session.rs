@@ -12,9 +12,11 @@ use rand::RngCore;
 
 use crate::child::Child;
 use crate::clock;
-use crate::shared::SharedPool;
-use crate::sse::{self, SseStream};
-use crate::version;
+use crate::error::HttpError;
+use crate::legacy::resumable::SseStream;
+use crate::pool::shared::SharedPool;
+use crate::protocol::sse;
+use crate::protocol::version::{self, VersionError};
 
 /// Finished request streams kept for resumption when their client went away before the end.
 const RETAINED_STREAMS: usize = 16;
@@ -123,6 +125,16 @@ impl Session {
 
     pub fn set_version(&self, negotiated: String) {
         let _ = self.version.set(negotiated);
+    }
+
+    /// Checks a request's `MCP-Protocol-Version` against the negotiated revision.
+    pub fn check_version(&self, header: Option<&str>) -> Result<(), HttpError> {
+        version::check(header, self.version()).map_err(|e| match e {
+            VersionError::Unsupported(v) => HttpError::UnsupportedVersion(v),
+            VersionError::Mismatch { header, negotiated } => {
+                HttpError::VersionMismatch { header, negotiated }
+            }
+        })
     }
 
     /// Records client activity (the idle timeout counts from here).

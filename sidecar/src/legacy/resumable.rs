@@ -1,54 +1,21 @@
-//! Server-Sent Events streams of a session (MCP spec "Transports" > "Streamable HTTP" >
+//! Resumable SSE streams of a legacy session (MCP spec "Transports" > "Streamable HTTP" >
 //! "Resumability and Redelivery").
 //!
-//! Each stream (0 = the standalone GET stream, 1.. = one per POST answered over SSE) numbers its
-//! events; the event id `<stream>-<seq>` says which stream it belongs to, so a `GET` with
-//! `Last-Event-ID` replays exactly that stream's events after it from a bounded buffer. A client
+//! Each stream (the standalone GET stream, one per POST answered over SSE) numbers its events
+//! (`protocol::sse` writes the ids), so a `GET` with `Last-Event-ID` replays exactly that stream's
+//! events after it from a bounded buffer. A client
 //! connection is a *subscriber*: events are buffered whether or not one is attached, so a dropped
 //! connection loses nothing the buffer still holds. A subscriber that cannot keep up is detached
 //! (it may resume) instead of blocking the child's stdout reader.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use hyper::body::{Body, Frame};
+use bytes::Bytes;
 use tokio::sync::mpsc;
-use tokio::time::{Interval, MissedTickBehavior};
 
-/// The standalone GET stream of a session.
-pub const STANDALONE: u64 = 0;
-
-/// Parses an event id `<stream>-<seq>`.
-pub fn parse_event_id(id: &str) -> Option<(u64, u64)> {
-    let (stream, seq) = id.trim().split_once('-')?;
-    Some((stream.parse().ok()?, seq.parse().ok()?))
-}
-
-/// One SSE `message` event carrying a JSON-RPC message.
-fn event(stream: u64, seq: u64, json: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(json.len() + 32);
-    out.put_slice(format!("id: {stream}-{seq}\ndata: ").as_bytes());
-    out.put_slice(json);
-    out.put_slice(b"\n\n");
-    out.freeze()
-}
-
-/// The priming event (MCP 2025-11-25): an id and empty data, so the client can resume even before
-/// the first message, plus the reconnection delay (`retry`, WHATWG HTML "Server-sent events").
-pub fn priming_event(stream: u64, retry_ms: u64) -> Bytes {
-    Bytes::from(format!("id: {stream}-0\nretry: {retry_ms}\ndata: \n\n"))
-}
-
-/// Whether the negotiated revision understands priming events (older SDK clients try to parse
-/// empty data as JSON, so the TypeScript SDK only sends them from 2025-11-25 on as well).
-pub fn wants_priming(version: &str) -> bool {
-    version >= "2025-11-25"
-}
+use crate::child::state::Unsolicited;
+use crate::protocol::sse::event;
 
 struct State {
     buffer: VecDeque<(u64, Bytes)>,
@@ -165,42 +132,17 @@ impl SseStream {
     }
 }
 
-/// The body of an SSE response: events from a subscriber channel, and a keep-alive comment whenever
-/// the stream has been quiet for the keep-alive interval (so dead connections are detected).
-pub struct SseBody {
-    rx: mpsc::Receiver<Bytes>,
-    keepalive: Interval,
-}
-
-impl SseBody {
-    pub fn new(rx: mpsc::Receiver<Bytes>, every: Duration) -> Self {
-        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        Self { rx, keepalive }
+/// A legacy session's standalone stream takes its child's unsolicited messages (MCP spec
+/// "Transports" > "Listening for Messages from the Server"), server-to-client requests included.
+impl Unsolicited for SseStream {
+    fn deliver(&self, line: &Bytes) -> bool {
+        self.push(line);
+        true
     }
-}
 
-impl Body for SseBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(data)) => {
-                self.keepalive.reset();
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match self.keepalive.poll_tick(cx) {
-                Poll::Ready(_) => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
-                    b": keep-alive\n\n",
-                ))))),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+    fn closed(&self) {
+        // Ends an open GET stream: the session is over (next request gets 404).
+        self.finish();
     }
 }
 
@@ -215,20 +157,6 @@ mod tests {
             out.push(String::from_utf8(b.to_vec()).unwrap());
         }
         out
-    }
-
-    #[test]
-    fn event_ids_round_trip() {
-        assert_eq!(parse_event_id("7-12"), Some((7, 12)));
-        assert_eq!(parse_event_id(" 0-0 "), Some((0, 0)));
-        assert_eq!(parse_event_id("x-1"), None);
-        assert_eq!(parse_event_id("12"), None);
-        assert_eq!(&event(3, 4, b"{}")[..], b"id: 3-4\ndata: {}\n\n");
-        assert_eq!(
-            &priming_event(3, 500)[..],
-            b"id: 3-0\nretry: 500\ndata: \n\n"
-        );
-        assert!(wants_priming("2025-11-25") && !wants_priming("2025-06-18"));
     }
 
     #[test]
@@ -260,7 +188,7 @@ mod tests {
         let s = SseStream::new(5, 8);
         s.push(b"a");
         s.finish();
-        let mut rx = s.attach(Some(0), Some(priming_event(5, 1)));
+        let mut rx = s.attach(Some(0), crate::protocol::sse::prelude("2025-11-25", 5, 1));
         assert_eq!(drain(&mut rx).len(), 2);
         assert!(rx.try_recv().is_err());
         assert!(rx.is_closed());

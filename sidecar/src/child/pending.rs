@@ -14,7 +14,8 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::jsonrpc;
+use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::modern::ClientCaps;
 
 /// What the child sent that belongs to a waiting exchange.
 #[derive(Debug)]
@@ -40,8 +41,10 @@ struct State {
     waiters: HashMap<u64, Waiter>,
     /// progressToken (raw JSON) -> own id of the request that announced it.
     progress: HashMap<String, u64>,
-    /// Exchanges answering over SSE, which can carry server-to-client requests; newest last.
-    streams: Vec<(u64, DeliveryTx)>,
+    /// Exchanges that can carry server-to-client requests (legacy ones answering over SSE,
+    /// stateless ones through multi-round-trip results), with what their clients can answer;
+    /// newest last.
+    streams: Vec<(u64, DeliveryTx, ClientCaps)>,
     /// Set once the child is gone; later registrations fail with this reason.
     closed: Option<&'static str>,
 }
@@ -53,6 +56,18 @@ pub enum Refused {
     Busy,
     /// The child is gone (the reason says why).
     Gone(&'static str),
+}
+
+impl From<Refused> for RpcError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Busy => RpcError::new(
+                jsonrpc::OVERLOADED,
+                "too many requests in flight in this session (SIDECAR_MAX_CONCURRENT_REQUESTS)",
+            ),
+            Refused::Gone(reason) => RpcError::server_gone(reason),
+        }
+    }
 }
 
 /// The waiters of one child. One short mutex per child: no lock is shared between sessions.
@@ -121,12 +136,12 @@ impl Peer {
         waiter.tx.send(Delivery::Response { own, body }).is_ok()
     }
 
-    /// Stops waiting for `own` and answers its waiter with an error; false if it was already done.
-    pub fn fail(&self, own: u64, code: i64, message: &str) -> bool {
+    /// Stops waiting for `own` and answers its waiter with `error`; false if it was already done.
+    pub fn fail(&self, own: u64, error: RpcError) -> bool {
         let Some(waiter) = Self::remove(&mut self.state(), own) else {
             return false;
         };
-        let body = jsonrpc::error_response(Some(&waiter.client_id), code, message, None);
+        let body = error.response(Some(&waiter.client_id));
         // The exchange may be gone already (client disconnected): nothing left to tell.
         let _ = waiter.tx.send(Delivery::Response { own, body });
         true
@@ -150,25 +165,44 @@ impl Peer {
         state.waiters.get(own).map(|w| w.tx.clone())
     }
 
-    /// Where a server-to-client request goes: the newest exchange answering over SSE. stdio
-    /// carries no hint of which client request caused it (the SDKs' `relatedRequestId` is not on
-    /// the wire), and the newest one is the one most likely still running.
-    pub fn server_request_target(&self) -> Option<DeliveryTx> {
+    /// Where a server-to-client request of `method` goes: the newest exchange whose client can
+    /// answer it, else the newest one (which refuses it for its client). stdio carries no hint of
+    /// which client request caused it (the SDKs' `relatedRequestId` is not on the wire), and the
+    /// newest one is the one most likely still running.
+    pub fn server_request_target(&self, method: &str) -> Option<DeliveryTx> {
         let state = self.state();
-        state
-            .streams
-            .iter()
-            .rev()
-            .find(|(_, tx)| !tx.is_closed())
-            .map(|(_, tx)| tx.clone())
+        let open = || {
+            state
+                .streams
+                .iter()
+                .rev()
+                .filter(|(_, tx, _)| !tx.is_closed())
+        };
+        open()
+            .find(|(_, _, caps)| caps.allows(method) == Some(true))
+            .or_else(|| open().next())
+            .map(|(_, tx, _)| tx.clone())
     }
 
-    pub fn add_stream(&self, stream: u64, tx: &DeliveryTx) {
-        self.state().streams.push((stream, tx.clone()));
+    /// Registers an exchange that can carry server-to-client requests its client's `caps` allow.
+    pub fn add_stream(&self, stream: u64, tx: &DeliveryTx, caps: ClientCaps) {
+        self.state().streams.push((stream, tx.clone(), caps));
     }
 
     pub fn remove_stream(&self, stream: u64) {
-        self.state().streams.retain(|(id, _)| *id != stream);
+        self.state().streams.retain(|(id, _, _)| *id != stream);
+    }
+
+    /// Request `own` is now answered to `client_id` (a multi-round-trip request resumed by a
+    /// retry with its own id); false when it is no longer pending.
+    pub fn rebind(&self, own: u64, client_id: &RawValue) -> bool {
+        match self.state().waiters.get_mut(&own) {
+            Some(waiter) => {
+                waiter.client_id = client_id.to_owned();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Requests in flight.
@@ -189,13 +223,9 @@ impl Peer {
             state.streams.clear();
             state.waiters.drain().collect()
         };
+        let error = RpcError::server_gone(reason);
         for (own, waiter) in waiters {
-            let body = jsonrpc::error_response(
-                Some(&waiter.client_id),
-                jsonrpc::SERVER_GONE,
-                reason,
-                None,
-            );
+            let body = error.response(Some(&waiter.client_id));
             let _ = waiter.tx.send(Delivery::Response { own, body });
         }
     }
