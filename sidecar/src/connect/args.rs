@@ -87,9 +87,8 @@ impl ConnectArgs {
         }
         let token_file = self.token_file.or_else(default_token_file);
         if token_file.is_none() {
-            problems.push(
-                "--token-file: no default (neither XDG_CONFIG_HOME nor HOME is set)".into(),
-            );
+            problems
+                .push("--token-file: no default (neither XDG_CONFIG_HOME nor HOME is set)".into());
         }
         match (url, token_file) {
             (Some(url), Some(token_file)) if problems.is_empty() => Ok(Options {

@@ -164,11 +164,7 @@ impl Gateway {
 }
 
 /// Headers of a message POST or a GET stream.
-pub fn headers(
-    accept: &'static str,
-    session: Option<&str>,
-    version: Option<&str>,
-) -> HeaderMap {
+pub fn headers(accept: &'static str, session: Option<&str>, version: Option<&str>) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("accept", HeaderValue::from_static(accept));
     h.insert("content-type", HeaderValue::from_static("application/json"));

@@ -41,7 +41,9 @@ impl Relay {
     /// is read (so the gateway sees notifications in the client's order).
     pub async fn line(self: &Arc<Self>, line: Bytes, tasks: &mut tokio::task::JoinSet<()>) {
         let Ok(text) = std::str::from_utf8(&line) else {
-            return self.reply(None, RpcError::new(jsonrpc::PARSE_ERROR, "not UTF-8")).await;
+            return self
+                .reply(None, RpcError::new(jsonrpc::PARSE_ERROR, "not UTF-8"))
+                .await;
         };
         let env = match Envelope::parse(text) {
             Ok(env) => env,
@@ -51,7 +53,9 @@ impl Relay {
                 } else {
                     format!("parse error: {e}")
                 };
-                return self.reply(None, RpcError::new(jsonrpc::PARSE_ERROR, message)).await;
+                return self
+                    .reply(None, RpcError::new(jsonrpc::PARSE_ERROR, message))
+                    .await;
             }
         };
         let id = env.id.map(|i| i.to_owned());
@@ -106,7 +110,11 @@ impl Relay {
     async fn initialize(&self, line: Bytes, to_client: bool) -> Result<(), ConnectError> {
         let answer = self
             .gw
-            .send(Method::POST, headers(ACCEPT_BOTH, None, None), Some(line.clone()))
+            .send(
+                Method::POST,
+                headers(ACCEPT_BOTH, None, None),
+                Some(line.clone()),
+            )
             .await?;
         let session = answer.session.clone();
         let status = answer.status;
@@ -153,7 +161,9 @@ impl Relay {
                     self.restart_session(&stale).await?;
                 }
                 Sent::SessionGone(_) => {
-                    return Err(ConnectError::SessionLost("the new session was lost too".into()));
+                    return Err(ConnectError::SessionLost(
+                        "the new session was lost too".into(),
+                    ));
                 }
             }
         }
@@ -210,7 +220,8 @@ impl Relay {
                 let is_rpc = Envelope::parse(std::str::from_utf8(&bytes).unwrap_or(""))
                     .is_ok_and(|e| e.kind() == Kind::Response);
                 if !is_rpc {
-                    let detail = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+                    let detail =
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
                     return Err(ConnectError::Status {
                         status: answer.status.as_u16(),
                         detail,
@@ -228,8 +239,8 @@ impl Relay {
                 let (_, ended) = self
                     .gw
                     .events(resp, |data| {
-                        let is_response = Envelope::parse(&data)
-                            .is_ok_and(|e| e.kind() == Kind::Response);
+                        let is_response =
+                            Envelope::parse(&data).is_ok_and(|e| e.kind() == Kind::Response);
                         let bytes = Bytes::from(data);
                         let first = is_response && response.as_ref().is_some_and(|r| r.is_none());
                         if first && let Some(slot) = response.as_deref_mut() {
@@ -258,9 +269,8 @@ impl Relay {
             }
             (s.initialize.clone(), s.initialized)
         };
-        let init = init.ok_or_else(|| {
-            ConnectError::SessionLost("the client never sent initialize".into())
-        })?;
+        let init = init
+            .ok_or_else(|| ConnectError::SessionLost("the client never sent initialize".into()))?;
         tracing::info!("the gateway lost the session; starting a new one");
         self.initialize(init, false)
             .await

@@ -50,7 +50,10 @@ pub fn header_value(v: &str) -> String {
 impl Route {
     pub fn headers(&self) -> HeaderMap {
         let mut h = headers(ACCEPT_BOTH, None, Some(&self.version));
-        for (name, value) in [("mcp-method", Some(&self.method)), ("mcp-name", self.name.as_ref())] {
+        for (name, value) in [
+            ("mcp-method", Some(&self.method)),
+            ("mcp-name", self.name.as_ref()),
+        ] {
             if let Some(v) = value.and_then(|v| HeaderValue::from_str(&header_value(v)).ok()) {
                 h.insert(name, v);
             }
@@ -70,7 +73,10 @@ mod tests {
         let odd = "wetter in zürich";
         let encoded = header_value(odd);
         assert_eq!(modern::decode_header_value(&encoded).unwrap(), odd);
-        assert_eq!(modern::decode_header_value(&header_value(" x")).unwrap(), " x");
+        assert_eq!(
+            modern::decode_header_value(&header_value(" x")).unwrap(),
+            " x"
+        );
     }
 
     #[test]

@@ -108,14 +108,24 @@ mod tests {
             .feed(b": keep-alive\n\nid: 1-0\nretry: 500\ndata: \n\nid: 1-1\ndata: {\"a\":")
             .unwrap();
         // The priming event has empty data: it dispatches an empty string (data line present).
-        assert_eq!(events, vec![Event { data: String::new() }]);
+        assert_eq!(
+            events,
+            vec![Event {
+                data: String::new()
+            }]
+        );
         assert_eq!(p.last_id.as_deref(), Some("1-0"));
         assert_eq!(p.retry_ms, Some(500));
         let events = p.feed(b"1}\r\n\r\ndata:x\rdata:y\r").unwrap();
         assert_eq!(events[0].data, "{\"a\":1}");
         assert_eq!(p.last_id.as_deref(), Some("1-1"));
         let events = p.feed(b"\n\n").unwrap();
-        assert_eq!(events, vec![Event { data: "x\ny".into() }]);
+        assert_eq!(
+            events,
+            vec![Event {
+                data: "x\ny".into()
+            }]
+        );
     }
 
     #[test]

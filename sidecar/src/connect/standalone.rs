@@ -40,7 +40,10 @@ async fn run(relay: Arc<Relay>) {
         let Some(id) = s.id else { return };
         let mut h = headers("text/event-stream", Some(&id), s.version.as_deref());
         h.remove("content-type");
-        if let Some(v) = last_id.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(v) = last_id
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
             h.insert("last-event-id", v);
         }
         let answer = relay.gw.send(Method::GET, h, None).await;

@@ -19,7 +19,9 @@ pub struct Out(mpsc::Sender<Bytes>);
 
 impl Out {
     /// Starts the task that owns `writer` (stdout in production).
-    pub fn start(mut writer: impl AsyncWrite + Unpin + Send + 'static) -> (Out, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        mut writer: impl AsyncWrite + Unpin + Send + 'static,
+    ) -> (Out, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
         let task = tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
@@ -63,7 +65,10 @@ mod tests {
     #[test]
     fn messages_become_one_line() {
         assert_eq!(&one_line(b" {\"a\":1}\n")[..], b"{\"a\":1}");
-        assert_eq!(&one_line(b"{\n  \"a\": \"x\\ny\"\r\n}")[..], b"{   \"a\": \"x\\ny\"  }");
+        assert_eq!(
+            &one_line(b"{\n  \"a\": \"x\\ny\"\r\n}")[..],
+            b"{   \"a\": \"x\\ny\"  }"
+        );
     }
 }
 

@@ -38,7 +38,8 @@ pub fn authorization_url(
         .authorization_endpoint
         .as_deref()
         .ok_or_else(|| login("the authorization server has no authorization endpoint"))?;
-    let mut url = Url::parse(endpoint).map_err(|e| login(format!("authorization endpoint: {e}")))?;
+    let mut url =
+        Url::parse(endpoint).map_err(|e| login(format!("authorization endpoint: {e}")))?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
@@ -59,7 +60,9 @@ pub fn check_callback(
 ) -> Result<String, ConnectError> {
     match q.get("iss") {
         Some(iss) if iss != issuer => {
-            return Err(login(format!("the answer came from {iss:?}, not {issuer:?} (RFC 9207)")));
+            return Err(login(format!(
+                "the answer came from {iss:?}, not {issuer:?} (RFC 9207)"
+            )));
         }
         None if iss_required => return Err(login("the answer names no issuer (RFC 9207)")),
         _ => {}
@@ -94,7 +97,12 @@ fn open(url: &str) {
         .ok()
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| {
-            if cfg!(target_os = "macos") { "open" } else { "xdg-open" }.to_owned()
+            if cfg!(target_os = "macos") {
+                "open"
+            } else {
+                "xdg-open"
+            }
+            .to_owned()
         });
     let spawned = std::process::Command::new(&opener)
         .arg(url)
@@ -125,7 +133,13 @@ pub async fn login_in_browser(
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let verifier = pkce::random();
     let state = pkce::random();
-    let url = authorization_url(d, client_id, &redirect_uri, &pkce::challenge(&verifier), &state)?;
+    let url = authorization_url(
+        d,
+        client_id,
+        &redirect_uri,
+        &pkce::challenge(&verifier),
+        &state,
+    )?;
     eprintln!("sidecar connect: log in at {url}");
     if open_browser {
         open(url.as_str());
@@ -141,11 +155,10 @@ pub async fn login_in_browser(
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let (tx, expected) = (tx.clone(), expected.clone());
                 async move {
-                    let q: HashMap<String, String> = url::form_urlencoded::parse(
-                        req.uri().query().unwrap_or("").as_bytes(),
-                    )
-                    .into_owned()
-                    .collect();
+                    let q: HashMap<String, String> =
+                        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                            .into_owned()
+                            .collect();
                     let ours = req.uri().path() == "/callback"
                         && q.get("state").is_some_and(|s| *s == expected);
                     if !ours {
@@ -192,7 +205,10 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]

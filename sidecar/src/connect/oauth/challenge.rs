@@ -67,7 +67,10 @@ mod tests {
         );
         assert_eq!(param(h, "scope").unwrap(), "mcp");
         assert_eq!(param(h, "error").unwrap(), "invalid_token");
-        assert_eq!(param(r#"bearer Scope="a \"b\"""#, "scope").unwrap(), r#"a "b""#);
+        assert_eq!(
+            param(r#"bearer Scope="a \"b\"""#, "scope").unwrap(),
+            r#"a "b""#
+        );
         assert!(param("Basic realm=\"x\"", "scope").is_none());
         assert!(bearer_params("Bearer").is_empty());
     }

@@ -29,9 +29,13 @@ pub async fn login(
     client_id: &str,
     timeout: Duration,
 ) -> Result<Answer, ConnectError> {
-    let endpoint = d.meta.device_authorization_endpoint.as_deref().ok_or_else(|| {
-        ConnectError::Login("the authorization server offers no device login".into())
-    })?;
+    let endpoint = d
+        .meta
+        .device_authorization_endpoint
+        .as_deref()
+        .ok_or_else(|| {
+            ConnectError::Login("the authorization server offers no device login".into())
+        })?;
     let form = [
         ("client_id", client_id),
         ("resource", d.resource.as_str()),

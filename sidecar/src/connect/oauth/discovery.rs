@@ -57,7 +57,9 @@ pub fn resource_metadata_urls(resource: &Url) -> Vec<String> {
     let path = resource.path().trim_end_matches('/');
     let mut urls = Vec::new();
     if !path.is_empty() {
-        urls.push(format!("{origin}/.well-known/oauth-protected-resource{path}"));
+        urls.push(format!(
+            "{origin}/.well-known/oauth-protected-resource{path}"
+        ));
     }
     urls.push(format!("{origin}/.well-known/oauth-protected-resource"));
     urls
@@ -71,7 +73,10 @@ pub fn server_metadata_urls(issuer: &str) -> Result<Vec<String>, ConnectError> {
     let path = url.path().trim_end_matches('/');
     let mut urls = vec![
         format!("{origin}/.well-known/oauth-authorization-server{path}"),
-        format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ),
     ];
     if !path.is_empty() {
         urls.push(format!("{origin}/.well-known/openid-configuration{path}"));
@@ -81,7 +86,11 @@ pub fn server_metadata_urls(issuer: &str) -> Result<Vec<String>, ConnectError> {
 
 /// The same resource, however the user spelled it (case of scheme and host, a trailing slash).
 pub fn same_resource(a: &str, b: &str) -> bool {
-    let norm = |s: &str| Url::parse(s).ok().map(|u| u.as_str().trim_end_matches('/').to_owned());
+    let norm = |s: &str| {
+        Url::parse(s)
+            .ok()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+    };
     norm(a).is_some() && norm(a) == norm(b)
 }
 
@@ -116,12 +125,18 @@ pub async fn server_meta(http: &reqwest::Client, issuer: &str) -> Result<ServerM
             )));
         }
         // MCP authorization "Authorization Code Protection": refuse without S256.
-        if !meta.code_challenge_methods_supported.iter().any(|m| m == "S256") {
+        if !meta
+            .code_challenge_methods_supported
+            .iter()
+            .any(|m| m == "S256")
+        {
             return Err(login("the authorization server does not support PKCE S256"));
         }
         return Ok(meta);
     }
-    Err(login(format!("no authorization server metadata for {issuer}")))
+    Err(login(format!(
+        "no authorization server metadata for {issuer}"
+    )))
 }
 
 /// Discovery for `resource` from the 401's `WWW-Authenticate` (if any).
@@ -156,7 +171,11 @@ pub async fn discover(
         .map(str::to_owned)
         .or_else(|| www_authenticate.and_then(|h| challenge::param(h, "scope")))
     {
-        Some(s) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Some(s) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         None => prm.scopes_supported.clone(),
     };
     if wanted_scope.is_none()
@@ -198,7 +217,13 @@ mod tests {
             server_metadata_urls("https://auth.example/t1").unwrap()[0],
             "https://auth.example/.well-known/oauth-authorization-server/t1"
         );
-        assert!(same_resource("HTTPS://GW.example/time/mcp/", "https://gw.example/time/mcp"));
-        assert!(!same_resource("https://gw.example/time/mcp", "https://gw.example/memory/mcp"));
+        assert!(same_resource(
+            "HTTPS://GW.example/time/mcp/",
+            "https://gw.example/time/mcp"
+        ));
+        assert!(!same_resource(
+            "https://gw.example/time/mcp",
+            "https://gw.example/memory/mcp"
+        ));
     }
 }

@@ -87,7 +87,10 @@ impl Store {
                 }
                 let text = std::fs::read(path).map_err(|e| file_error(path, e))?;
                 serde_json::from_slice(&text).map_err(|e| {
-                    file_error(path, format!("not a token file ({e}); delete it to start afresh"))
+                    file_error(
+                        path,
+                        format!("not a token file ({e}); delete it to start afresh"),
+                    )
                 })?
             }
         };
@@ -122,9 +125,9 @@ impl Store {
     }
 
     pub fn drop_tokens(&mut self, issuer: &str, resource: &str) {
-        self.contents
-            .tokens
-            .retain(|_, t| !(t.issuer == issuer && super::discovery::same_resource(&t.resource, resource)));
+        self.contents.tokens.retain(|_, t| {
+            !(t.issuer == issuer && super::discovery::same_resource(&t.resource, resource))
+        });
     }
 
     /// Writes the file: a new 0600 file in a 0700 directory, renamed over the old one.
@@ -135,8 +138,11 @@ impl Store {
             .mode(0o700)
             .create(dir)
             .map_err(|e| file_error(dir, e))?;
-        let text = serde_json::to_vec_pretty(&self.contents).map_err(|e| file_error(&self.path, e))?;
-        let tmp = self.path.with_extension(format!("tmp.{}", std::process::id()));
+        let text =
+            serde_json::to_vec_pretty(&self.contents).map_err(|e| file_error(&self.path, e))?;
+        let tmp = self
+            .path
+            .with_extension(format!("tmp.{}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)

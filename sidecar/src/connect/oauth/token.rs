@@ -70,7 +70,9 @@ pub async fn post<T: for<'de> Deserialize<'de>>(
     let body = resp.bytes().await.map_err(|e| Failure::Other(e.into()))?;
     if status.is_success() {
         return serde_json::from_slice(&body).map_err(|e| {
-            Failure::Other(ConnectError::Login(format!("{endpoint}: not a valid answer: {e}")))
+            Failure::Other(ConnectError::Login(format!(
+                "{endpoint}: not a valid answer: {e}"
+            )))
         });
     }
     match serde_json::from_slice::<ErrorBody>(&body) {
