@@ -2,6 +2,7 @@
 //! OAuth: the transport alone): sessions, SSE answers with progress, a server-to-client request
 //! answered over stdio, stateless requests, a lost session started again unnoticed, bad input,
 //! and a dead gateway.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod connect_common;

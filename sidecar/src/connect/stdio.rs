@@ -57,21 +57,6 @@ pub fn one_line(msg: &[u8]) -> Bytes {
         .into()
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn messages_become_one_line() {
-        assert_eq!(&one_line(b" {\"a\":1}\n")[..], b"{\"a\":1}");
-        assert_eq!(
-            &one_line(b"{\n  \"a\": \"x\\ny\"\r\n}")[..],
-            b"{   \"a\": \"x\\ny\"  }"
-        );
-    }
-}
-
 /// What the client wrote: a message line, or a line over the limit (skipped to its end).
 pub enum Input {
     Line(Bytes),
@@ -134,5 +119,20 @@ impl<R: AsyncRead + Unpin> Lines<R> {
                 Ok(_) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn messages_become_one_line() {
+        assert_eq!(&one_line(b" {\"a\":1}\n")[..], b"{\"a\":1}");
+        assert_eq!(
+            &one_line(b"{\n  \"a\": \"x\\ny\"\r\n}")[..],
+            b"{   \"a\": \"x\\ny\"  }"
+        );
     }
 }
