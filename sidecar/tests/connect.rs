@@ -11,20 +11,20 @@ use common::{V_2025_06_18, V_2025_11_25, everything, sidecar, time_server};
 use connect_common::Bridge;
 use serde_json::json;
 
+/// A successful `get_current_time` call through the bridge.
+async fn current_time(bridge: &mut Bridge, id: u64) {
+    let args = json!({"name": "get_current_time", "arguments": {"timezone": "UTC"}});
+    let answer = bridge.request(id, "tools/call", args).await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+}
+
 #[tokio::test]
 async fn relays_a_session_and_ends_it() {
     let sc = sidecar(time_server()).start().await;
     let mut bridge = Bridge::start(&sc.mcp(), &[]);
     let init = bridge.initialize(V_2025_06_18).await;
     assert_eq!(init["result"]["protocolVersion"], V_2025_06_18);
-    let answer = bridge
-        .request(
-            1,
-            "tools/call",
-            json!({"name": "get_current_time", "arguments": {"timezone": "UTC"}}),
-        )
-        .await;
-    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    current_time(&mut bridge, 1).await;
     assert_eq!(
         bridge.request(2, "ping", json!({})).await["result"],
         json!({})
@@ -128,14 +128,7 @@ async fn a_lost_session_is_started_again_unnoticed() {
         sc.health().await.1["sessions"] == 0
     })
     .await;
-    let answer = bridge
-        .request(
-            1,
-            "tools/call",
-            json!({"name": "get_current_time", "arguments": {"timezone": "UTC"}}),
-        )
-        .await;
-    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    current_time(&mut bridge, 1).await;
     // Nothing but the answer reached the client: no second initialize result, no error.
     assert!(bridge.others.is_empty(), "{:?}", bridge.others);
     bridge.finish().await;
