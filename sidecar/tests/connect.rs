@@ -7,7 +7,7 @@
 mod common;
 mod connect_common;
 
-use common::{V_2025_06_18, V_2025_11_25, everything, sidecar, time_server};
+use common::{V_2025_06_18, V_2025_11_25, conformance_server, everything, sidecar, time_server};
 use connect_common::Bridge;
 use serde_json::json;
 
@@ -220,4 +220,36 @@ async fn bad_options_exit_64_with_every_problem() {
     for name in ["URL", "--max-line-bytes", "--login-timeout-secs"] {
         assert!(err.contains(name), "{name} missing: {err}");
     }
+}
+
+#[tokio::test]
+async fn unsolicited_messages_arrive_on_the_standalone_stream() {
+    let sc = sidecar(conformance_server()).start().await;
+    let mut bridge = Bridge::start(&sc.mcp(), &[]);
+    bridge.initialize(V_2025_11_25).await;
+    let answer = bridge
+        .request(
+            1,
+            "tools/call",
+            json!({"name": "test_trigger_tool_change", "arguments": {}}),
+        )
+        .await;
+    assert!(answer.get("result").is_some(), "{answer}");
+    // The list change reaches the client (on the call's stream or the session's GET stream,
+    // wherever the gateway sends it).
+    let mut seen = bridge.others.clone();
+    while !seen
+        .iter()
+        .any(|m| m["method"] == "notifications/tools/list_changed")
+    {
+        seen.push(bridge.next().await);
+    }
+    // The bridge keeps the session's GET stream open (the sidecar counts it as `stream`).
+    connect_common::eventually("the standalone stream to open", || async {
+        let metrics = sc.client.get(sc.url("/metrics")).send().await.unwrap();
+        let text = metrics.text().await.unwrap();
+        text.contains(r#"sidecar_requests_total{method="stream",status="200"}"#)
+    })
+    .await;
+    bridge.finish().await;
 }
