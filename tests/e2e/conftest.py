@@ -67,6 +67,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         # Device logins (test_connect.py): quick polls, and codes that expire within a test.
         "DEVICE_POLL_INTERVAL_SECS": "1",
         "DEVICE_CODE_TTL_SECS": "30",
+        # `sidecar connect --client-metadata-url` with a document served on loopback (test_connect.py).
+        "CIMD_ALLOW_INSECURE_LOOPBACK_FOR_TESTS_ONLY": "true",
         # `E2E_MCP_SANDBOX=off` shows what the confinement tests catch without the sandbox.
         "MCP_SANDBOX": os.environ.get("E2E_MCP_SANDBOX", "bubblewrap"),
     })

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import http.server
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import httpx
@@ -278,6 +280,44 @@ def test_a_token_file_others_can_read_is_refused(stack, dev_bridge, tmp_path):
     assert run.stdout == ""
 
 
+class _Document(http.server.BaseHTTPRequestHandler):
+    """Serves one client ID metadata document at /client.json, naming its own URL."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        url = f"http://127.0.0.1:{self.server.server_address[1]}/client.json"
+        body = json.dumps({"client_id": url, "client_name": "sidecar connect (document)",
+                           "redirect_uris": ["http://127.0.0.1/callback"],
+                           "grant_types": ["authorization_code", "refresh_token"],
+                           "token_endpoint_auth_method": "none"}).encode()
+        self.send_response(200 if self.path == "/client.json" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+async def test_a_client_metadata_document_instead_of_a_registration(stack, users, tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Document)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/client.json"
+    try:
+        bridge = Bridge(stack, tmp_path, "alice", users["alice"].password)
+        cmd = bridge.command("time", "--client-metadata-url", url)
+        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=bridge.env())
+        async with Client(params) as client:
+            text(await client.call_tool("get_current_time", {"timezone": "UTC"}))
+    finally:
+        server.shutdown()
+        server.server_close()
+    data = json.loads(bridge.token_file.read_text())
+    assert data["clients"] == {}  # nothing registered
+    assert [t["client_id"] for t in data["tokens"].values()] == [url]
+    assert bridge.logins == 1
+
+
 async def test_device_login_with_sidecar_connect(stack, users, tmp_path):
     """`sidecar connect --device --print-token` (what `just login` runs): the code and URL on
     stderr, the user approves in a browser elsewhere, the token on stdout."""
@@ -303,3 +343,12 @@ async def test_device_login_with_sidecar_connect(stack, users, tmp_path):
             "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"})
     assert resp.status_code == 200
     assert bridge.logins == 0  # no browser opened on this machine
+    # The next run prints a token without any login (what `just login` does for a script).
+    again = subprocess.run(bridge.command("time", "--print-token"), env=bridge.env(), capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout.strip() == token, again.stderr
+    # Once the grant is revoked, the kept token is refused: a new login is needed.
+    stack.admin("tokens", "revoke", "--user", "oidc:alice")
+    revoked = subprocess.run(bridge.command("time", "--print-token", "--no-browser", "--login-timeout-secs", "2"),
+                             env=bridge.env(), capture_output=True, text=True, timeout=60)
+    assert revoked.returncode == 1 and "log in at" in revoked.stderr, revoked.stderr

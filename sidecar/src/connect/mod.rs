@@ -136,33 +136,36 @@ async fn run(opts: Options) -> Result<(), ConnectError> {
     Ok(())
 }
 
-/// `--print-token`: a valid access token on stdout (logging in when needed), for scripts.
+/// `--print-token`: an access token the gateway accepts, on stdout (logging in when needed), for
+/// scripts. A kept token is checked with one request first: a revoked one is renewed.
 async fn print_token(gw: &Gateway) -> Result<(), ConnectError> {
-    let token = match gw.auth.token().await {
-        Some(t) => t,
-        None => {
-            // The gateway's 401 names where to log in (MCP authorization "Authorization Server
-            // Discovery").
-            let probe = gw
-                .http
-                .post(gw.url.clone())
-                .header("accept", gateway::ACCEPT_BOTH)
-                .header("content-type", "application/json")
-                .body("{}")
-                .send()
-                .await?;
-            if probe.status() != StatusCode::UNAUTHORIZED {
-                return Err(ConnectError::Login(format!(
-                    "the gateway answered {} without a token; nothing to log in to",
-                    probe.status()
-                )));
-            }
-            let challenge = probe
+    let kept = gw.auth.token().await;
+    let mut probe = gw
+        .http
+        .post(gw.url.clone())
+        .header("accept", gateway::ACCEPT_BOTH)
+        .header("content-type", "application/json")
+        .body("{}");
+    if let Some(t) = &kept {
+        probe = probe.bearer_auth(t);
+    }
+    let answer = probe.send().await?;
+    let token = match (answer.status(), kept) {
+        // The gateway's 401 names where to log in (MCP authorization "Authorization Server
+        // Discovery").
+        (StatusCode::UNAUTHORIZED, kept) => {
+            let challenge = answer
                 .headers()
                 .get("www-authenticate")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            gw.auth.renew(None, challenge.as_deref()).await?
+            gw.auth.renew(kept.as_deref(), challenge.as_deref()).await?
+        }
+        (_, Some(token)) => token,
+        (status, None) => {
+            return Err(ConnectError::Login(format!(
+                "the gateway answered {status} without a token; nothing to log in to"
+            )));
         }
     };
     println!("{token}");
