@@ -29,6 +29,7 @@ use gateway::Gateway;
 use oauth::Auth;
 use oauth::store::Store;
 use relay::Relay;
+use session::Link;
 use stdio::{Input, Lines, Out};
 
 /// sysexits(3): bad options.
@@ -105,10 +106,12 @@ async fn run(opts: Options) -> Result<(), ConnectError> {
     }
     let (out, writer) = Out::start(tokio::io::stdout());
     let relay = Arc::new(Relay {
-        gw,
-        out,
-        session: Default::default(),
-        generation: tokio::sync::watch::channel(0).0,
+        link: Arc::new(Link {
+            gw,
+            out,
+            session: Default::default(),
+            generation: tokio::sync::watch::channel(0).0,
+        }),
         standalone: Default::default(),
     });
     let mut lines = Lines::new(tokio::io::stdin(), opts.max_line_bytes);

@@ -12,19 +12,14 @@ use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
 use super::error::ConnectError;
-use super::gateway::{ACCEPT_BOTH, Body, Gateway, headers};
-use super::session::{INITIALIZED, Session};
-use super::stdio::Out;
+use super::gateway::{ACCEPT_BOTH, Body, headers};
+use super::session::{INITIALIZED, Link};
 use super::{route, standalone};
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 use crate::protocol::modern;
 
 pub struct Relay {
-    pub gw: Gateway,
-    pub out: Out,
-    pub session: Mutex<Session>,
-    /// The session's generation, watched by the standalone stream.
-    pub generation: tokio::sync::watch::Sender<u64>,
+    pub link: Arc<Link>,
     /// The standalone stream's task, once started.
     pub standalone: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -93,8 +88,8 @@ impl Relay {
                     tracing::warn!(error = %e, "a notification or response was not delivered");
                 }
                 if initialized {
-                    self.session.lock().await.initialized = true;
-                    standalone::start(Arc::clone(self)).await;
+                    self.link.session.lock().await.initialized = true;
+                    standalone::start(&self.standalone, Arc::clone(&self.link)).await;
                 }
             }
         }
@@ -102,13 +97,14 @@ impl Relay {
 
     /// Writes an error response for `id` (JSON-RPC 2.0 §5: `null` when unknown).
     pub async fn reply(&self, id: Option<&RawValue>, e: RpcError) {
-        self.out.send(e.response(id)).await;
+        self.link.out.send(e.response(id)).await;
     }
 
     /// `initialize`: a new session; the answer goes to the client only for its own request
     /// (`to_client`), not when the relay starts a session again after a 404.
     async fn initialize(&self, line: Bytes, to_client: bool) -> Result<(), ConnectError> {
         let answer = self
+            .link
             .gw
             .send(
                 Method::POST,
@@ -127,12 +123,12 @@ impl Relay {
         let version = Envelope::parse(std::str::from_utf8(&response).unwrap_or(""))
             .ok()
             .and_then(|e| e.result.and_then(jsonrpc::negotiated_version));
-        let mut s = self.session.lock().await;
+        let mut s = self.link.session.lock().await;
         s.id = session;
         s.version = version;
         s.initialize = Some(line);
         s.generation += 1;
-        self.generation.send_replace(s.generation);
+        self.link.generation.send_replace(s.generation);
         Ok(())
     }
 
@@ -149,11 +145,15 @@ impl Relay {
             let h = match &route {
                 Some(r) => r.headers(),
                 None => {
-                    let s = self.session.lock().await;
+                    let s = self.link.session.lock().await;
                     headers(ACCEPT_BOTH, s.id.as_deref(), s.version.as_deref())
                 }
             };
-            let answer = self.gw.send(Method::POST, h, Some(line.clone())).await?;
+            let answer = self
+                .link
+                .gw
+                .send(Method::POST, h, Some(line.clone()))
+                .await?;
             match self.sent(answer, id, route.is_none()).await? {
                 Sent::Done => return Ok(()),
                 Sent::SessionGone(stale) if !retried => {
@@ -176,7 +176,7 @@ impl Relay {
         in_session: bool,
     ) -> Result<Sent, ConnectError> {
         if answer.status == StatusCode::NOT_FOUND && in_session {
-            let s = self.session.lock().await;
+            let s = self.link.session.lock().await;
             if let Some(stale) = s.id.clone() {
                 return Ok(Sent::SessionGone(stale));
             }
@@ -231,12 +231,13 @@ impl Relay {
                     *slot = Some(bytes.clone());
                 }
                 if to_client {
-                    self.out.send(bytes).await;
+                    self.link.out.send(bytes).await;
                 }
                 Ok(())
             }
             Body::Stream(resp) => {
                 let (_, ended) = self
+                    .link
                     .gw
                     .events(resp, |data| {
                         let is_response =
@@ -248,7 +249,7 @@ impl Relay {
                         }
                         async move {
                             if to_client || !is_response {
-                                self.out.send(bytes).await;
+                                self.link.out.send(bytes).await;
                             }
                             true
                         }
@@ -262,7 +263,7 @@ impl Relay {
     /// Starts a new session with the client's `initialize` after the gateway lost `stale`.
     async fn restart_session(&self, stale: &str) -> Result<(), ConnectError> {
         let (init, initialized) = {
-            let s = self.session.lock().await;
+            let s = self.link.session.lock().await;
             if s.id.as_deref() != Some(stale) {
                 // Another request already started the new session.
                 return Ok(());
@@ -276,9 +277,10 @@ impl Relay {
             .await
             .map_err(|e| ConnectError::SessionLost(e.to_string()))?;
         if initialized {
-            let s = self.session.lock().await.clone();
+            let s = self.link.session.lock().await.clone();
             let h = headers(ACCEPT_BOTH, s.id.as_deref(), s.version.as_deref());
-            self.gw
+            self.link
+                .gw
                 .send(Method::POST, h, Some(Bytes::from_static(INITIALIZED)))
                 .await?;
         }
@@ -291,11 +293,11 @@ impl Relay {
             task.abort();
             let _ = task.await;
         }
-        let s = self.session.lock().await.clone();
+        let s = self.link.session.lock().await.clone();
         if let Some(id) = s.id {
             let mut h = headers(ACCEPT_BOTH, Some(&id), s.version.as_deref());
             h.remove("content-type");
-            let _ = self.gw.send(Method::DELETE, h, None).await;
+            let _ = self.link.gw.send(Method::DELETE, h, None).await;
         }
     }
 }

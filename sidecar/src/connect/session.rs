@@ -5,6 +5,19 @@
 //! of the old one.
 
 use bytes::Bytes;
+use tokio::sync::{Mutex, watch};
+
+use super::gateway::Gateway;
+use super::stdio::Out;
+
+/// What the relay and the standalone stream share: the gateway, stdout and the session.
+pub struct Link {
+    pub gw: Gateway,
+    pub out: Out,
+    pub session: Mutex<Session>,
+    /// The session's generation, watched by the standalone stream.
+    pub generation: watch::Sender<u64>,
+}
 
 #[derive(Default, Clone)]
 pub struct Session {

@@ -12,20 +12,23 @@ use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 
 use super::gateway::{Body, headers};
-use super::relay::Relay;
+use super::session::Link;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 /// The longest wait between two attempts to open the stream.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Starts the stream task (once per relay: it follows the session through restarts).
-pub async fn start(relay: Arc<Relay>) {
-    let mut task = relay.standalone.lock().await;
+/// Starts the stream task into `slot` unless it runs (once per relay: it follows the session
+/// through restarts).
+pub async fn start(slot: &Mutex<Option<JoinHandle<()>>>, link: Arc<Link>) {
+    let mut task = slot.lock().await;
     if task.is_none() {
-        *task = Some(tokio::spawn(run(Arc::clone(&relay))));
+        *task = Some(tokio::spawn(run(link)));
     }
 }
 
-async fn run(relay: Arc<Relay>) {
+async fn run(relay: Arc<Link>) {
     let mut generations = relay.generation.subscribe();
     let mut last_id: Option<String> = None;
     let mut backoff = Duration::from_secs(1);
