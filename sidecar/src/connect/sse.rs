@@ -17,6 +17,8 @@ pub struct Parser {
     buf: BytesMut,
     data: String,
     has_data: bool,
+    /// The id field of the event being read (WHATWG "last event ID buffer").
+    id_buf: Option<String>,
     /// The last event id seen (`Last-Event-ID` when resuming).
     pub last_id: Option<String>,
     /// The reconnection delay the server asked for, in milliseconds.
@@ -34,6 +36,7 @@ impl Parser {
             buf: BytesMut::new(),
             data: String::new(),
             has_data: false,
+            id_buf: None,
             last_id: None,
             retry_ms: None,
             max,
@@ -64,6 +67,10 @@ impl Parser {
 
     fn line(&mut self, line: &str) -> Option<Event> {
         if line.is_empty() {
+            // Dispatch sets the last event id, with or without data.
+            if self.id_buf.is_some() {
+                self.last_id.clone_from(&self.id_buf);
+            }
             let had = std::mem::take(&mut self.has_data);
             let data = std::mem::take(&mut self.data);
             return had.then_some(Event { data });
@@ -84,7 +91,7 @@ impl Parser {
                 self.has_data = true;
             }
             // An id with NUL is ignored (WHATWG: "If the field value does not contain U+0000").
-            "id" if !value.contains('\0') => self.last_id = Some(value.to_owned()),
+            "id" if !value.contains('\0') => self.id_buf = Some(value.to_owned()),
             "retry" => {
                 if let Ok(ms) = value.parse() {
                     self.retry_ms = Some(ms);
