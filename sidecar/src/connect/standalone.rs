@@ -45,6 +45,7 @@ async fn run(relay: Arc<Link>) {
         h.remove("content-type");
         if let Some(v) = last_id
             .as_deref()
+            .filter(|v| !v.is_empty())
             .and_then(|v| HeaderValue::from_str(v).ok())
         {
             h.insert("last-event-id", v);
