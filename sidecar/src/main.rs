@@ -74,7 +74,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EX_USAGE)
             }
         },
-        Command::Connect(args) => sidecar::connect::main(*args),
+        Command::Connect(args) => sidecar::connect::main(*args, &from_dotenv),
         Command::Healthcheck { url, timeout_secs } => {
             match health::check(&url, Duration::from_secs(timeout_secs)) {
                 Ok(true) => ExitCode::SUCCESS,

@@ -212,12 +212,19 @@ async fn bad_options_exit_64_with_every_problem() {
             "1",
             "--login-timeout-secs",
             "0",
+            "--log-level",
+            "loud",
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    for name in ["URL", "--max-line-bytes", "--login-timeout-secs"] {
+    for name in [
+        "URL",
+        "--max-line-bytes",
+        "--login-timeout-secs",
+        "--log-level",
+    ] {
         assert!(err.contains(name), "{name} missing: {err}");
     }
 }

@@ -41,6 +41,9 @@ pub struct ConnectArgs {
     /// Seconds one HTTP request to the gateway may take to start answering.
     #[arg(long, default_value = "300")]
     pub request_timeout_secs: u64,
+    /// Log level on stderr (error, warn, info, debug); logs never contain tokens.
+    #[arg(long, default_value = "warn")]
+    pub log_level: String,
 }
 
 /// Validated options.
@@ -56,12 +59,22 @@ pub struct Options {
     pub max_line_bytes: usize,
     pub login_timeout: Duration,
     pub request_timeout: Duration,
+    pub log_level: String,
+    /// Variables `.env` added to our environment: the browser we start never sees them (a
+    /// gateway checkout's `.env` holds its secrets).
+    pub from_dotenv: Vec<std::ffi::OsString>,
 }
 
 impl ConnectArgs {
     /// Checks every option; the error lists every problem at once.
-    pub fn validate(self) -> Result<Options, Vec<String>> {
+    pub fn validate(self, from_dotenv: &[std::ffi::OsString]) -> Result<Options, Vec<String>> {
         let mut problems = Vec::new();
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
+            problems.push(format!(
+                "--log-level: expected error, warn, info, debug or trace, got {:?}",
+                self.log_level
+            ));
+        }
         let url = match Url::parse(&self.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Some(u),
             _ => {
@@ -102,6 +115,8 @@ impl ConnectArgs {
                 max_line_bytes: self.max_line_bytes,
                 login_timeout: Duration::from_secs(self.login_timeout_secs),
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
+                log_level: self.log_level,
+                from_dotenv: from_dotenv.to_vec(),
             }),
             _ => Err(problems),
         }

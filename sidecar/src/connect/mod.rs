@@ -37,8 +37,8 @@ const EX_USAGE: u8 = 64;
 /// sysexits(3): the token file may not be used as it is (permissions).
 const EX_NOPERM: u8 = 77;
 
-pub fn main(args: ConnectArgs) -> ExitCode {
-    let opts = match args.validate() {
+pub fn main(args: ConnectArgs, from_dotenv: &[std::ffi::OsString]) -> ExitCode {
+    let opts = match args.validate(from_dotenv) {
         Ok(opts) => opts,
         Err(problems) => {
             eprintln!("sidecar connect: invalid options:");
@@ -49,10 +49,7 @@ pub fn main(args: ConnectArgs) -> ExitCode {
         }
     };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SIDECAR_CONNECT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&opts.log_level))
         .with_writer(std::io::stderr)
         .try_init();
     // One thread: a bridge for one client waits on I/O, and stays small.

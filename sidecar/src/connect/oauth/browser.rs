@@ -90,9 +90,16 @@ fn page(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     resp
 }
 
+/// Whether and how to open the browser.
+pub struct Opener<'a> {
+    pub open: bool,
+    /// Variables the browser must not inherit.
+    pub hidden_env: &'a [std::ffi::OsString],
+}
+
 /// Opens `url` in the user's browser: `$BROWSER` when set (as most Unix tools do), else the
 /// desktop's opener. Its output never reaches our stdout, which belongs to the MCP client.
-fn open(url: &str) {
+fn open(url: &str, hidden_env: &[std::ffi::OsString]) {
     let opener = std::env::var("BROWSER")
         .ok()
         .filter(|b| !b.is_empty())
@@ -104,7 +111,11 @@ fn open(url: &str) {
             }
             .to_owned()
         });
-    let spawned = std::process::Command::new(&opener)
+    let mut cmd = std::process::Command::new(&opener);
+    for name in hidden_env {
+        cmd.env_remove(name);
+    }
+    let spawned = cmd
         .arg(url)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -120,7 +131,7 @@ pub async fn login_in_browser(
     http: &reqwest::Client,
     d: &Discovered,
     client_id: &str,
-    open_browser: bool,
+    opener: &Opener<'_>,
     timeout: Duration,
 ) -> Result<Answer, ConnectError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -141,8 +152,8 @@ pub async fn login_in_browser(
         &state,
     )?;
     eprintln!("sidecar connect: log in at {url}");
-    if open_browser {
-        open(url.as_str());
+    if opener.open {
+        open(url.as_str(), opener.hidden_env);
     }
     let (tx, mut rx) = mpsc::channel::<HashMap<String, String>>(1);
     let expected = state.clone();

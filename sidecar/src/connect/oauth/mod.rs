@@ -35,6 +35,7 @@ pub struct Auth {
     metadata_url: Option<String>,
     scope: Option<String>,
     login_timeout: std::time::Duration,
+    hidden_env: Vec<std::ffi::OsString>,
     state: Mutex<Store>,
 }
 
@@ -48,6 +49,7 @@ impl Auth {
             metadata_url: opts.client_metadata_url.clone(),
             scope: opts.scope.clone(),
             login_timeout: opts.login_timeout,
+            hidden_env: opts.from_dotenv.clone(),
             state: Mutex::new(store),
         }
     }
@@ -140,14 +142,12 @@ impl Auth {
             let attempt = if self.device {
                 device::login(&self.http, d, &client_id, self.login_timeout).await
             } else {
-                browser::login_in_browser(
-                    &self.http,
-                    d,
-                    &client_id,
-                    self.open_browser,
-                    self.login_timeout,
-                )
-                .await
+                let opener = browser::Opener {
+                    open: self.open_browser,
+                    hidden_env: &self.hidden_env,
+                };
+                browser::login_in_browser(&self.http, d, &client_id, &opener, self.login_timeout)
+                    .await
             };
             match attempt {
                 Ok(answer) => break (answer, client_id),
