@@ -5,7 +5,6 @@ then tool calls answered by the official server behind its sidecar."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import pytest
@@ -39,14 +38,15 @@ async def test_fetch_page_served_on_loopback(stack, users, page_url):
 
 
 async def test_filesystem_write_then_read(stack, users):
-    # Paths as the server names them (/data when confined); the file lands in its data directory.
+    # Paths as the server names them (/data when confined or in a container).
     path = stack.server_path("filesystem", "e2e-note.txt")
     async with connect(stack.url("filesystem"), users["dev"]) as client:
         text(await client.call_tool("write_file", {"path": path, "content": "written through the gateway"}))
         out = text(await client.call_tool("read_text_file", {"path": path}))
         listing = text(await client.call_tool("list_directory", {"path": stack.server_path("filesystem")}))
     assert out == "written through the gateway"
-    assert (stack.data_path("filesystem") / "e2e-note.txt").read_text() == "written through the gateway"
+    # On disk in its data directory, not only in its answers.
+    assert stack.run_in_data("filesystem", ["cat", "e2e-note.txt"]) == "written through the gateway"
     assert "e2e-note.txt" in listing
 
 
@@ -62,12 +62,12 @@ async def test_memory_graph_round_trip(stack, users):
 
 
 async def test_git_log_of_the_served_repository(stack, users):
-    # The repository the git fragment lists (created empty by the launcher), committed to here.
-    repo = stack.data_path("git") / "repo"
-    git = ["git", "-C", str(repo), "-c", "user.name=E2E", "-c", "user.email=e2e@example.com"]
-    (repo / "README").write_text("hello\n")
-    subprocess.run([*git, "add", "README"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "first commit through e2e"], check=True)
+    # The repository the git fragment lists (created empty by the launcher or the compose one-shot),
+    # committed to where the server runs, with the git it uses.
+    git = ["git", "-C", "repo", "-c", "user.name=E2E", "-c", "user.email=e2e@example.com"]
+    stack.run_in_data("git", ["sh", "-c", "echo hello > repo/README"])
+    stack.run_in_data("git", [*git, "add", "README"])
+    stack.run_in_data("git", [*git, "commit", "-q", "-m", "first commit through e2e"])
     async with connect(stack.url("git"), users["dev"]) as client:
         out = text(await client.call_tool("git_log", {"repo_path": stack.server_path("git", "repo"),
                                                       "max_count": 5}))
