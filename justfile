@@ -26,9 +26,14 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Everything CI checks: set-up, lints, dependency audit, Rust tests, conformance, static and
-# end-to-end suites.
-test: setup lint audit test-rust test-conformance test-static test-e2e
+# Set-up (Docker too), lints, dependency audit, Rust tests, conformance, static and end-to-end suites
+# (both edges, browser tests included), the documentation build and its coverage test.
+# Everything CI checks.
+test: setup setup-docker lint audit test-rust test-conformance test-static test-e2e test-docs
+
+# The stages of `just test`, each timed (reports/test-stages.txt).
+test-stages:
+    bash scripts/test-stages.sh
 
 # Dependency audit: cargo deny (licences, duplicate versions, sources, RustSec advisories; a local
 # snapshot of the advisory database with RUSTSEC_ADVISORY_DB=<bundle or clone>) and the Python/npm pins.
@@ -70,26 +75,56 @@ bench-verify: setup
 # ---------------------------------------------------------------------------------------------------
 # The stack: native mode (`just run`) and docker compose (`just up`)
 # ---------------------------------------------------------------------------------------------------
-# Redis, development login, authd, one sidecar per compose/mcp-*.yml, Caddy on PUBLIC_URL.
-# Start the gateway on this machine (creates .env on first use; Ctrl-C stops).
-run: setup
-    python scripts/run.py
+# Redis, development login, authd, one sidecar per compose/mcp-*.yml, Caddy on PUBLIC_URL; release
+# build, .env created on first use (fresh secrets and development password), progress per service,
+# login steps. Ctrl-C or `just stop` stops it; `just run --detach` runs it in the background.
+# Start the gateway on this machine (`--detach`: in the background).
+run *ARGS: setup
+    @python3 scripts/run.py --release {{ARGS}}
 
-# Production stack (Docker): render the fragments into compose/generated/, then build and start.
-up: render network-create
-    docker compose up -d --build
+# Each service of the running gateway: up or down, URL, health, open sessions (`--compose`: containers and certificates).
+status *ARGS:
+    @python3 scripts/ops.py status {{ARGS}}
 
-# Stop the production stack (volumes kept).
+# Check the prerequisites and .env of one path (native or compose) and say what to fix.
+doctor MODE="native":
+    @python3 scripts/doctor.py {{MODE}}
+
+# Show and follow the logs of every service or one, e.g. `just logs authd` (`--no-follow`, `-n N`, `--compose`).
+logs *ARGS:
+    @python3 scripts/ops.py logs {{ARGS}}
+
+# Stop the gateway `just run` started (in the background or in another terminal).
+stop:
+    @python3 scripts/ops.py stop
+
+# Snapshot of Redis (clients, consents, refresh tokens) into FILE, default backups/redis-<UTC time>.rdb (`--compose`: the compose stack).
+backup *ARGS:
+    @python3 scripts/backup.py backup {{ARGS}}
+
+# Replace Redis data by a snapshot (native: gateway stopped; the old data is moved aside, never deleted).
+restore FILE *ARGS:
+    @python3 scripts/backup.py restore {{FILE}} {{ARGS}}
+
+# Docker where there is none (Debian, no systemd, no registry): engine, Compose v2, dockerd, base images.
+setup-docker:
+    bash scripts/setup-docker.sh
+
+# Production stack (Docker, Traefik, Let's Encrypt): render, build, start; returns when all are healthy.
+up:
+    python3 scripts/composestack.py up
+
+# `just up` plus a test ACME CA (Pebble; root at data/test-ca.pem), the development login, /etc/hosts names.
+up-test: setup-docker
+    python3 scripts/composestack.py up --test
+
+# Stop the compose stack `just up` or `just up-test` started (volumes kept).
 down:
-    docker compose down
+    python3 scripts/composestack.py down
 
 # Rebuild and restart one service, e.g. `just rebuild mcp-fetch`.
-rebuild SERVICE: render
-    docker compose up -d --build --force-recreate --no-deps {{SERVICE}}
-
-# Follow the logs of one service, e.g. `just logs authd`.
-logs SERVICE:
-    docker compose logs -f {{SERVICE}}
+rebuild SERVICE:
+    python3 scripts/composestack.py rebuild {{SERVICE}}
 
 # The external network Traefik and authd share.
 network-create:
@@ -97,20 +132,20 @@ network-create:
 
 # Render compose/generated/ (services, Traefik labels, authd.env) from the fragments (ROUTING from .env).
 render:
-    python scripts/gateway.py compose
+    python3 scripts/gateway.py compose
 
 # Print the edge route table both edges are generated from.
 routes ROUTING="path":
-    python scripts/gateway.py routes --routing {{ROUTING}}
+    python3 scripts/gateway.py routes --routing {{ROUTING}}
 
-# Write a fresh RSA signing key into .env (restart authd afterwards).
-generate-jwt-secret: build
-    python scripts/envfile.py generate-jwt-secret --authd "$CARGO_TARGET_DIR/debug/authd"
+# Write a fresh RSA signing key into .env (restart authd afterwards): a local authd, else the authd image.
+generate-jwt-secret:
+    python3 scripts/envfile.py generate-jwt-secret
 
 # e.g. `just mint-token oidc:dev http://127.0.0.1:8080/time/mcp --name dev` (allow lists match id or --name).
 # Mint an access token from the running `just run` stack.
 mint-token USER RESOURCE *ARGS:
-    python scripts/admin.py token mint --user {{USER}} --resource {{RESOURCE}} {{ARGS}}
+    python3 scripts/admin.py token mint --user {{USER}} --resource {{RESOURCE}} {{ARGS}}
 
 # e.g. `TOKEN=$(just login http://127.0.0.1:8080/time/mcp --device)`: logs in as a user (in a
 # browser, or with --device a code to enter on any device), keeps the tokens for the next time
@@ -121,22 +156,32 @@ login URL *ARGS: build
 
 # Any authd admin subcommand against the running `just run` stack, e.g. `just admin clients list`.
 admin *ARGS:
-    python scripts/admin.py {{ARGS}}
+    python3 scripts/admin.py {{ARGS}}
 
 # Add an MCP server: `just new-server weather --runtime python --package mcp-weather --version 1.2.3 -- mcp-weather`.
 new-server NAME *ARGS:
-    python scripts/gateway.py new-server {{NAME}} {{ARGS}}
+    python3 scripts/gateway.py new-server {{NAME}} {{ARGS}}
 
 # Static checks of the stack configuration (compose schema, Traefik vs Caddy routes, caddy validate).
-test-static: setup
+test-static: setup setup-docker
     pytest tests/static
 
-# End-to-end suite: the native stack (own port and data dir) driven by the official MCP Python SDK.
-test-e2e: setup build
+# End-to-end suite through Caddy (native stack) and Traefik (`just up-test`, path and host routing),
+# driven by the official MCP Python SDK; plus native HTTPS against a test ACME CA.
+test-e2e: setup setup-docker build
     pytest tests/e2e
 
 
+# The documentation site (Jupyter Book 1.0.x in .venv-docs, offline) into docs/_build/html; warnings are errors.
+docs:
+    bash scripts/docs.sh
+
+# The docs build plus its test: every .env.example variable, just recipe, route and CLI subcommand documented.
+test-docs: docs build
+    pytest tests/docs
+
 # Installs Debian's llvm-19 on first use for llvm-profdata and llvm-cov.
-# Coverage of authd and sidecar from the running binaries in the end-to-end suite (htmlcov/).
-coverage: setup
+# Coverage of authd and sidecar from the running binaries in the end-to-end suite, native and in the
+# compose stacks' containers (docker-compose.coverage.yml), merged into htmlcov/.
+coverage: setup setup-docker
     bash scripts/coverage.sh

@@ -30,7 +30,9 @@ def data_volume(server: Server) -> str:
 
 def internal_network(server: Server) -> tuple[str, dict]:
     """The network the server shares with Traefik only (key, definition)."""
-    return f"{server.service}-internal", {"name": f"mcp-gateway-{server.name}", "internal": True}
+    # Scoped by the compose project (Traefik's label names it), so two stacks never share one.
+    return f"{server.service}-internal", {"name": f"${{COMPOSE_PROJECT_NAME:-mcp-gateway}}-{server.name}",
+                                          "internal": True}
 
 
 def networks(server: Server) -> dict[str, dict]:
@@ -38,7 +40,7 @@ def networks(server: Server) -> dict[str, dict]:
     key, spec = internal_network(server)
     nets = {key: spec}
     if server.egress:
-        nets[f"{server.service}-egress"] = {"name": f"mcp-gateway-{server.name}-egress"}
+        nets[f"{server.service}-egress"] = {"name": f"${{COMPOSE_PROJECT_NAME:-mcp-gateway}}-{server.name}-egress"}
     return nets
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from caddy import render_caddyfile  # noqa: E402
-from fragments import COMPOSE_DIR, ROOT, RUNTIMES, SESSION_MODES, FragmentError  # noqa: E402
+from envfile import read_env  # noqa: E402
+from fragments import COMPOSE_DIR, ROOT, RUNTIMES, SESSION_MODES, FragmentError, Server  # noqa: E402
 from fragments import load_servers, new_fragment  # noqa: E402
 from routes import ROUTINGS, routes  # noqa: E402
 from traefik import write_compose  # noqa: E402
@@ -29,16 +30,27 @@ from traefik import write_compose  # noqa: E402
 EX_USAGE = 64
 
 
-def routing_from_env() -> str:
-    """ROUTING from the environment or `.env` (authd reads the same variable)."""
-    if "ROUTING" in os.environ:
-        return os.environ["ROUTING"]
-    env = ROOT / ".env"
-    if env.exists():
-        for line in env.read_text().splitlines():
-            if line.startswith("ROUTING="):
-                return line.split("=", 1)[1].strip()
-    return "path"
+def setting(name: str, default: str) -> str:
+    """A setting from the environment, else from the settings file (GATEWAY_ENV_FILE or `.env`)."""
+    if name in os.environ:
+        return os.environ[name]
+    env = Path(os.environ.get("GATEWAY_ENV_FILE") or ROOT / ".env")
+    return read_env(env).get(name, default) if env.exists() else default
+
+
+def selected_servers(names: str) -> list[Server]:
+    """MCP_SERVICES: blank = every fragment in compose/; else only the named servers, in both
+    modes (an unknown name is an error naming the known ones)."""
+    servers = load_servers()
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        return servers
+    known = {s.name: s for s in servers}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise FragmentError(f"MCP_SERVICES names {', '.join(unknown)}: no compose/mcp-<name>.yml "
+                            f"(known: {', '.join(known)})")
+    return [known[n] for n in dict.fromkeys(wanted)]
 
 
 def main(argv: list[str]) -> int:
@@ -71,9 +83,9 @@ def main(argv: list[str]) -> int:
                                 args.session_mode, args.data)
             print(f"wrote {path.relative_to(ROOT)}; `just run` or `just up` picks it up")
             return 0
-        servers = load_servers()
+        servers = selected_servers(setting("MCP_SERVICES", ""))
         if args.cmd == "compose":
-            for path in write_compose(servers, args.routing or routing_from_env(), args.out):
+            for path in write_compose(servers, args.routing or setting("ROUTING", "path"), args.out):
                 print(f"wrote {path}")
         elif args.cmd == "caddyfile":
             sidecars = dict(s.split("=", 1) for s in args.sidecar)

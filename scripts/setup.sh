@@ -20,6 +20,8 @@ command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 # wrk: the load generator of `just bench-verify`; openssl: authd's tests derive public-key forgeries.
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# chromium: the browser tests of the pages people see (tests/e2e/test_browser.py, driven by Playwright).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
   sudo_cmd=""

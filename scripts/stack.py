@@ -17,6 +17,7 @@ port that turns out to be taken is replaced by another before anything depends o
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -30,9 +31,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import confine
-from caddy import render_caddyfile
+from caddy import acme_for, render_caddyfile
 from envfile import read_env
-from fragments import ROOT, Server, authd_env, load_servers
+from fragments import ROOT, Server, authd_env
+from gateway import selected_servers
 from install import ensure_installed
 from listen import candidate_port, loopback_listener
 
@@ -43,6 +45,8 @@ OIDC_PROVIDER = ROOT / "tests" / "oidc" / "provider.mjs"
 SECRET_RE = re.compile(r"SECRET|PASSWORD|PRIVATE_KEY|TOKEN")
 # Effective authd settings of the running stack, read by `scripts/admin.py` (`just mint-token`).
 ADMIN_ENV = "authd.env"
+# What runs where (pids, addresses, log files; no secrets), read by `just status` and `just logs`.
+STATE_FILE = "stack.json"
 READY_TIMEOUT_SECS = 90.0
 STOP_TIMEOUT_SECS = 15.0
 
@@ -174,9 +178,12 @@ class Stack:
 
     def __init__(self, env_file: Path, public_url: str | None = None, data_dir: Path | None = None,
                  log_dir: Path | None = None, bin_dir: Path | None = None,
-                 extra_env: dict[str, str] | None = None, servers: list[Server] | None = None):
+                 extra_env: dict[str, str] | None = None, servers: list[Server] | None = None,
+                 progress=None):
         self.env_file = env_file
         self.env = read_env(env_file)
+        # Called with one line per start step ("redis ready in 0.2 s"); `just run` prints them.
+        self.progress = progress or (lambda line: None)
         self.env.update(extra_env or {})
         # How MCP servers are confined natively (confine.py); validated by `settings_problems`.
         self.sandbox = self.env.get("MCP_SANDBOX") or "bubblewrap"
@@ -186,7 +193,8 @@ class Stack:
         self.data_dir = data_dir or ROOT / "data"
         self.log_dir = log_dir or ROOT / "logs"
         self.bin_dir = (bin_dir or Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug").resolve()
-        self.servers = servers if servers is not None else load_servers()
+        # MCP_SERVICES selects servers (blank: every fragment), as in compose.
+        self.servers = servers if servers is not None else selected_servers(self.env.get("MCP_SERVICES", ""))
         # authd's and every sidecar's socket, bound now and kept until the stack is dropped.
         self.listeners = {name: loopback_listener() for name in ["authd", *(s.service for s in self.servers)]}
         self.redis_socket = self.data_dir / "redis" / "redis.sock"
@@ -218,8 +226,14 @@ class Stack:
         return "/".join([confine.data_dir(self.sandbox, self.data_path(server)), *parts])
 
     def settings_problems(self) -> list[str]:
-        """Every invalid launcher setting (MCP_SANDBOX on this host), for one start-up message."""
-        return confine.check(self.sandbox, self.servers)
+        """Every invalid launcher setting (PUBLIC_URL, MCP_SANDBOX on this host), for one start-up
+        message."""
+        problems = confine.check(self.sandbox, self.servers)
+        url = urlsplit(self.public_url)
+        if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
+            problems.append(f"PUBLIC_URL: expected http://<loopback address>:<port> or https://<domain>, "
+                            f"not {self.public_url!r}")
+        return problems
 
     def base_env(self, with_secrets: bool = False) -> dict[str, str]:
         """Environment of a child: the env file over the caller's, secrets only where needed.
@@ -244,7 +258,7 @@ class Stack:
         caddyfile.write_text(render_caddyfile(
             self.servers, self.public_url, self.address("authd"),
             {s.service: self.address(s.service) for s in self.servers},
-            str(self.log_dir / "caddy")))
+            str(self.log_dir / "caddy"), acme_for(self.public_url, self.env, self.data_dir / "caddy")))
         # A CORS preflight is answered by Caddy itself (no backend involved).
         probe = urllib.request.Request(self.url(self.servers[0].name) if self.servers else self.public_url,
                                        method="OPTIONS")
@@ -291,6 +305,8 @@ class Stack:
         command, child_env = confine.command(self.sandbox, s, data, (ROOT, self.data_dir), env["PATH"])
         env |= child_env | {
             "SIDECAR_LISTEN": addr,
+            # Caddy routes to /mcp (the compose generator fixes the same settings per service).
+            "SIDECAR_MCP_PATH": "/mcp",
             "SIDECAR_SESSION_MODE": s.session_mode,
             "SIDECAR_ALLOWED_HOSTS": urlsplit(self.public_url).netloc,
             # Browser clients (CORS for every MCP endpoint) call from any origin with a bearer
@@ -325,7 +341,10 @@ class Stack:
 
     def _start(self, svc: Service) -> Service:
         self.services[svc.name] = svc
+        began = time.monotonic()
+        self.progress(f"starting {svc.name}")
         self._spawn(svc)
+        self.progress(f"{svc.name} ready in {time.monotonic() - began:.1f} s")
         return svc
 
     def _start_edge(self) -> None:
@@ -355,8 +374,11 @@ class Stack:
         problems = self.settings_problems()
         if problems:
             raise StackError("invalid configuration: " + "; ".join(problems))
+        began = time.monotonic()
         for server in self.servers:
-            ensure_installed(server)
+            ensure_installed(server, log=self.progress)
+        self.progress(f"{len(self.servers)} MCP server packages at their pinned versions "
+                      f"({time.monotonic() - began:.1f} s)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_edge()
@@ -370,6 +392,7 @@ class Stack:
             # The whole path: edge, authd and its store.
             wait_until("the gateway", lambda: http_ok(f"{self.public_url}/.well-known/oauth-authorization-server"),
                        None, self.log_dir / "caddy")
+            self._write_state()
         except BaseException:
             self.stop()
             raise
@@ -382,6 +405,21 @@ class Stack:
         path.touch(mode=0o600, exist_ok=True)
         path.chmod(0o600)
         path.write_text("".join(f"{k}={env[k]}\n" for k in sorted(keys) if k in env))
+
+    def _write_state(self) -> None:
+        """`data/stack.json`: each service's pid, address and log, for `just status` / `just logs`."""
+        services = {name: {"pid": svc.proc.pid if svc.proc else None,
+                           "address": self.address(name) if name in self.listeners else None,
+                           "log": str(self.log_dir / name / f"{name}.log")}
+                    for name, svc in self.services.items()}
+        state = {"launcher_pid": os.getpid(), "public_url": self.public_url, "issuer": self.issuer,
+                 "bin_dir": str(self.bin_dir),
+                 "redis_socket": str(self.redis_socket), "services": services,
+                 "servers": {s.name: {"service": s.service, "url": self.url(s.name)} for s in self.servers}}
+        path = self.data_dir / STATE_FILE
+        aside = path.with_name(path.name + ".tmp")
+        aside.write_text(json.dumps(state, indent=2) + "\n")
+        aside.rename(path)
 
     def _terminate(self, svc: Service) -> None:
         proc = svc.proc
@@ -403,6 +441,7 @@ class Stack:
             kill_if_same(pid, start)
 
     def stop(self) -> None:
+        (self.data_dir / STATE_FILE).unlink(missing_ok=True)
         for svc in reversed(list(self.services.values())):
             self._terminate(svc)
         for sock in self.listeners.values():
@@ -417,6 +456,7 @@ class Stack:
         svc = self.services[name]
         self._terminate(svc)
         self._spawn(svc)
+        self._write_state()
 
     def kill(self, name: str) -> None:
         """Stop one service without restarting it (fault injection in the tests). Requests for a

@@ -13,16 +13,27 @@ from pathlib import Path
 import yaml
 
 import container
-from fragments import DATA_TARGET, Server, authd_env
+from envfile import read_env
+from fragments import DATA_TARGET, ROOT, Server, authd_env
 from routes import Route, routes
 
 SIDECAR_PORT = 3000
-# Middlewares applied to every MCP router, in this order: CORS answers the preflight before
-# forward-auth (CLIENTS.md E3), client-sent identity headers are dropped before authd's are copied.
-MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker")
+# Middlewares applied to every MCP router, in this order: CORS headers (CLIENTS.md E3), client-sent
+# identity headers dropped before authd's are copied, forward-auth, then the client's token dropped.
+MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker", "strip-authorization@docker")
 # Traefik joins every MCP server's own network through this generated service, which its
 # definition in compose/core.yml extends (the list changes with the fragments).
 EDGE_NETWORKS = "edge-networks"
+# Sidecar settings the generator fixes per service (the edge routes to port 3000 and path /mcp,
+# the Host and Origin checks follow the routing); every other SIDECAR_* setting of .env.example is
+# passed through from .env (a `null` value: compose takes it from .env, or leaves it unset).
+EDGE_OWNED_SETTINGS = ("SIDECAR_LISTEN", "SIDECAR_MCP_PATH", "SIDECAR_SESSION_MODE",
+                       "SIDECAR_ALLOWED_HOSTS", "SIDECAR_ALLOWED_ORIGINS", "SIDECAR_HEALTHCHECK_URL")
+
+
+def passed_through_settings(example: Path = ROOT / ".env.example") -> list[str]:
+    """SIDECAR_* settings documented in .env.example that each sidecar container takes from .env."""
+    return [k for k in read_env(example) if k.startswith("SIDECAR_") and k not in EDGE_OWNED_SETTINGS]
 
 
 def traefik_rule(route: Route) -> str:
@@ -57,6 +68,20 @@ def traefik_labels(route: Route) -> dict[str, str]:
     return labels
 
 
+def preflight_labels(route: Route) -> dict[str, str]:
+    """A CORS preflight router in front of an MCP router, to authd, which answers every `OPTIONS`
+    with 204 and the CORS headers of CLIENTS.md E3 (Traefik's CORS middleware answers a preflight
+    itself, but with 200). Priority 3: above the MCP router, below the OAuth paths."""
+    r = f"traefik.http.routers.{route.id}-preflight"
+    return {
+        f"{r}.rule": f"{traefik_rule(route)} && Method(`OPTIONS`)",
+        f"{r}.priority": "3",
+        f"{r}.entrypoints": "websecure",
+        f"{r}.tls.certresolver": "letsencrypt",
+        f"{r}.service": "authd",
+    }
+
+
 def compose_services(server: Server, own_routes: list[Route], routing: str) -> dict[str, dict]:
     """The compose services of one MCP server: its own (image, sidecar command, labels,
     healthcheck, confinement) and the one-shot that creates its repositories, if any."""
@@ -76,6 +101,7 @@ def compose_services(server: Server, own_routes: list[Route], routing: str) -> d
         "LOG_LEVEL": "${LOG_LEVEL:-info}",
         "LOG_FORMAT": "json",
     }
+    env.update({k: None for k in passed_through_settings()})
     env.update(server.environment(DATA_TARGET))
     svc = {
         **image(server),
@@ -86,10 +112,12 @@ def compose_services(server: Server, own_routes: list[Route], routing: str) -> d
         **container.confined(server),
         "healthcheck": {
             "test": ["CMD", "sidecar", "healthcheck", "--url", f"http://127.0.0.1:{SIDECAR_PORT}/health"],
-            "interval": "30s",
+            "interval": "10s",
             "timeout": "5s",
             "retries": 3,
-            "start_period": "30s",
+            # Generous: under load a server may take long to answer its first probe (the check
+            # passes as soon as it does, so this costs nothing when it is quick).
+            "start_period": "120s",
         },
     }
     init = container.repository_init(server, image(server))
@@ -122,6 +150,8 @@ def render_compose(servers: list[Server], routing: str) -> dict[str, dict]:
     for route in table:
         if route.target == "authd":
             authd_labels.update(traefik_labels(route))
+        elif route.forward_auth:
+            authd_labels.update(preflight_labels(route))
     volumes = {container.data_volume(s): {} for s in servers if s.data}
     networks = {k: v for s in servers for k, v in container.networks(s).items()}
     mcp = {"services": services, "networks": networks}
@@ -135,6 +165,13 @@ def render_compose(servers: list[Server], routing: str) -> dict[str, dict]:
         "edge-networks.yml": {"services": {EDGE_NETWORKS: {"networks": list(internal)}},
                               "networks": internal},
     }
+
+
+def coverage_overlay(servers: list[Server]) -> dict:
+    """The sidecars' part of docker-compose.coverage.yml (one entry per fragment)."""
+    cov = {"environment": {"LLVM_PROFILE_FILE": "/profiles/%h-%4m.profraw"},
+           "volumes": ["${GATEWAY_COVERAGE_DIR}:/profiles"]}
+    return {"services": {s.service: cov for s in servers}}
 
 
 def write_compose(servers: list[Server], routing: str, out: Path) -> list[Path]:

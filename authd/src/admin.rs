@@ -5,6 +5,7 @@ use clap::Subcommand;
 use jsonwebtoken::jwk::Jwk;
 use redis::AsyncCommands;
 
+use crate::admin_listing::{self, list, token_line};
 use crate::allow::Identity;
 use crate::clock;
 use crate::config::{Config, EXIT_CONFIG};
@@ -57,7 +58,11 @@ pub enum TokenCommand {
 
 #[derive(Subcommand)]
 pub enum ClientsCommand {
+    /// Registered clients, one JSON line each.
     List,
+    /// Clients holding live grants, with their users and counts.
+    Connected,
+    /// Delete a registered client: its next token request is `invalid_client`.
     Delete {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
@@ -87,6 +92,11 @@ pub enum TokensCommand {
 
 #[derive(Subcommand)]
 pub enum ConsentsCommand {
+    /// Remembered consents: user, client, when, seconds left.
+    List {
+        #[arg(long, allow_hyphen_values = true)]
+        user: Option<String>,
+    },
     /// Forget a user's consent for a client: the next login asks again (DESIGN §4.2).
     Revoke {
         #[arg(long, allow_hyphen_values = true)]
@@ -105,10 +115,14 @@ pub enum UpstreamCommand {
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
+    /// Users with live grants, consents or a block, with what they hold.
+    List,
+    /// Block a user at once: the next MCP request, refresh and login are refused.
     Disable {
         #[arg(allow_hyphen_values = true)]
         user_id: String,
     },
+    /// Lift a block.
     Enable {
         #[arg(allow_hyphen_values = true)]
         user_id: String,
@@ -168,6 +182,9 @@ pub async fn run(config: Config, cmd: Admin) -> i32 {
         Admin::Tokens(c) => tokens(&app, c).await,
         Admin::Users(c) => users(&app, c).await,
         Admin::Upstream(UpstreamCommand::Whoami) => whoami(&app).await,
+        Admin::Consents(ConsentsCommand::List { user }) => {
+            admin_listing::consents(&app, user.as_deref()).await
+        }
         Admin::Consents(ConsentsCommand::Revoke { user, client }) => {
             let key = crate::oauth::consent::consent_key(&app, &user, &client);
             app.store.del(&[key]).await.map_err(|e| e.to_string())
@@ -275,24 +292,10 @@ async fn mint(app: &App, cmd: TokenCommand) -> Result<(), String> {
     Ok(())
 }
 
-/// Prints every record of a key family as one JSON line each.
-async fn list<T: serde::de::DeserializeOwned>(
-    store: &Store,
-    family: &str,
-    line: impl Fn(&str, T) -> serde_json::Value,
-) -> Result<(), String> {
-    let prefix = store.key(family, "");
-    for k in store.scan(family).await.map_err(|e| e.to_string())? {
-        if let Ok(Some(v)) = store.get::<T>(&k).await {
-            println!("{}", line(k.strip_prefix(&prefix).unwrap_or(&k), v));
-        }
-    }
-    Ok(())
-}
-
 async fn clients(app: &App, cmd: ClientsCommand) -> Result<(), String> {
     let store = &app.store;
     match cmd {
+        ClientsCommand::Connected => admin_listing::connected(app).await,
         ClientsCommand::List => {
             list(store, "client", |_, c: Client| {
                 serde_json::json!({"client_id": c.client_id, "issued_at": c.issued_at, "metadata": c.metadata})
@@ -338,10 +341,6 @@ async fn tokens(app: &App, cmd: TokensCommand) -> Result<(), String> {
     }
 }
 
-fn token_line(jti: &str, t: TokenRecord) -> serde_json::Value {
-    serde_json::json!({"jti": jti, "sub": t.sub, "client_id": t.client_id, "aud": t.aud, "scope": t.scope, "exp": t.exp})
-}
-
 /// Everything `user` holds, from its index: access tokens (the next `/verify` refuses them) and
 /// refresh families (with their access tokens; the next refresh is `invalid_grant`).
 async fn revoke_user(app: &App, user: &str) -> Result<(), String> {
@@ -363,6 +362,7 @@ async fn users(app: &App, cmd: UsersCommand) -> Result<(), String> {
     let key = app.store.disabled_key();
     let mut c = app.store.conn();
     let r: Result<i64, _> = match cmd {
+        UsersCommand::List => return admin_listing::users(app).await,
         UsersCommand::Disable { user_id } => c.sadd(key, user_id).await,
         UsersCommand::Enable { user_id } => c.srem(key, user_id).await,
     };

@@ -33,7 +33,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// A complete page around `body` (already escaped HTML) with `title` (escaped here).
+/// A whole page: `title` escaped here, `body` already escaped HTML.
 pub fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\

@@ -10,6 +10,7 @@
 //! `credentials::bearer` (the token of an `Authorization` header at `/verify`).
 
 pub mod admin;
+pub mod admin_listing;
 pub mod allow;
 pub mod clock;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod resource;
 pub mod router;
 pub mod serve;
 pub mod state;
+pub mod status_page;
 pub mod store;
 pub mod token;
 pub mod upstream;

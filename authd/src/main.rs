@@ -57,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         command: admin::UsersCommand,
     },
+    /// Validate the settings and exit: 0, or 64 with every problem listed (`just doctor`).
+    Check,
     /// Exit 0 when the health URL answers 200 (Docker HEALTHCHECK; images have no curl).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8000/health")]
@@ -102,6 +104,11 @@ fn main() {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve::run(load_config(), inherited).await,
             Command::Keygen => admin::keygen(),
+            Command::Check => {
+                load_config();
+                eprintln!("authd: settings valid");
+                0
+            }
             Command::Healthcheck { url } => admin::healthcheck(&url).await,
             Command::Keys { command } => {
                 admin::run(load_config(), admin::Admin::Keys(command)).await

@@ -18,11 +18,12 @@ use crate::oauth::{
     authorize, callback, consent, device, introspect, metadata, register, revoke, token,
 };
 use crate::state::AppState;
-use crate::verify;
+use crate::{status_page, verify};
 
 pub fn router(app: AppState) -> Router {
     let max_body = app.config.limits.max_body_bytes;
     Router::new()
+        .route("/", get(status_page::show))
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::authorization_server),

@@ -1,4 +1,4 @@
-"""Every MCP server is confined to what its fragment grants (docs/security.md), shown through the edge
+"""Every MCP server is confined to what its fragment grants (docs/architecture/security.md), shown through the edge
 with the official Python SDK client, as a logged-in user would try it: each test asks a server for
 something outside its grant, in a configuration where the server's own guard would not stop it, so
 that only the confinement does. `E2E_MCP_SANDBOX=off pytest tests/e2e/test_confinement.py` runs the
@@ -23,7 +23,9 @@ from client import connect
 from conftest import OFFLINE_FETCH, ROOT
 from stack import SECRET_RE
 
-pytestmark = pytest.mark.anyio
+# Host paths of the native stack (data_path, env_file): through the Caddy edge. The compose
+# containers are confined by their generated services (tests/static/test_confinement.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.edges("caddy")]
 
 # Bounded wait for the filesystem server to apply the roots a client announced (it asks for them
 # after `initialized`, on the standalone stream, and answers tool calls meanwhile).

@@ -27,7 +27,7 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 async def register(http: httpx.AsyncClient, stack) -> str:
-    resp = await http.post(f"{stack.public_url}/register", json={
+    resp = await http.post(f"{stack.authorization_server}/register", json={
         "client_name": "e2e device", "redirect_uris": ["http://127.0.0.1/callback"],
         "grant_types": ["authorization_code", "refresh_token", DEVICE_GRANT],
         "token_endpoint_auth_method": "none", "application_type": "native"})
@@ -36,17 +36,17 @@ async def register(http: httpx.AsyncClient, stack) -> str:
 
 
 async def device_codes(http: httpx.AsyncClient, stack, client_id: str, server: str = "time") -> dict:
-    meta = (await http.get(f"{stack.public_url}/.well-known/oauth-authorization-server")).json()
+    meta = (await http.get(f"{stack.authorization_server}/.well-known/oauth-authorization-server")).json()
     resp = await http.post(meta["device_authorization_endpoint"], data={
         "client_id": client_id, "resource": stack.url(server), "scope": "mcp"})
     assert resp.status_code == 200, resp.text
     codes = resp.json()
-    assert codes["verification_uri"] == f"{stack.public_url}/device"
+    assert codes["verification_uri"] == f"{stack.authorization_server}/device"
     return codes
 
 
 async def poll(http: httpx.AsyncClient, stack, client_id: str, device_code: str) -> httpx.Response:
-    return await http.post(f"{stack.public_url}/token", data={
+    return await http.post(f"{stack.authorization_server}/token", data={
         "grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client_id})
 
 
@@ -114,7 +114,7 @@ async def test_device_code_expires(stack):
         resp = await answer(http, stack, client_id, codes)
         assert (resp.status_code, resp.json()["error"]) == (400, "expired_token")
         # The verification page refuses the dead user code.
-        page = await http.post(f"{stack.public_url}/device", data={"user_code": codes["user_code"]})
+        page = await http.post(f"{stack.authorization_server}/device", data={"user_code": codes["user_code"]})
         assert page.status_code == 400 and "not valid" in page.text
 
 

@@ -13,17 +13,13 @@ from client import connect
 SERVERS = ["fetch", "filesystem", "memory", "time", "git", "everything", "sequential-thinking"]
 
 
-def prm_url(stack, name: str) -> str:
-    return f"{stack.public_url}/.well-known/oauth-protected-resource/{name}/mcp"
-
-
 @pytest.mark.parametrize("name", SERVERS)
 def test_protected_resource_metadata_of_every_server(stack, name):
-    resp = httpx.get(prm_url(stack, name), timeout=10)
+    resp = httpx.get(stack.prm_url(name), timeout=10)
     assert resp.status_code == 200
     doc = resp.json()
     assert doc["resource"] == stack.url(name)  # P2: byte-equal to the URL the user pastes
-    assert doc["authorization_servers"] == [stack.public_url]
+    assert doc["authorization_servers"] == [stack.authorization_server]
     assert doc["bearer_methods_supported"] == ["header"]
     assert "mcp" in doc["scopes_supported"]
 
@@ -36,7 +32,7 @@ def test_every_mcp_route_challenges_with_resource_metadata(stack, name, method):
     assert resp.status_code == 401
     challenge = resp.headers["www-authenticate"]
     assert challenge.startswith("Bearer ")
-    assert f'resource_metadata="{prm_url(stack, name)}"' in challenge
+    assert f'resource_metadata="{stack.prm_url(name)}"' in challenge
     assert "error=" not in challenge  # no token sent: no error code (RFC 6750 section 3.1)
 
 
@@ -65,19 +61,31 @@ def test_challenge_carries_cors_headers(stack):
     assert "www-authenticate" in resp.headers["access-control-expose-headers"].lower()
 
 
-@pytest.mark.parametrize("path", ["/time/mcp", "/time/mcp/", "/.well-known/oauth-authorization-server",
-                                  "/.well-known/oauth-protected-resource/time/mcp", "/authorize",
-                                  "/token", "/register"])
+def protocol_url(stack, which: str) -> str:
+    """The URL of a protocol path as clients call it, in either routing."""
+    if which == "mcp":
+        return stack.url("time")
+    if which == "mcp/":
+        return stack.url("time") + "/"
+    if which == "prm":
+        return stack.prm_url("time")
+    return stack.authorization_server + which
+
+
+@pytest.mark.parametrize("which", ["mcp", "mcp/", "/.well-known/oauth-authorization-server", "prm",
+                                   "/authorize", "/token", "/register"])
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_no_redirects_on_protocol_paths(stack, path, method):
-    resp = httpx.request(method, stack.public_url + path, timeout=10, follow_redirects=False)
-    assert not resp.is_redirect, (path, resp.status_code, resp.headers.get("location"))
+def test_no_redirects_on_protocol_paths(stack, which, method):
+    url = protocol_url(stack, which)
+    resp = httpx.request(method, url, timeout=10, follow_redirects=False)
+    assert not resp.is_redirect, (url, resp.status_code, resp.headers.get("location"))
 
 
 def test_authorization_server_metadata_at_the_issuer(stack):
-    doc = httpx.get(f"{stack.public_url}/.well-known/oauth-authorization-server", timeout=10).json()
-    assert doc["issuer"] == stack.public_url
-    assert doc["token_endpoint"] == f"{stack.public_url}/token"
+    issuer = stack.authorization_server
+    doc = httpx.get(f"{issuer}/.well-known/oauth-authorization-server", timeout=10).json()
+    assert doc["issuer"] == issuer
+    assert doc["token_endpoint"] == f"{issuer}/token"
     assert doc["code_challenge_methods_supported"] == ["S256"]
 
 

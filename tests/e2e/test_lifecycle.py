@@ -38,7 +38,7 @@ async def test_revocation_effective_on_next_request(stack, users):
     store = user.store(stack.url("sequential-thinking"))
     token = store.tokens.access_token
     assert raw.post(stack.url("sequential-thinking"), raw.INITIALIZE, token).status_code == 200
-    resp = httpx.post(f"{stack.public_url}/revoke", timeout=10, data={
+    resp = httpx.post(f"{stack.authorization_server}/revoke", timeout=10, data={
         "token": token, "token_type_hint": "access_token", "client_id": store.client_info.client_id})
     assert resp.status_code == 200
     resp = raw.post(stack.url("sequential-thinking"), raw.INITIALIZE, token)

@@ -25,6 +25,10 @@ function readConfig(env, argv) {
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`OIDC_PORT: not a port: ${portText}`);
   const host = env.OIDC_HOST ?? '127.0.0.1';
+  // Behind a TLS-terminating proxy (the compose test stack) the public issuer differs from the
+  // listening address; X-Forwarded-Proto/Host are then trusted.
+  const publicIssuer = env.OIDC_PUBLIC_ISSUER ?? '';
+  if (publicIssuer && !/^https?:\/\/[^/]+$/.test(publicIssuer)) problems.push(`OIDC_PUBLIC_ISSUER: not an origin: ${publicIssuer}`);
   const clientId = env.OIDC_CLIENT_ID ?? '';
   const clientSecret = env.OIDC_CLIENT_SECRET ?? '';
   const redirectUris = (env.OIDC_REDIRECT_URIS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -51,7 +55,7 @@ function readConfig(env, argv) {
   }
   if (users.size === 0) problems.push('DEV_LOGIN_USER/DEV_LOGIN_PASSWORD or OIDC_USERS: at least one user is needed');
   if (problems.length) fail(`invalid configuration:\n  ${problems.join('\n  ')}`);
-  return { port, host, clientId, clientSecret, redirectUris, authMethod, users };
+  return { port, host, publicIssuer, clientId, clientSecret, redirectUris, authMethod, users };
 }
 
 // --- helpers ------------------------------------------------------------------------------------------
@@ -89,7 +93,9 @@ function page(res, status, title, body) {
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
-    'content-security-policy': "default-src 'none'; form-action 'self'",
+    // Browsers apply form-action to the redirects that follow a form post too (CSP3 §6.4.1), and
+    // the consent form's answer ends in a redirect to the client (authd's /callback, another origin).
+    'content-security-policy': `default-src 'none'; form-action 'self' ${clientOrigins()}`,
   });
   res.end(html);
 }
@@ -113,6 +119,8 @@ function consentForm(res, uid, clientId, scopes) {
 
 // --- the provider ---------------------------------------------------------------------------------------
 const config = readConfig(process.env, process.argv);
+// The origins of the client's redirect URIs (validated as URLs by oidc-provider at start).
+const clientOrigins = () => config.redirectUris.map((u) => { try { return new URL(u).origin; } catch { return ''; } }).join(' ');
 
 function providerFor(issuer) {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -230,8 +238,9 @@ const server = createServer((req, res) => {
 
 server.listen(config.port, config.host, () => {
   const { port } = server.address();
-  const issuer = `http://${config.host}:${port}`;
+  const issuer = config.publicIssuer || `http://${config.host}:${port}`;
   provider = providerFor(issuer);
+  provider.proxy = Boolean(config.publicIssuer);
   handle = provider.callback();
   process.stdout.write(`oidc-provider ready issuer=${issuer}\n`);
 });

@@ -84,7 +84,12 @@ def test_priorities_and_middlewares_follow_design(servers, routing):
         mcp = table[s.service]
         assert mcp["service"] == s.service
         middlewares = mcp["middlewares"].split(",")
-        assert middlewares[:3] == list(MCP_MIDDLEWARES)  # CORS, then identity strip, then auth
+        # CORS, identity strip, forward-auth, then the client's token dropped.
+        assert middlewares[:len(MCP_MIDDLEWARES)] == list(MCP_MIDDLEWARES)
+        assert middlewares.index("mcp-auth@docker") < middlewares.index("strip-authorization@docker")
+        preflight = table[f"{s.service}-preflight"]
+        assert preflight["rule"] == f"{mcp['rule']} && Method(`OPTIONS`)"
+        assert preflight["service"] == "authd" and int(preflight["priority"]) > int(mcp["priority"])
         assert ("oauth-protected-resource" in table[f"{s.service}-prm"]["rule"])
         assert table[f"{s.service}-prm"]["service"] == "authd"
     for name in by_priority[4] + by_priority[3] + by_priority[1]:
@@ -106,6 +111,8 @@ def test_core_defines_the_middlewares_routers_use():
     assert copied == list(IDENTITY_HEADERS)
     for header in IDENTITY_HEADERS:
         assert labels[f"traefik.http.middlewares.strip-identity.headers.customrequestheaders.{header}"] == ""
+    # The client's token is dropped after forward-auth (a sidecar never sees it).
+    assert labels["traefik.http.middlewares.strip-authorization.headers.customrequestheaders.Authorization"] == ""
     exposed = labels["traefik.http.middlewares.mcp-cors.headers.accesscontrolexposeheaders"]
     assert exposed == "Mcp-Session-Id,WWW-Authenticate,MCP-Protocol-Version"
 
@@ -153,6 +160,21 @@ def test_redis_password_not_in_process_arguments():
     assert "REDIS_PASSWORD" not in json.dumps(redis["command"])
     assert "/run/secrets/redis_password" in redis["command"][-1]
     assert redis["secrets"] == ["redis_password"]
+
+
+def test_production_pins_what_is_tested():
+    # `just setup-docker` builds the CI stand-ins under these exact tags and checks the versions
+    # inside; a tag the tests do not run would ship untested.
+    services = load("compose/core.yml")["services"]
+    assert services["traefik"]["image"] == "traefik:v3.7.15"
+    assert services["redis"]["image"] == "redis:7.0.15-bookworm"
+    setup = (ROOT / "scripts" / "setup-docker.sh").read_text()
+    assert "pinned traefik" in setup and "pinned redis" in setup
+
+
+def test_overlays_are_valid_compose(validator):
+    for path in ("docker-compose.test.yml", "docker-compose.coverage.yml"):
+        assert_valid(validator, load(path), path)
 
 
 def test_root_includes_core_and_generated_servers():

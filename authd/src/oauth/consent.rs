@@ -32,10 +32,19 @@ pub fn consent_key(app: &App, user: &str, client: &str) -> String {
         .key("consent", &format!("{}:{}", hash(user), hash(client)))
 }
 
+/// What `consent:*` holds: who allowed which client and when (`authd consents list`). The key
+/// itself is made of hashes, so the ids are kept in the value.
+#[derive(Serialize, Deserialize)]
+pub struct Consent {
+    pub user: String,
+    pub client_id: String,
+    pub granted_at: u64,
+}
+
 pub async fn remembered(app: &App, user: &str, client: &str) -> Result<bool, PageError> {
     Ok(app
         .store
-        .get::<u64>(&consent_key(app, user, client))
+        .get_raw(&consent_key(app, user, client))
         .await?
         .is_some())
 }
@@ -148,12 +157,13 @@ pub async fn decide(
         .await;
     }
     let key = consent_key(&app, &asked.user.id, &asked.pending.client_id);
+    let consent = Consent {
+        user: asked.user.id.clone(),
+        client_id: asked.pending.client_id.clone(),
+        granted_at: crate::clock::now(),
+    };
     app.store
-        .put(
-            &key,
-            &crate::clock::now(),
-            Some(app.config.limits.consent_ttl),
-        )
+        .put(&key, &consent, Some(app.config.limits.consent_ttl))
         .await?;
     issue_code(&app, &asked.pending, asked.user).await
 }

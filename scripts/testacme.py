@@ -1,0 +1,92 @@
+"""The ACME test CA of `just up-test` (docker-compose.test.yml): Pebble's settings and the key of
+its API endpoint, Traefik's network aliases for every public name (Pebble validates HTTP-01 by
+resolving them with Docker's DNS), and the wait until each name serves a certificate from it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from fragments import Server
+
+PEBBLE_DIRECTORY = "https://pebble:14000/dir"
+CERT_TIMEOUT_SECS = 300.0
+
+
+def acme_settings(data: Path) -> dict[str, str]:
+    """The production resolver's settings pointed at Pebble (compose interpolation)."""
+    return {"ACME_CA_SERVER": PEBBLE_DIRECTORY, "ACME_CA_ROOT": str(data / "test-acme" / "api.pem")}
+
+
+def public_names(env: dict[str, str], servers: list[Server]) -> list[str]:
+    """Every host name clients use: the issuer and MCP hosts of the routing, the login."""
+    base = env["BASE_DOMAIN"]
+    if env.get("ROUTING", "path") == "host":
+        return [f"auth.{base}", *[f"{s.service}.{base}" for s in servers], f"login.{base}"]
+    return [urlsplit(env["PUBLIC_URL"]).hostname or base, f"login.{base}"]
+
+
+def pebble_files(directory: Path, names: list[str], listen: str, key_dir: str) -> None:
+    """Pebble's config, and the key and self-signed certificate of its API (made once): Pebble
+    serves ACME over TLS only, and the ACME client trusts this certificate (ACME_CA_ROOT)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / "api.pem").exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                        "-keyout", str(directory / "api.key"), "-out", str(directory / "api.pem"),
+                        "-subj", f"/CN={names[0]}", "-addext",
+                        "subjectAltName=" + ",".join(f"DNS:{n}" for n in names)],
+                       check=True, capture_output=True, timeout=60)
+    (directory / "pebble.json").write_text(json.dumps({"pebble": {
+        "listenAddress": f"{listen}:14000",
+        "managementListenAddress": f"{listen}:15000",
+        "certificate": f"{key_dir}/api.pem",
+        "privateKey": f"{key_dir}/api.key",
+        # Validate on the ports the edge serves (Pebble's defaults are 5002/5001).
+        "httpPort": 80,
+        "tlsPort": 443,
+        "ocspResponderURL": "",
+        "externalAccountBindingRequired": False,
+    }}, indent=1))
+
+
+def write_acme_files(data: Path, env: dict[str, str], servers: list[Server]) -> None:
+    """Pebble's files for its container, and the compose file of Traefik's aliases."""
+    pebble_files(data / "test-acme", ["pebble", "localhost"], "0.0.0.0", "/etc/pebble")
+    aliases = {"services": {"traefik": {"networks": {"edge": {"aliases": public_names(env, servers)}}}}}
+    (data / "test-names.yml").write_text("# Written by scripts/testacme.py for `just up-test`.\n"
+                                         + yaml.safe_dump(aliases, sort_keys=False))
+
+
+def serves_certificate(address: str, name: str, ca: Path) -> bool:
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with socket.create_connection((address, 443), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=name):
+                return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def wait_for_certificates(env: dict[str, str], servers: list[Server], ca: Path) -> None:
+    """Until every public name serves a certificate that chains to the test CA (bounded)."""
+    address = env.get("PUBLISH_ADDRESS") or "127.0.0.1"
+    if address == "0.0.0.0":
+        address = "127.0.0.1"
+    pending = public_names(env, servers)
+    deadline = time.monotonic() + CERT_TIMEOUT_SECS
+    while pending and time.monotonic() < deadline:
+        if not ca.exists():
+            raise RuntimeError(f"no test CA root at {ca}")
+        pending = [n for n in pending if not serves_certificate(address, n, ca)]
+        if pending:
+            time.sleep(1)  # poll interval between real TLS handshakes, bounded by the deadline
+    if pending:
+        raise RuntimeError(f"no certificate from the test CA for {', '.join(pending)} after "
+                           f"{CERT_TIMEOUT_SECS:.0f} s (see `docker compose logs traefik pebble`)")
