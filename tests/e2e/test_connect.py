@@ -131,6 +131,7 @@ class Bridge:
     """One user's `sidecar connect` set-up: a config directory (token file) and a browser log."""
 
     stack: object
+    bin_dir: Path
     home: Path
     login: str
     password: str
@@ -151,7 +152,7 @@ class Bridge:
                 "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}
 
     def command(self, server: str, *extra: str) -> list[str]:
-        return [str(self.stack.bin_dir / "sidecar"), "connect", self.stack.url(server), *extra]
+        return [str(self.bin_dir / "sidecar"), "connect", self.stack.url(server), *extra]
 
     def client(self, server: str, mode: str = "legacy", **callbacks) -> Client:
         cmd = self.command(server)
@@ -163,9 +164,9 @@ class Bridge:
 
 
 @pytest.fixture(scope="module")
-def dev_bridge(stack, users, tmp_path_factory) -> Bridge:
+def dev_bridge(stack, users, bin_dir, tmp_path_factory) -> Bridge:
     """The dev user's bridge set-up, shared by the tests of this module (one registration)."""
-    return Bridge(stack, tmp_path_factory.mktemp("connect-dev"), "dev", users["dev"].password)
+    return Bridge(stack, bin_dir, tmp_path_factory.mktemp("connect-dev"), "dev", users["dev"].password)
 
 
 def text(result: types.CallToolResult) -> str:
@@ -224,16 +225,16 @@ async def test_sampling_and_elicitation_relayed_over_stdio(dev_bridge):
     assert set(seen) == {"sampling", "elicitation"}
 
 
-async def test_a_second_run_reuses_registration_and_token(stack, users, tmp_path):
-    bridge = Bridge(stack, tmp_path, "alice", users["alice"].password)
+async def test_a_second_run_reuses_registration_and_token(stack, bin_dir, users, tmp_path):
+    bridge = Bridge(stack, bin_dir, tmp_path, "alice", users["alice"].password)
     for _ in range(2):
         async with bridge.client("time") as client:
             text(await client.call_tool("get_current_time", {"timezone": "UTC"}))
     assert bridge.logins == 1
 
 
-async def test_an_expired_token_is_refreshed_with_rotation(stack, users, tmp_path):
-    bridge = Bridge(stack, tmp_path, "alice", users["alice"].password)
+async def test_an_expired_token_is_refreshed_with_rotation(stack, bin_dir, users, tmp_path):
+    bridge = Bridge(stack, bin_dir, tmp_path, "alice", users["alice"].password)
     async with bridge.client("time") as client:
         text(await client.call_tool("get_current_time", {"timezone": "UTC"}))
     before = next(iter(bridge.tokens().values()))
@@ -249,8 +250,8 @@ async def test_an_expired_token_is_refreshed_with_rotation(stack, users, tmp_pat
     assert bridge.logins == 1  # refreshed, not logged in again
 
 
-async def test_a_revoked_grant_means_a_new_login(stack, users, tmp_path):
-    bridge = Bridge(stack, tmp_path, "bob", users["bob"].password)
+async def test_a_revoked_grant_means_a_new_login(stack, bin_dir, users, tmp_path):
+    bridge = Bridge(stack, bin_dir, tmp_path, "bob", users["bob"].password)
     async with bridge.client("time") as client:
         text(await client.call_tool("get_current_time", {"timezone": "UTC"}))
         # Everything bob holds is revoked: the next call gets a 401, the refresh is refused, and
@@ -268,10 +269,10 @@ async def test_a_restarted_sidecar_is_invisible_to_the_client(stack, dev_bridge)
         text(await client.call_tool("get_current_time", {"timezone": "UTC"}))
 
 
-def test_a_token_file_others_can_read_is_refused(stack, dev_bridge, tmp_path):
-    bridge = Bridge(stack, tmp_path, "dev", "unused")
+def test_a_token_file_others_can_read_is_refused(stack, bin_dir, tmp_path):
+    bridge = Bridge(stack, bin_dir, tmp_path, "dev", "unused")
     bridge.token_file.parent.mkdir(parents=True)
-    bridge.token_file.write_text(dev_bridge.token_file.read_text())
+    bridge.token_file.write_text('{"clients": {}, "tokens": {}}')
     bridge.token_file.chmod(0o644)
     run = subprocess.run(bridge.command("time"), env=bridge.env(), input="", capture_output=True,
                          text=True, timeout=60)
@@ -299,12 +300,13 @@ class _Document(http.server.BaseHTTPRequestHandler):
         pass
 
 
-async def test_a_client_metadata_document_instead_of_a_registration(stack, users, tmp_path):
+@pytest.mark.edges("caddy")  # authd fetches the document from this machine's loopback
+async def test_a_client_metadata_document_instead_of_a_registration(stack, bin_dir, users, tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Document)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/client.json"
     try:
-        bridge = Bridge(stack, tmp_path, "alice", users["alice"].password)
+        bridge = Bridge(stack, bin_dir, tmp_path, "alice", users["alice"].password)
         cmd = bridge.command("time", "--client-metadata-url", url)
         params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=bridge.env())
         async with Client(params) as client:
@@ -318,10 +320,10 @@ async def test_a_client_metadata_document_instead_of_a_registration(stack, users
     assert bridge.logins == 1
 
 
-async def test_device_login_with_sidecar_connect(stack, users, tmp_path):
+async def test_device_login_with_sidecar_connect(stack, bin_dir, users, tmp_path):
     """`sidecar connect --device --print-token` (what `just login` runs): the code and URL on
     stderr, the user approves in a browser elsewhere, the token on stdout."""
-    bridge = Bridge(stack, tmp_path, "alice", users["alice"].password)
+    bridge = Bridge(stack, bin_dir, tmp_path, "alice", users["alice"].password)
     proc = await asyncio.create_subprocess_exec(
         *bridge.command("time", "--device", "--print-token"), env=bridge.env(),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
