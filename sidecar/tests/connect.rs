@@ -8,7 +8,7 @@ mod common;
 mod connect_common;
 
 use common::{V_2025_06_18, V_2025_11_25, conformance_server, everything, sidecar, time_server};
-use connect_common::Bridge;
+use connect_common::{BreakingRelay, Bridge};
 use serde_json::json;
 
 /// A successful `get_current_time` call through the bridge.
@@ -258,5 +258,42 @@ async fn unsolicited_messages_arrive_on_the_standalone_stream() {
         text.contains(r#"sidecar_requests_total{method="stream",status="200"}"#)
     })
     .await;
+    bridge.finish().await;
+}
+
+#[tokio::test]
+async fn a_broken_answer_stream_is_resumed() {
+    let mut relay = BreakingRelay::bind().await;
+    let host = format!("127.0.0.1:{}", relay.port);
+    let sc = sidecar(everything())
+        .env("SIDECAR_ALLOWED_HOSTS", &host)
+        .start()
+        .await;
+    // The connection breaks right after the first progress event of the call's SSE answer.
+    relay.start(sc.port, b"notifications/progress");
+    let mut bridge = Bridge::start(&format!("http://{host}/mcp"), &[]);
+    bridge.initialize(V_2025_11_25).await;
+    let done = bridge
+        .request(
+            1,
+            "tools/call",
+            json!({"name": "trigger-long-running-operation",
+                   "arguments": {"duration": 2, "steps": 4},
+                   "_meta": {"progressToken": "p"}}),
+        )
+        .await;
+    assert!(done["result"]["content"].is_array(), "{done}");
+    assert!(relay.cut(), "the relay never broke a connection");
+    // Resumed with Last-Event-ID: every progress event once, none lost, none twice.
+    let progress: Vec<_> = bridge
+        .others
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| m["params"]["progress"].clone())
+        .collect();
+    assert_eq!(progress.len(), 4, "{:?}", bridge.others);
+    let mut distinct = progress.clone();
+    distinct.dedup();
+    assert_eq!(distinct, progress);
     bridge.finish().await;
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde_json::value::RawValue;
 use tokio::sync::Mutex;
@@ -17,6 +18,11 @@ use super::session::{INITIALIZED, Link};
 use super::{route, standalone};
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 use crate::protocol::modern;
+
+/// Times a broken answer stream is resumed before its request fails.
+const RESUME_ATTEMPTS: u32 = 3;
+/// The longest wait before resuming, whatever `retry` the server asked for.
+const MAX_RESUME_DELAY_MS: u64 = 10_000;
 
 pub struct Relay {
     pub link: Arc<Link>,
@@ -235,29 +241,65 @@ impl Relay {
                 }
                 Ok(())
             }
-            Body::Stream(resp) => {
-                let (_, ended) = self
-                    .link
-                    .gw
-                    .events(resp, |data| {
-                        let is_response =
-                            Envelope::parse(&data).is_ok_and(|e| e.kind() == Kind::Response);
-                        let bytes = Bytes::from(data);
-                        let first = is_response && response.as_ref().is_some_and(|r| r.is_none());
-                        if first && let Some(slot) = response.as_deref_mut() {
-                            *slot = Some(bytes.clone());
-                        }
-                        async move {
-                            if to_client || !is_response {
-                                self.link.out.send(bytes).await;
+            Body::Stream(first) => {
+                let mut resp = first;
+                let mut resumed = 0;
+                loop {
+                    let (parser, ended) = self
+                        .link
+                        .gw
+                        .events(resp, |data| {
+                            let is_response =
+                                Envelope::parse(&data).is_ok_and(|e| e.kind() == Kind::Response);
+                            let bytes = Bytes::from(data);
+                            let first =
+                                is_response && response.as_ref().is_some_and(|r| r.is_none());
+                            if first && let Some(slot) = response.as_deref_mut() {
+                                *slot = Some(bytes.clone());
                             }
-                            true
-                        }
-                    })
-                    .await;
-                ended
+                            async move {
+                                if to_client || !is_response {
+                                    self.link.out.send(bytes).await;
+                                }
+                                true
+                            }
+                        })
+                        .await;
+                    let waiting = response.as_ref().is_some_and(|r| r.is_none());
+                    // MCP 2025-11-25 "Resumability and Redelivery": a stream that broke before
+                    // its response is resumed with GET and the last event id it carried.
+                    let last = parser.last_id.filter(|id| !id.is_empty());
+                    let (true, Some(last)) = (waiting && resumed < RESUME_ATTEMPTS, last) else {
+                        return ended;
+                    };
+                    resumed += 1;
+                    let delay = parser.retry_ms.unwrap_or(500).min(MAX_RESUME_DELAY_MS);
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    match self.resume(&last).await? {
+                        Some(next) => resp = next,
+                        None => return ended,
+                    }
+                }
             }
         }
+    }
+
+    /// The rest of a broken answer stream: `GET` with `Last-Event-ID` in the session; `None` when
+    /// there is no session or the gateway cannot resume it.
+    async fn resume(&self, last_id: &str) -> Result<Option<reqwest::Response>, ConnectError> {
+        let s = self.link.session.lock().await.clone();
+        let (Some(id), Ok(last)) = (s.id, HeaderValue::from_str(last_id)) else {
+            return Ok(None);
+        };
+        let mut h = headers("text/event-stream", Some(&id), s.version.as_deref());
+        h.remove("content-type");
+        h.insert("last-event-id", last);
+        tracing::info!("resuming an answer stream");
+        let answer = self.link.gw.send(Method::GET, h, None).await?;
+        Ok(match answer.body {
+            Body::Stream(r) => Some(r),
+            Body::Whole(_) => None,
+        })
     }
 
     /// Starts a new session with the client's `initialize` after the gateway lost `stale`.

@@ -150,3 +150,64 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A TCP relay in front of the gateway that breaks, once, the first connection whose answer
+/// carries `marker`, right after passing that part on: a network failure in the middle of an SSE
+/// answer, between two real processes. Its listener is bound before anything learns its port.
+pub struct BreakingRelay {
+    pub port: u16,
+    listener: Option<tokio::net::TcpListener>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BreakingRelay {
+    pub async fn bind() -> BreakingRelay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        BreakingRelay {
+            port: listener.local_addr().unwrap().port(),
+            listener: Some(listener),
+            cut: Default::default(),
+        }
+    }
+
+    /// Whether a connection was broken.
+    pub fn cut(&self) -> bool {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Relays every connection to `upstream` on loopback.
+    pub fn start(&mut self, upstream: u16, marker: &'static [u8]) {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncReadExt;
+        let listener = self.listener.take().unwrap();
+        let cut = std::sync::Arc::clone(&self.cut);
+        tokio::spawn(async move {
+            while let Ok((down, _)) = listener.accept().await {
+                let cut = std::sync::Arc::clone(&cut);
+                tokio::spawn(async move {
+                    let Ok(up) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let (mut down_read, mut down_write) = down.into_split();
+                    let (mut up_read, mut up_write) = up.into_split();
+                    let requests = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut down_read, &mut up_write).await;
+                    });
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = up_read.read(&mut buf).await {
+                        if n == 0 || down_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        let hit = buf[..n].windows(marker.len()).any(|w| w == marker);
+                        if hit && !cut.swap(true, Ordering::SeqCst) {
+                            break;
+                        }
+                    }
+                    // Dropping both halves closes the client's connection mid-answer.
+                    requests.abort();
+                });
+            }
+        });
+    }
+}
