@@ -2,8 +2,9 @@
 
 Issue 4 contract: `just run` creates `.env` on first use, generating fresh secrets, and never
 overwrites an existing one. Secrets generated here: the JWT signing key (`authd keygen`), the
-client secret authd shares with the development OpenID Connect provider, the Redis password, and the
-development login's password (`just run` prints it on a terminal).
+client secret authd shares with the development OpenID Connect provider, the Redis password, the
+sidecars' requestState key, and the development login's password (`just run` prints it on a
+terminal).
 """
 
 from __future__ import annotations

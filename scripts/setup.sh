@@ -22,6 +22,8 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # chromium: the browser tests of the pages people see (tests/e2e/test_browser.py, driven by Playwright).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# certutil: the browser tests through Traefik trust the test ACME CA in the browser's own NSS store.
+command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
   sudo_cmd=""

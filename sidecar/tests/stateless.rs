@@ -50,6 +50,14 @@ async fn both_eras_are_served_on_one_url() {
         .await;
     assert_eq!(echo["resultType"], "complete");
     assert_eq!(echo["content"][0]["text"], "Echo: stateless");
+    // A client that takes SSE only gets even a quick answer as a stream.
+    let args = json!({"name": "echo", "arguments": {"message": "sse"}});
+    let body = client.body(json!(9), "tools/call", args);
+    let streamed = client
+        .send(client.post_accepting(&body, "text/event-stream"))
+        .await;
+    assert!(streamed.content_type.starts_with("text/event-stream"));
+    assert_eq!(streamed.result()["content"][0]["text"], "Echo: sse");
     // A legacy session on the same URL at the same time, exactly as before.
     let session = sc.initialize(V_2025_11_25).await;
     assert_eq!(

@@ -24,6 +24,7 @@ import yaml
 
 import composestack
 from envfile import create_env, read_env
+from fragments import load_servers
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTED_TIMEOUT_SECS = 60.0
@@ -122,6 +123,17 @@ class ComposeEdge:
     @property
     def authorization_server(self) -> str:
         return self.public_url if self.routing == "path" else f"https://auth.{self.base}"
+
+    @property
+    def issuer(self) -> str:
+        """The upstream login's issuer: the development provider behind Traefik
+        (docker-compose.test.yml)."""
+        return f"https://login.{self.base}"
+
+    @property
+    def servers(self) -> list:
+        """The MCP servers the stack runs (`MCP_SERVICES` blank: every fragment)."""
+        return load_servers()
 
     def url(self, server: str) -> str:
         if self.routing == "path":

@@ -1,11 +1,15 @@
 """The pages a person sees, clicked through in a real browser: Debian's Chromium driven by Playwright
-against the native stack (the development login, authd's consent page, the status page at `/`, the
-error pages). The same run writes the screenshots the documentation shows (docs/images/).
+through every edge (the development login, authd's consent page, the status page at `/`, the error
+pages). The run through the native edge writes the screenshots the documentation shows
+(docs/images/).
 
 Chromium runs headless with the flags that keep it off the network (no background connections,
 component updates or sync: this machine's network is closed and they would only fail), in a fresh
 temporary profile Playwright creates for every launch. Playwright's own browser download is never
-used: `executable_path` is Debian's browser.
+used: `executable_path` is Debian's browser. Through Traefik the pages are served over HTTPS with
+certificates of the test ACME CA, which the browser trusts as a person's browser trusts a public CA:
+the CA is in the NSS certificate store of a home directory of its own (Chromium on Linux reads
+`~/.pki/nssdb`); certificate errors are never ignored.
 
 The OAuth client is this test: it registers at `/register` like a real client, sends the browser to
 `/authorize` with PKCE, and receives the redirect on a loopback page of its own.
@@ -16,8 +20,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import os
 import secrets
+import subprocess
+import tempfile
 import threading
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -68,7 +76,8 @@ class Authorization:
     """One registered client and one authorization request of it (PKCE S256, a fresh state)."""
 
     def __init__(self, stack, client: ClientPage, name: str = "Browser test client") -> None:
-        resp = httpx.post(f"{stack.public_url}/register", json={
+        self.issuer = stack.authorization_server
+        resp = httpx.post(f"{self.issuer}/register", json={
             "client_name": name, "redirect_uris": [client.redirect_uri],
             "token_endpoint_auth_method": "none"}, timeout=30)
         assert resp.status_code == 201, resp.text
@@ -85,19 +94,38 @@ class Authorization:
         self.url = self.url_with()
 
     def url_with(self, **changes: str) -> str:
-        return str(httpx.URL(f"{self.stack.public_url}/authorize", params=self.params | changes))
+        return str(httpx.URL(f"{self.issuer}/authorize", params=self.params | changes))
 
     def redeem(self, code: str) -> httpx.Response:
-        return httpx.post(f"{self.stack.public_url}/token", data={
+        return httpx.post(f"{self.issuer}/token", data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
             "code_verifier": self.verifier, "client_id": self.client_id, "resource": self.resource},
             timeout=30)
 
 
+def trusting(home: Path, ca: Path) -> dict[str, str]:
+    """The environment of a browser whose certificate store (in `home`) trusts the CA `ca`."""
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True)
+    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-A", "-n", "gateway test CA", "-t", "C,,",
+                    "-i", str(ca)], check=True)
+    return os.environ | {"HOME": str(home)}
+
+
 @pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def browser(stack):
+    # Through an HTTPS edge the test clients trust its CA by SSL_CERT_FILE (tests/e2e/conftest.py).
+    ca = os.environ.get("SSL_CERT_FILE")
+    if ca:
+        # Requests made by Playwright itself (`page.request`) go out from its Node driver, which
+        # reads extra CAs from this variable when it starts (below).
+        os.environ["NODE_EXTRA_CA_CERTS"] = ca
+    else:
+        os.environ.pop("NODE_EXTRA_CA_CERTS", None)
+    with tempfile.TemporaryDirectory() as home, sync_playwright() as p:
+        env = trusting(Path(home), Path(ca)) if ca else None
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
         try:
             yield b
         finally:
@@ -123,6 +151,9 @@ def client():
 
 
 def shot(page: Page, name: str, full_page: bool = False) -> None:
+    """The documentation's screenshot `name`, from the native edge's run (the one the docs describe)."""
+    if urlsplit(page.url).scheme != "http":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     path.unlink(missing_ok=True)
@@ -163,7 +194,7 @@ def test_login_and_consent_clicked_through_give_a_working_token(stack, page, cli
     assert len(client.hits) == 1
     answer = client.hits[0]
     assert answer["state"] == auth.state
-    assert answer["iss"] == stack.public_url
+    assert answer["iss"] == auth.issuer
     tokens = auth.redeem(answer["code"])
     assert tokens.status_code == 200, tokens.text
     # The token opens the MCP server it was issued for.
@@ -184,7 +215,7 @@ def test_deny_returns_access_denied_to_the_client(stack, page, client):
     assert len(client.hits) == 1
     answer = client.hits[0]
     assert answer["error"] == "access_denied"
-    assert answer["state"] == auth.state and answer["iss"] == stack.public_url
+    assert answer["state"] == auth.state and answer["iss"] == auth.issuer
     assert "code" not in answer
 
 
@@ -218,12 +249,12 @@ def test_authorization_errors_are_pages_never_redirects(stack, page, client):
     response = page.goto(auth.url_with(redirect_uri="https://evil.example/callback"))
     assert response is not None and response.status == 400
     assert page.title() == "Authorization error"
-    assert urlsplit(page.url).netloc == urlsplit(stack.public_url).netloc
+    assert urlsplit(page.url).netloc == urlsplit(stack.authorization_server).netloc
     assert not client.hits
 
 
 def test_status_page_shows_servers_health_and_login(stack, page):
-    response = page.goto(f"{stack.public_url}/")
+    response = page.goto(f"{stack.authorization_server}/")
     assert response is not None and response.status == 200
     assert page.title() == "MCP OAuth gateway"
     body = page.locator("body").inner_text()
@@ -236,5 +267,5 @@ def test_status_page_shows_servers_health_and_login(stack, page):
     shot(page, "status", full_page=True)
     with page.expect_navigation():
         page.get_by_role("link", name="metadata").click()
-    assert f'"issuer":"{stack.public_url}"' in page.content().replace(" ", "")
+    assert f'"issuer":"{stack.authorization_server}"' in page.content().replace(" ", "")
 

@@ -14,19 +14,34 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+use crate::protocol::bridge;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::modern::ClientCaps;
 
 /// What the child sent that belongs to a waiting exchange.
 #[derive(Debug)]
 pub enum Delivery {
-    /// The response to request `own` (already carrying the client's id).
-    Response { own: u64, body: Bytes },
+    /// The response to request `own` (already carrying the client's id, shaped for its client),
+    /// with its error code when it is an error.
+    Response {
+        own: u64,
+        body: Bytes,
+        code: Option<i64>,
+    },
     /// A progress notification or a server-to-client request raised while the exchange runs.
     Message(Bytes),
 }
 
 pub type DeliveryTx = mpsc::UnboundedSender<Delivery>;
+
+/// Who asked: a client of the session-based revisions gets the child's result as it is; a
+/// stateless client's result gains what its revision requires (`bridge::stateless_result`) on the
+/// way through, with no second parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    Session,
+    Stateless { method: &'static str },
+}
 
 struct Waiter {
     /// The session that sent it (children of the shared pool serve many sessions).
@@ -34,6 +49,7 @@ struct Waiter {
     client_id: Box<RawValue>,
     tx: DeliveryTx,
     progress: Option<String>,
+    asker: Asker,
 }
 
 #[derive(Default)]
@@ -93,6 +109,19 @@ impl Peer {
         progress: Option<String>,
         limit: usize,
     ) -> Result<u64, Refused> {
+        self.register_for(Asker::Session, owner, client_id, tx, progress, limit)
+    }
+
+    /// `register` for a request whose answer goes to `asker`.
+    pub fn register_for(
+        &self,
+        asker: Asker,
+        owner: u64,
+        client_id: &RawValue,
+        tx: &DeliveryTx,
+        progress: Option<String>,
+        limit: usize,
+    ) -> Result<u64, Refused> {
         let mut state = self.state();
         if let Some(reason) = state.closed {
             return Err(Refused::Gone(reason));
@@ -111,6 +140,7 @@ impl Peer {
                 client_id: client_id.to_owned(),
                 tx: tx.clone(),
                 progress,
+                asker,
             },
         );
         Ok(own)
@@ -132,8 +162,16 @@ impl Peer {
         let Some(waiter) = Self::remove(&mut self.state(), own) else {
             return false;
         };
-        let body = jsonrpc::response(&waiter.client_id, result, error);
-        waiter.tx.send(Delivery::Response { own, body }).is_ok()
+        let shaped = match (waiter.asker, result) {
+            (Asker::Stateless { method }, Some(result)) => bridge::stateless_result(method, result),
+            _ => None,
+        };
+        let body = jsonrpc::response(&waiter.client_id, shaped.as_deref().or(result), error);
+        let code = error.and_then(jsonrpc::error_code);
+        waiter
+            .tx
+            .send(Delivery::Response { own, body, code })
+            .is_ok()
     }
 
     /// Stops waiting for `own` and answers its waiter with `error`; false if it was already done.
@@ -142,8 +180,9 @@ impl Peer {
             return false;
         };
         let body = error.response(Some(&waiter.client_id));
+        let code = Some(error.code);
         // The exchange may be gone already (client disconnected): nothing left to tell.
-        let _ = waiter.tx.send(Delivery::Response { own, body });
+        let _ = waiter.tx.send(Delivery::Response { own, body, code });
         true
     }
 
@@ -224,9 +263,10 @@ impl Peer {
             state.waiters.drain().collect()
         };
         let error = RpcError::server_gone(reason);
+        let code = Some(error.code);
         for (own, waiter) in waiters {
             let body = error.response(Some(&waiter.client_id));
-            let _ = waiter.tx.send(Delivery::Response { own, body });
+            let _ = waiter.tx.send(Delivery::Response { own, body, code });
         }
     }
 }
@@ -242,7 +282,7 @@ mod tests {
 
     fn response_of(d: Delivery) -> (u64, serde_json::Value) {
         match d {
-            Delivery::Response { own, body } => (own, serde_json::from_slice(&body).unwrap()),
+            Delivery::Response { own, body, .. } => (own, serde_json::from_slice(&body).unwrap()),
             Delivery::Message(_) => panic!("expected a response"),
         }
     }

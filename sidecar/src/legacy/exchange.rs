@@ -135,7 +135,7 @@ pub async fn start(
     }
     while !outstanding.ids.is_empty() && !live {
         match tokio::time::timeout_at(quick, rx.recv()).await {
-            Ok(Some(Delivery::Response { own, body })) => {
+            Ok(Some(Delivery::Response { own, body, .. })) => {
                 outstanding.ids.retain(|id| *id != own);
                 stream.push(&body);
             }

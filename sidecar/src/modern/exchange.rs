@@ -4,7 +4,7 @@
 //! The answer is JSON, with the HTTP status the error code calls for, unless something must be
 //! streamed first: when the child sends a notification for the request (progress) or has been
 //! quiet for the keep-alive interval, and the client accepts SSE, the answer becomes an SSE
-//! stream (notifications, keep-alives, then the response). Closing that stream cancels the
+//! stream (from the start when the client accepts SSE only) (notifications, keep-alives, then the response). Closing that stream cancels the
 //! child's call (`notifications/cancelled`); so does the client going away before it.
 //!
 //! The child's server-to-client requests become an `InputRequiredResult` (see `mrtr`): after the
@@ -31,7 +31,7 @@ use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 use crate::protocol::modern::{self, ClientCaps};
 use crate::protocol::request_state::Binding;
-use crate::protocol::{bridge, sse};
+use crate::protocol::sse;
 
 /// Events queued towards a client whose stream is slow.
 const STREAM_QUEUE: usize = 64;
@@ -57,8 +57,8 @@ pub struct Call {
 
 /// How driving a call ended.
 enum Next {
-    /// The JSON-RPC response for the client.
-    Answer(Bytes),
+    /// The JSON-RPC response for the client, and its error code when it is an error.
+    Answer(Bytes, Option<i64>),
     /// The child waits for input: hold the call.
     Hold,
     /// Switch to SSE, sending this notification first (if any).
@@ -203,8 +203,12 @@ impl Call {
         if !self.call.waiting.is_empty() && self.barrier.is_none() && !self.start_barrier() {
             return Next::Hold;
         }
-        let quiet = tokio::time::sleep(app.config.keepalive);
-        tokio::pin!(quiet);
+        // One timer: the request's deadline, or (while the answer may still become a stream) the
+        // end of the quiet interval if that comes first.
+        let quiet = (stream.is_none() && can_stream)
+            .then(|| Instant::now() + app.config.keepalive)
+            .filter(|quiet| *quiet < deadline);
+        let wake = quiet.unwrap_or(deadline);
         let gone = async {
             match stream {
                 Some(tx) => tx.closed().await,
@@ -214,19 +218,21 @@ impl Call {
         tokio::pin!(gone);
         loop {
             let delivery = tokio::select! {
-                delivery = self.call.rx.recv() => delivery,
-                _ = tokio::time::sleep_until(deadline) => {
-                    app.metrics.request_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let error = RpcError::new(jsonrpc::REQUEST_TIMEOUT, "mcp server did not answer in time");
-                    return Next::Answer(error.response(Some(&self.client_id)));
-                }
-                _ = &mut quiet, if stream.is_none() && can_stream => return Next::Stream(None),
+                delivery = tokio::time::timeout_at(wake, self.call.rx.recv()) => match delivery {
+                    Ok(delivery) => delivery,
+                    Err(_) if quiet.is_some() => return Next::Stream(None),
+                    Err(_) => {
+                        app.metrics.request_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let error = RpcError::new(jsonrpc::REQUEST_TIMEOUT, "mcp server did not answer in time");
+                        return Next::Answer(error.response(Some(&self.client_id)), Some(error.code));
+                    }
+                },
                 _ = &mut gone => return Next::Gone,
             };
             match delivery {
-                Some(Delivery::Response { own, body }) if own == self.call.own => {
+                Some(Delivery::Response { own, body, code }) if own == self.call.own => {
                     self.call.answered();
-                    return Next::Answer(body);
+                    return Next::Answer(body, code);
                 }
                 Some(Delivery::Response { own, .. }) => {
                     if self.barrier == Some(own) {
@@ -255,7 +261,7 @@ impl Call {
                 }
                 None => {
                     let error = RpcError::server_gone("mcp server exited");
-                    return Next::Answer(error.response(Some(&self.client_id)));
+                    return Next::Answer(error.response(Some(&self.client_id)), Some(error.code));
                 }
             }
         }
@@ -280,42 +286,23 @@ impl Call {
     }
 }
 
-/// The response for the client: a result as the stateless revision has it (`resultType`, caching
-/// hints), and the HTTP status an error code calls for.
-fn final_answer(method: &str, body: Bytes) -> (StatusCode, Bytes) {
-    let Some(env) = std::str::from_utf8(&body)
-        .ok()
-        .and_then(|t| Envelope::parse(t).ok())
-    else {
-        return (StatusCode::OK, body);
-    };
-    let id = env.id.unwrap_or(RawValue::NULL);
-    if let Some(result) = env.result {
-        return match bridge::stateless_result(method, result) {
-            Some(result) => (StatusCode::OK, jsonrpc::response(id, Some(&result), None)),
-            None => (StatusCode::OK, body.clone()),
-        };
-    }
-    #[derive(serde::Deserialize)]
-    struct Code {
-        code: i64,
-    }
-    let code = env
-        .error
-        .and_then(|e| serde_json::from_str::<Code>(e.get()).ok())
-        .map_or(0, |c| c.code);
-    let status = StatusCode::from_u16(modern::http_status(code)).unwrap_or(StatusCode::OK);
-    (status, body)
+/// The HTTP status of an answer (MCP 2026-07-28 "Transports" > "Error responses"); the result
+/// was shaped for the stateless revision as it passed the child's peer (`Asker::Stateless`).
+fn status(code: Option<i64>) -> StatusCode {
+    code.and_then(|c| StatusCode::from_u16(modern::http_status(c)).ok())
+        .unwrap_or(StatusCode::OK)
 }
 
-/// Answers `call`: JSON when it finishes quietly, an SSE stream once something must be streamed.
+/// Answers `call`: JSON when it finishes quietly, an SSE stream once something must be streamed
+/// (from the start when the client takes SSE only).
 pub async fn answer(app: Arc<App>, mut call: Call, accepts: Accepts) -> Response<ResponseBody> {
     let deadline = Instant::now() + app.config.request_timeout;
-    let first = match call.drive(&app, None, accepts.sse, deadline).await {
-        Next::Answer(body) => {
-            let (status, body) = final_answer(&call.method, body);
-            return json_response(status, body);
-        }
+    let json_phase = match accepts.json {
+        true => call.drive(&app, None, accepts.sse, deadline).await,
+        false => Next::Stream(None),
+    };
+    let first = match json_phase {
+        Next::Answer(body, code) => return json_response(status(code), body),
         Next::Hold => return json_response(StatusCode::OK, call.hold(&app)),
         Next::Stream(first) => first,
         // Without a stream nothing reports the client gone (a closed connection drops this
@@ -332,7 +319,7 @@ pub async fn answer(app: Arc<App>, mut call: Call, accepts: Accepts) -> Response
     let keepalive = app.config.keepalive;
     tokio::spawn(async move {
         let last = match call.drive(&app, Some(&tx), false, deadline).await {
-            Next::Answer(body) => final_answer(&call.method, body).1,
+            Next::Answer(body, _) => body,
             Next::Hold => call.hold(&app),
             // Dropping the call cancels it.
             Next::Gone | Next::Stream(_) => return,

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use crate::app::App;
-use crate::child::pending::DeliveryTx;
+use crate::child::pending::{Asker, DeliveryTx};
 use crate::error::HttpError;
 use crate::http::answerable;
 use crate::http::body::ResponseBody;
@@ -29,6 +29,7 @@ use crate::modern::{discover, listen};
 use crate::pool::shared::START_TIMEOUT;
 use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
+use crate::protocol::members::Members;
 use crate::protocol::modern::{
     self, ClientCaps, FORWARDED, HEADER_METHOD, HEADER_NAME, HEADER_VERSION, INPUT_CAPABLE, Params,
     RoutingHeaders,
@@ -40,9 +41,9 @@ use crate::protocol::{bridge, param_headers};
 /// the ids legacy sessions use for their streams.
 const STREAM_BIT: u64 = 1 << 63;
 
-fn values<'a>(headers: &'a HeaderMap, name: &'static str) -> Vec<&'a str> {
+fn values(headers: &HeaderMap, name: HeaderName) -> Vec<&str> {
     headers
-        .get_all(HeaderName::from_static(name))
+        .get_all(name)
         .iter()
         .map(|v| v.to_str().map(str::trim).unwrap_or("\u{fffd}"))
         .collect()
@@ -110,9 +111,9 @@ pub async fn post(
     let meta = modern::request_meta(&params).map_err(fail)?;
     let name = params.routed_name(method).map_err(fail)?;
     let routing = RoutingHeaders {
-        version: values(headers, HEADER_VERSION),
-        method: values(headers, HEADER_METHOD),
-        name: values(headers, HEADER_NAME),
+        version: values(headers, HeaderName::from_static(HEADER_VERSION)),
+        method: values(headers, HeaderName::from_static(HEADER_METHOD)),
+        name: values(headers, HeaderName::from_static(HEADER_NAME)),
     };
     modern::check_headers(&routing, method, &meta.version, name.as_deref()).map_err(fail)?;
     modern::check_version(&meta.version).map_err(fail)?;
@@ -140,6 +141,7 @@ pub async fn post(
                 env,
                 headers,
                 params: &params,
+                meta: &meta.members,
                 caps: meta.caps,
                 name: name.unwrap_or_default(),
                 user: post.user,
@@ -161,6 +163,8 @@ struct Request<'a> {
     env: &'a Envelope<'a>,
     headers: &'a HeaderMap,
     params: &'a Params<'a>,
+    /// The members of `params._meta`.
+    meta: &'a Members<'a>,
     caps: ClientCaps,
     name: String,
     user: &'a str,
@@ -255,9 +259,16 @@ async fn forward(
         .then(|| jsonrpc::progress_token(env.params))
         .flatten();
     let limit = app.config.max_concurrent_requests;
+    // `FORWARDED` holds the method: its results are shaped for the stateless revision.
+    let method = FORWARDED
+        .iter()
+        .copied()
+        .find(|m| *m == method)
+        .unwrap_or("");
+    let asker = Asker::Stateless { method };
     let own = child
         .peer()
-        .register(0, id, &tx, progress, limit)
+        .register_for(asker, 0, id, &tx, progress, limit)
         .map_err(RpcError::from)?;
     // Registered even where children may not ask for input (shared mode): the request they
     // raise is then refused with the reason that fits its client (-32021 or -32601).
@@ -266,7 +277,7 @@ async fn forward(
         own | STREAM_BIT
     });
     let child_call = ChildCall::new(child.clone(), own, stream, rx, tx);
-    let params = env.params.map(bridge::for_child).transpose()?.flatten();
+    let params = bridge::for_child(&request.params.members, request.meta);
     if !child
         .send(jsonrpc::request_line(own, method, params.as_deref()))
         .await

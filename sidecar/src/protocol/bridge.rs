@@ -2,11 +2,9 @@
 //! session-based revisions, the clients may speak the stateless one): a stateless request's params
 //! as a child takes them, and a child's result as the stateless revision has it. Pure.
 
-use std::borrow::Cow;
-
 use serde_json::value::RawValue;
 
-use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::members::Members;
 
 /// Methods whose results carry caching hints (MCP 2026-07-28 "Caching": `ttlMs`, `cacheScope`).
 const CACHEABLE: [&str; 6] = [
@@ -22,63 +20,49 @@ const CACHEABLE: [&str; 6] = [
 /// without the per-request envelope in `_meta` (its protocol version marks a request of the
 /// stateless revision, which such a child may refuse: the Python SDK's servers do) and without the
 /// members of multi-round-trip requests (`inputResponses`, `requestState`: the sidecar's own
-/// business). Everything else, `_meta.progressToken` included, is kept. `None`: nothing is left.
-pub fn for_child(params: &RawValue) -> Result<Option<Box<RawValue>>, RpcError> {
-    type Members<'a> = std::collections::BTreeMap<Cow<'a, str>, &'a RawValue>;
-    let invalid =
-        |e: serde_json::Error| RpcError::new(jsonrpc::INVALID_PARAMS, format!("params: {e}"));
-    let mut members: Members<'_> = serde_json::from_str(params.get()).map_err(invalid)?;
-    members.remove("inputResponses");
-    members.remove("requestState");
-    let meta = match members.remove("_meta") {
-        Some(raw) => {
-            let mut meta: Members<'_> = serde_json::from_str(raw.get()).map_err(invalid)?;
-            meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
-            (!meta.is_empty())
-                .then(|| serde_json::to_string(&meta))
-                .transpose()
-                .map_err(invalid)?
-        }
-        None => None,
-    };
-    let meta = meta
-        .map(RawValue::from_string)
-        .transpose()
-        .map_err(invalid)?;
-    if let Some(meta) = &meta {
-        members.insert(Cow::Borrowed("_meta"), meta);
-    }
-    if members.is_empty() {
-        return Ok(None);
-    }
-    let text = serde_json::to_string(&members).map_err(invalid)?;
-    RawValue::from_string(text).map(Some).map_err(invalid)
+/// business). Everything else, `_meta.progressToken` included, is copied as it is. `None`:
+/// nothing is left. `meta`: the members of `params._meta`.
+pub fn for_child(params: &Members<'_>, meta: &Members<'_>) -> Option<Box<RawValue>> {
+    let child_meta = meta
+        .write(|key| (!key.starts_with(ENVELOPE_PREFIX)).then_some(None))
+        .ok()?;
+    let text = params
+        .write(|key| match key {
+            "inputResponses" | "requestState" => None,
+            "_meta" => child_meta.as_deref().map(Some),
+            _ => Some(None),
+        })
+        .ok()??;
+    RawValue::from_string(text).ok()
 }
+
+/// The reserved prefix of the per-request envelope's `_meta` keys.
+const ENVELOPE_PREFIX: &str = "io.modelcontextprotocol/";
 
 /// A child's result as a stateless result: `resultType` (MCP 2026-07-28: servers MUST include
 /// it) and, for cacheable methods, the caching hints (`ttlMs` 0: immediately stale; `cacheScope`
 /// private: never shared across users). Members the child set itself are kept. The text is only
 /// parsed when it mentions a member we would add; results that are not objects pass unchanged.
 pub fn stateless_result(method: &str, result: &RawValue) -> Option<Box<RawValue>> {
+    const RESULT_TYPE: (&str, &str) = ("\"resultType\"", "\"complete\"");
+    const HINTS: [(&str, &str); 2] = [("\"ttlMs\"", "0"), ("\"cacheScope\"", "\"private\"")];
     let text = result.get().trim();
     let body = text.strip_prefix('{')?;
-    let cacheable = CACHEABLE.contains(&method);
-    let mut members = vec![("resultType", "\"complete\"")];
-    if cacheable {
-        members.extend([("ttlMs", "0"), ("cacheScope", "\"private\"")]);
+    let mut members = vec![RESULT_TYPE];
+    if CACHEABLE.contains(&method) {
+        members.extend(HINTS);
     }
-    let mentioned = members
-        .iter()
-        .any(|(key, _)| text.contains(&format!("\"{key}\"")));
-    if mentioned {
-        let present: std::collections::HashMap<Cow<'_, str>, &RawValue> =
-            serde_json::from_str(text).ok()?;
-        members.retain(|(key, _)| !present.contains_key(*key));
+    if members.iter().any(|(key, _)| text.contains(key)) {
+        let present = Members::parse(text).ok()?;
+        members.retain(|(key, _)| present.get(&key[1..key.len() - 1]).is_none());
     }
     let mut out = String::with_capacity(text.len() + 64);
     out.push('{');
     for (key, value) in &members {
-        out.push_str(&format!("\"{key}\":{value},"));
+        out.push_str(key);
+        out.push(':');
+        out.push_str(value);
+        out.push(',');
     }
     let rest = body.trim_start();
     if rest.starts_with('}') && !members.is_empty() {

@@ -157,6 +157,17 @@ pub fn negotiated_version(result: &RawValue) -> Option<String> {
         .map(|i| i.version)
 }
 
+/// `error.code` of an error object.
+pub fn error_code(error: &RawValue) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    serde_json::from_str::<Code>(error.get())
+        .ok()
+        .map(|c| c.code)
+}
+
 /// Id of a request the sidecar sends to a child: always a number it allocated itself.
 pub fn own_id(id: &RawValue) -> Option<u64> {
     id.get().parse().ok()

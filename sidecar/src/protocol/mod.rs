@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod framing;
 pub mod headers;
 pub mod jsonrpc;
+pub mod members;
 pub mod modern;
 pub mod param_headers;
 pub mod request_state;

@@ -13,6 +13,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::members::Members;
 use crate::protocol::version;
 
 /// `_meta` keys of a request (MCP 2026-07-28 `RequestMetaObject`).
@@ -89,55 +90,53 @@ impl ClientCaps {
 }
 
 /// What `params._meta` of a stateless request says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestMeta {
+#[derive(Debug)]
+pub struct RequestMeta<'a> {
     pub version: String,
     pub caps: ClientCaps,
     /// `io.modelcontextprotocol/logLevel`: without it the server sends no log messages.
     pub log_level: Option<String>,
+    /// Every member of `_meta` (what is passed on to a child is chosen from these).
+    pub members: Members<'a>,
 }
 
-/// The `params` members the sidecar looks at; everything else passes through untouched.
-#[derive(Deserialize, Default)]
+/// The `params` of a stateless request: the members the sidecar looks at, and all of them (what
+/// is passed on to a child).
+#[derive(Debug, Default)]
 pub struct Params<'a> {
-    #[serde(rename = "_meta", borrow)]
     pub meta: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub name: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub uri: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub arguments: Option<&'a RawValue>,
     /// Present even when `null` (which is not a valid value, unlike absence).
-    #[serde(
-        rename = "inputResponses",
-        borrow,
-        default,
-        deserialize_with = "present"
-    )]
     pub input_responses: Option<&'a RawValue>,
-    #[serde(rename = "requestState", borrow, default, deserialize_with = "present")]
     pub request_state: Option<&'a RawValue>,
     /// `subscriptions/listen`'s filter.
-    #[serde(borrow)]
     pub notifications: Option<&'a RawValue>,
-}
-
-/// A member that is present, `null` included (serde reads `null` as an absent `Option`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
+    pub members: Members<'a>,
 }
 
 impl<'a> Params<'a> {
     /// Parses `params`; absent is an empty object, anything but an object is invalid (-32602).
     pub fn parse(params: Option<&'a RawValue>) -> Result<Self, RpcError> {
-        match params {
-            None => Ok(Self::default()),
-            Some(raw) if raw.get().trim_start().starts_with('{') => {
-                serde_json::from_str(raw.get()).map_err(|e| invalid_params(format!("params: {e}")))
-            }
-            Some(_) => Err(invalid_params("params must be an object")),
+        let Some(raw) = params else {
+            return Ok(Self::default());
+        };
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(invalid_params("params must be an object"));
         }
+        let members =
+            Members::parse(raw.get()).map_err(|e| invalid_params(format!("params: {e}")))?;
+        Ok(Self {
+            meta: members.get("_meta"),
+            name: members.get("name"),
+            uri: members.get("uri"),
+            arguments: members.get("arguments"),
+            input_responses: members.get("inputResponses"),
+            request_state: members.get("requestState"),
+            notifications: members.get("notifications"),
+            members,
+        })
     }
 
     /// The body value `Mcp-Name` must repeat: `name` of tools/call and prompts/get, `uri` of
@@ -171,16 +170,7 @@ pub fn is_stateless(version_header: Option<&str>, method: &str, params: Option<&
 /// Reads `params._meta` (MCP 2026-07-28 "Per-request protocol fields"): it must be an object with
 /// the protocol version and the client capabilities (client info is a SHOULD and optional);
 /// otherwise -32602.
-pub fn request_meta(params: &Params<'_>) -> Result<RequestMeta, RpcError> {
-    #[derive(Deserialize)]
-    struct Meta<'a> {
-        #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow)]
-        version: Option<&'a RawValue>,
-        #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow)]
-        caps: Option<&'a RawValue>,
-        #[serde(rename = "io.modelcontextprotocol/logLevel")]
-        log_level: Option<String>,
-    }
+pub fn request_meta<'a>(params: &Params<'a>) -> Result<RequestMeta<'a>, RpcError> {
     #[derive(Deserialize)]
     struct Caps<'a> {
         #[serde(borrow)]
@@ -199,20 +189,24 @@ pub fn request_meta(params: &Params<'_>) -> Result<RequestMeta, RpcError> {
     if !raw.get().trim_start().starts_with('{') {
         return Err(required());
     }
-    let meta: Meta = serde_json::from_str(raw.get()).map_err(|_| required())?;
-    let (Some(version), Some(caps)) = (meta.version, meta.caps) else {
+    let members = Members::parse(raw.get()).map_err(|_| required())?;
+    let (Some(version), Some(caps)) = (
+        members.get(META_PROTOCOL_VERSION),
+        members.get(META_CLIENT_CAPABILITIES),
+    ) else {
         return Err(required());
     };
     let version = serde_json::from_str::<String>(version.get())
         .map_err(|_| invalid_params(format!("{META_PROTOCOL_VERSION} must be a string")))?;
+    let not_object = || invalid_params(format!("{META_CLIENT_CAPABILITIES} must be an object"));
     if !caps.get().trim_start().starts_with('{') {
-        return Err(invalid_params(format!(
-            "{META_CLIENT_CAPABILITIES} must be an object"
-        )));
+        return Err(not_object());
     }
-    let caps: Caps = serde_json::from_str(caps.get())
-        .map_err(|_| invalid_params(format!("{META_CLIENT_CAPABILITIES} must be an object")))?;
+    let caps: Caps = serde_json::from_str(caps.get()).map_err(|_| not_object())?;
     let declared = |c: Option<&RawValue>| c.is_some_and(|v| v.get() != "null");
+    let log_level = members
+        .get(META_LOG_LEVEL)
+        .and_then(|l| serde_json::from_str::<String>(l.get()).ok());
     Ok(RequestMeta {
         version,
         caps: ClientCaps {
@@ -220,7 +214,8 @@ pub fn request_meta(params: &Params<'_>) -> Result<RequestMeta, RpcError> {
             elicitation: declared(caps.elicitation),
             roots: declared(caps.roots),
         },
-        log_level: meta.log_level,
+        log_level,
+        members,
     })
 }
 
@@ -247,28 +242,31 @@ pub fn check_headers(
 ) -> Result<(), RpcError> {
     let mismatch =
         |what: &str| RpcError::new(jsonrpc::HEADER_MISMATCH, format!("header mismatch: {what}"));
-    let single = |values: &HeaderValues<'_>, header: &str| -> Result<Option<String>, RpcError> {
-        match values.as_slice() {
+    fn single<'v>(values: &[&'v str], header: &str) -> Result<Option<&'v str>, RpcError> {
+        match values {
             [] => Ok(None),
-            [one] => Ok(Some((*one).to_owned())),
-            _ => Err(mismatch(&format!("{header} appears more than once"))),
+            [one] => Ok(Some(*one)),
+            _ => Err(RpcError::new(
+                jsonrpc::HEADER_MISMATCH,
+                format!("header mismatch: {header} appears more than once"),
+            )),
         }
-    };
+    }
     let version = single(&headers.version, "MCP-Protocol-Version")?;
-    if version.as_deref() != Some(meta_version) {
+    if version != Some(meta_version) {
         return Err(mismatch(&format!(
             "MCP-Protocol-Version {version:?} does not equal params._meta {META_PROTOCOL_VERSION} {meta_version:?}"
         )));
     }
     let header_method = single(&headers.method, "Mcp-Method")?;
-    if header_method.as_deref() != Some(method) {
+    if header_method != Some(method) {
         return Err(mismatch(&format!(
             "Mcp-Method {header_method:?} does not equal the body's method {method:?}"
         )));
     }
     let header_name = single(&headers.name, "Mcp-Name")?;
     if let Some(name) = name {
-        let decoded = header_name.as_deref().and_then(decode_header_value);
+        let decoded = header_name.and_then(decode_header_value);
         if decoded.as_deref() != Some(name) {
             return Err(mismatch(&format!(
                 "Mcp-Name {header_name:?} does not equal the body's {name:?}"

@@ -8,9 +8,22 @@ fn raw(s: &str) -> Box<RawValue> {
     RawValue::from_string(s.to_owned()).unwrap()
 }
 
-fn meta_of(params: &str) -> Result<RequestMeta, RpcError> {
+/// What `request_meta` reads, owned.
+#[derive(Debug)]
+struct Meta {
+    version: String,
+    caps: ClientCaps,
+    log_level: Option<String>,
+}
+
+fn meta_of(params: &str) -> Result<Meta, RpcError> {
     let params = raw(params);
-    request_meta(&Params::parse(Some(&params))?)
+    let meta = request_meta(&Params::parse(Some(&params))?)?;
+    Ok(Meta {
+        version: meta.version,
+        caps: meta.caps,
+        log_level: meta.log_level,
+    })
 }
 
 const META: &str = r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"sampling":{},"roots":{"listChanged":true}}},"name":"echo"}"#;

@@ -101,12 +101,17 @@ impl Stateless {
 
     /// A POST of `body` with the routing headers it calls for.
     pub fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.post_accepting(body, "application/json, text/event-stream")
+    }
+
+    /// `post` with `accept` as the Accept header.
+    pub fn post_accepting(&self, body: &Value, accept: &str) -> reqwest::RequestBuilder {
         let method = body["method"].as_str().unwrap_or_default();
         let mut req = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
+            .header("accept", accept)
             .header("mcp-protocol-version", V_2026_07_28)
             .body(body.to_string());
         if !method.is_empty() {
