@@ -26,6 +26,11 @@ use store::{Store, Tokens};
 /// own time on the wire).
 const EXPIRY_MARGIN: u64 = 30;
 
+/// Whether `t` is expired or about to be.
+fn expiring(t: &Tokens) -> bool {
+    t.expires_at != 0 && clock::unix_secs() + EXPIRY_MARGIN >= t.expires_at
+}
+
 /// The tokens for one resource and how to get new ones.
 pub struct Auth {
     http: reqwest::Client,
@@ -59,8 +64,7 @@ impl Auth {
     pub async fn token(&self) -> Option<String> {
         let mut store = self.state.lock().await;
         let t = store.tokens_for(self.resource.as_str())?.clone();
-        let expiring = t.expires_at != 0 && clock::unix_secs() + EXPIRY_MARGIN >= t.expires_at;
-        if expiring && t.refresh_token.is_some() {
+        if expiring(&t) && t.refresh_token.is_some() {
             match self.refresh(&mut store, &t).await {
                 Ok(fresh) => return Some(fresh),
                 Err(e) => tracing::warn!(error = %e, "refresh failed"),
@@ -99,6 +103,18 @@ impl Auth {
     /// Refreshes `t` (RFC 6749 §6; the server rotates the refresh token, OAuth 2.1 §4.3.1): the
     /// new pair is saved before it is used, so a crash never loses it.
     async fn refresh(&self, store: &mut Store, t: &Tokens) -> Result<String, ConnectError> {
+        // Another bridge sharing the token file may have rotated this grant since we read it:
+        // its pair is the live one, and replaying our old refresh token would revoke the grant.
+        store.reload()?;
+        let current = store.tokens_for(t.resource.as_str()).cloned();
+        let t = match current {
+            Some(c) if c.refresh_token != t.refresh_token && !expiring(&c) => {
+                return Ok(c.access_token);
+            }
+            Some(c) if c.refresh_token != t.refresh_token => c,
+            _ => t.clone(),
+        };
+        let t = &t;
         let meta = discovery::server_meta(&self.http, &t.issuer).await?;
         let refresh = t.refresh_token.as_deref().unwrap_or_default();
         let form = [
