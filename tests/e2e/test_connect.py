@@ -345,9 +345,9 @@ async def test_device_login_with_sidecar_connect(stack, bin_dir, users, tmp_path
             "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"})
     assert resp.status_code == 200
     assert bridge.logins == 0  # no browser opened on this machine
-    # The next run prints a token without any login (what `just login` does for a script).
-    again = subprocess.run(bridge.command("time", "--print-token"), env=bridge.env(), capture_output=True,
-                           text=True, timeout=60)
+    # `just login URL` for a script: the kept token, on stdout and nothing else, without a login.
+    again = subprocess.run(["just", "login", stack.url("time")], cwd=ROOT, env=bridge.env(),
+                           capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and again.stdout.strip() == token, again.stderr
     # Once the grant is revoked, the kept token is refused: a new login is needed.
     stack.admin("tokens", "revoke", "--user", "oidc:alice")
