@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fragments import Server
-from routes import CORS, IDENTITY_HEADERS, Route, routes
+from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
 
 
 def _matcher(route: Route) -> str | None:
@@ -46,7 +46,7 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
         *[f"\t\t\trequest_header -{h}" for h in IDENTITY_HEADERS],
         f"\t\t\tforward_auth {authd} {{",
         "\t\t\t\turi /verify",
-        f"\t\t\t\tcopy_headers {' '.join(IDENTITY_HEADERS)}",
+        f"\t\t\t\tcopy_headers {' '.join(AUTH_RESPONSE_HEADERS)}",
         "\t\t\t}",
         # The client's token has served its purpose: it never reaches a sidecar.
         "\t\t\trequest_header -Authorization",
