@@ -91,4 +91,42 @@ for round in $(seq 1 "$rounds"); do
 done
 printf '{"kind":"meta","load_average_at_end":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$lines"
 "$loadgen" report --input "$lines" --json "$reports/bench-connect.json" --md "$reports/bench-connect.md"
+# The two bridges side by side, each figure the median over the rounds (the load generator's own
+# report judges the server-side sidecar's goals and has no row for this comparison).
+python3 - "$lines" >>"$reports/bench-connect.md" <<'PY'
+import json, statistics, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+targets = ["sidecar-connect", "mcp-remote"]
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+def of(target, kind, **match):
+    return [l for l in lines if l.get("target") == target and l["kind"] == kind
+            and all(l.get(k) == v for k, v in match.items())]
+rows = {}
+for t in targets:
+    r = {}
+    for shape in ("1x1", "1x16"):
+        runs = [l for l in of(t, "shape", shape=shape) if l.get("errors") == 0]
+        r[shape] = (med([l["rps"] for l in runs]), med([l["p50_ms"] for l in runs]),
+                    med([l["p99_ms"] for l in runs]), len(runs))
+    r["rss"] = med([(l.get("open") or {}).get("tree_kib") for l in of(t, "rss")])
+    start = [l for l in of(t, "session_create") if l["label"].startswith("start-up")]
+    r["start"] = start[0]["p50_ms"] if start else None
+    rows[t] = r
+fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)
+print("\n## sidecar connect against mcp-remote (medians over rounds)\n")
+print("| bridge | 1x1 req/s | 1x1 p50 / p99 ms | 1x16 req/s | 1x16 p50 / p99 ms | RSS after load (MiB) | start-up p50 (ms) | rounds |")
+print("|---|---|---|---|---|---|---|---|")
+for t, r in rows.items():
+    a, b = r["1x1"], r["1x16"]
+    print(f"| {t} | {fmt(a[0])} | {fmt(a[1], '{:.2f}')} / {fmt(a[2], '{:.2f}')} | {fmt(b[0])} | "
+          f"{fmt(b[1], '{:.2f}')} / {fmt(b[2], '{:.2f}')} | {fmt(r['rss'] and r['rss'] / 1024, '{:.1f}')} | "
+          f"{fmt(r['start'])} | {min(a[3], b[3])} |")
+c, m = rows["sidecar-connect"], rows["mcp-remote"]
+ratio = lambda x, y: "-" if not x or not y else f"{x / y:.1f}x"
+print(f"\nThroughput of sidecar connect over mcp-remote: {ratio(c['1x1'][0], m['1x1'][0])} at 1x1, "
+      f"{ratio(c['1x16'][0], m['1x16'][0])} at 1x16 (issue 14's goal: at least 2x). Memory: "
+      f"{ratio(m['rss'], c['rss'])} less (goal: a tenth). Start-up: {ratio(m['start'], c['start'])} faster.")
+PY
 say "done: $reports/bench-connect.md"
