@@ -1,6 +1,7 @@
 //! Handing the user over to the upstream provider: the request being processed is kept under our
-//! own `state` (DESIGN §4.3 `state:*`) and the browser goes to the provider with our PKCE
-//! challenge (RFC 7636 §4.3). Shared by `/authorize` and the device verification page.
+//! own `state` (the `state:*` keys of docs/architecture/security.md#what-redis-holds) and the
+//! browser goes to the provider with our PKCE challenge (RFC 7636 §4.3). Shared by `/authorize`
+//! and the device verification page.
 
 use super::pending::{LOGIN_TTL, Pending};
 use super::pkce;
