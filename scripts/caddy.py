@@ -20,6 +20,18 @@ from fragments import Server
 from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
 
 
+# A request body for a sidecar is read whole before it goes upstream. Streamed, it races Go's HTTP/1
+# server (Caddy 2.6 is built with Go 1.19): a sidecar that answers as soon as it has the body lets
+# Caddy start the response, and starting it closes the client's request body while the upstream
+# transport may still be reading that body to its end; the read fails, the transport closes the
+# sidecar connection, and a response longer than one read buffer (4 KiB) reaches the client
+# truncated ("use of closed network connection" in Caddy's log). No `max_buffer_size`: in Caddy 2.6
+# a body shorter than it is not closed after buffering, which keeps the race. Only behind
+# forward-auth (a caller with a valid token): authd's routes are open to anyone, and an unbounded
+# buffer there would let any client fill Caddy's memory.
+BUFFER_REQUESTS = "buffer_requests"
+
+
 def _matcher(route: Route) -> str | None:
     return f"@{route.id} path {' '.join(route.paths)}" if route.paths else None
 
@@ -57,6 +69,7 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
     lines += [
         f"\t\t\treverse_proxy {upstream} {{",
         "\t\t\t\tflush_interval -1",
+        f"\t\t\t\t{BUFFER_REQUESTS}",
         "\t\t\t}",
         "\t\t}",
         "\t}",
