@@ -72,7 +72,11 @@ test-soak: setup
     python3 scripts/soak.py 150s --report reports/soak-short
 
 # All benchmarks.
-bench: bench-sidecar bench-verify
+bench: bench-sidecar bench-verify bench-connect
+
+# `sidecar connect` against mcp-remote (pinned), same stdio workload and endpoint; writes reports/.
+bench-connect: setup
+    bash scripts/bench-connect.sh
 
 # Sidecar against peer bridges and direct stdio; writes reports/.
 bench-sidecar: setup
@@ -156,6 +160,13 @@ generate-jwt-secret:
 # Mint an access token from the running `just run` stack.
 mint-token USER RESOURCE *ARGS:
     python3 scripts/admin.py token mint --user {{USER}} --resource {{RESOURCE}} {{ARGS}}
+
+# e.g. `TOKEN=$(just login http://127.0.0.1:8080/time/mcp --device)`: logs in as a user (in a
+# browser, or with --device a code to enter on any device), keeps the tokens for the next time
+# (sidecar connect's token file) and prints an access token on stdout, for scripts and CI.
+# Print an access token for one MCP server of a gateway, logging in when needed.
+login URL *ARGS: build
+    @"$CARGO_TARGET_DIR/debug/sidecar" connect {{URL}} --print-token {{ARGS}}
 
 # Any authd admin subcommand against the running `just run` stack, e.g. `just admin clients list`.
 admin *ARGS:

@@ -13,11 +13,12 @@ import dataclasses
 
 from fragments import Server
 
-# RFC 8414 / 7591 / 7592 / 7009 / 7662 / 7517 endpoints and the callback (authd/CONTRACT.md).
+# RFC 8414 / 7591 / 7592 / 7009 / 7662 / 7517 / 8628 endpoints and the callback (authd/CONTRACT.md).
 OAUTH_PATHS = ("/register", "/register/*", "/authorize", "/token", "/callback", "/revoke",
-               "/introspect", "/jwks", "/.well-known/*")
-# authd pages that are not OAuth endpoints (authd/CONTRACT.md: the consent form post).
-SUPPORT_PATHS = ("/consent",)
+               "/introspect", "/jwks", "/device_authorization", "/.well-known/*")
+# authd pages that are not OAuth endpoints (authd/CONTRACT.md: the consent form post, the device
+# verification page of RFC 8628 section 3.3).
+SUPPORT_PATHS = ("/consent", "/device")
 # Headers the edge copies from a 2xx forward-auth answer to the MCP request
 # (docs/api/endpoints.md#verify-in-detail).
 IDENTITY_HEADERS = ("X-User-Id", "X-User-Name", "X-Client-Id", "X-Scopes")

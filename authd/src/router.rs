@@ -15,7 +15,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tracing::Instrument;
 
 use crate::error::json_error;
-use crate::oauth::{authorize, callback, consent, introspect, metadata, register, revoke, token};
+use crate::oauth::{
+    authorize, callback, consent, device, introspect, metadata, register, revoke, token,
+};
 use crate::state::AppState;
 use crate::{status_page, verify};
 
@@ -49,6 +51,14 @@ pub fn router(app: AppState) -> Router {
         .route("/authorize", get(authorize::authorize))
         .route("/callback", get(callback::callback))
         .route("/consent", post(consent::decide))
+        .route(
+            "/device_authorization",
+            post(device::authorization::device_authorization),
+        )
+        .route(
+            "/device",
+            get(device::verification::show).post(device::verification::submit),
+        )
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
         .route("/introspect", post(introspect::introspect))

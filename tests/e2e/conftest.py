@@ -58,6 +58,9 @@ COMMON_SETTINGS = {
     "SIDECAR_PROBE_INTERVAL_SECS": "2",
     "SIDECAR_SSE_RETRY_MS": SSE_RETRY_MS,
     "OIDC_USERS": ",".join(f"{u}:{p}" for u, p in USERS.items() if u != "dev"),
+    # Device logins (test_connect.py): quick polls, and codes that expire within a test.
+    "DEVICE_POLL_INTERVAL_SECS": "1",
+    "DEVICE_CODE_TTL_SECS": "30",
 }
 
 
@@ -106,6 +109,9 @@ def native(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path):
     env_file = root / ".env"
     create_env(ROOT / ".env.example", env_file, bin_dir / "authd", COMMON_SETTINGS | {
         "PUBLIC_URL": public_url,
+        # `sidecar connect --client-metadata-url` with a document on this machine's loopback
+        # (test_connect.py; native only: a container's loopback is its own).
+        "CIMD_ALLOW_INSECURE_LOOPBACK_FOR_TESTS_ONLY": "true",
         # `E2E_MCP_SANDBOX=off` shows what the confinement tests catch without the sandbox.
         "MCP_SANDBOX": os.environ.get("E2E_MCP_SANDBOX", "bubblewrap"),
     })

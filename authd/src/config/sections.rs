@@ -160,6 +160,10 @@ pub(super) fn limits(r: &mut Reader<'_>) -> Limits {
         cimd_timeout: r.bounded("CIMD_FETCH_TIMEOUT_SECS", 5, 1..=30),
         cimd_max_bytes,
         cimd_cache: r.bounded("CIMD_CACHE_SECS", 5 * MINUTE, 1..=DAY),
+        // RFC 8628 §6.1: a short-lived code; 30 minutes is plenty to walk to another device.
+        device_ttl: r.bounded("DEVICE_CODE_TTL_SECS", 10 * MINUTE, 1..=30 * MINUTE),
+        device_interval: r.bounded("DEVICE_POLL_INTERVAL_SECS", 5, 1..=MINUTE),
+        device_attempts: r.bounded("DEVICE_USER_CODE_ATTEMPTS", 30, 1..=10_000),
         cimd_insecure_loopback: r.flag("CIMD_ALLOW_INSECURE_LOOPBACK_FOR_TESTS_ONLY"),
     }
 }

@@ -8,10 +8,9 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 
 use super::authorize::parse_query;
-use super::code::issue_code;
+use super::code::{issue_code, refuse};
 use super::consent;
 use super::pending::Pending;
-use super::response;
 use crate::allow::Identity;
 use crate::error::{AuthorizeError, PageError};
 use crate::state::{App, AppState};
@@ -62,7 +61,7 @@ pub async fn callback(
         })?;
     match complete(&app, &pending, &q).await {
         Ok(answer) => Ok(answer),
-        Err(Failure::Client(e)) => Ok(response::with_error(&app, &pending, &e)),
+        Err(Failure::Client(e)) => refuse(&app, &pending, &e).await,
         Err(Failure::Page(e)) => Err(e),
     }
 }

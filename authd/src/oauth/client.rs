@@ -18,7 +18,13 @@ pub const AUTH_METHODS: [&str; 4] = [
 pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 /// The methods for which registration issues a client secret.
 pub const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
-pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+/// RFC 8628 §3.4: the grant type of the device authorization grant.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// Every grant type a client may register (RFC 8414 `grant_types_supported`).
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", DEVICE_CODE_GRANT];
+/// What a client gets when it names none: the device grant only when asked for, since a user
+/// code can be phished (RFC 8628 §5.4) and most clients never use it.
+pub const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 /// Client requirement D1: clients send several redirect URIs; this bounds the record size.
 pub const MAX_REDIRECT_URIS: usize = 16;
 const MAX_FIELD_LEN: usize = 2048;
@@ -160,7 +166,10 @@ pub fn validate(mut m: ClientMetadata, default_method: &str) -> Result<ClientMet
     // Unknown grant types are dropped (client requirement C2); the code grant must remain.
     m.grant_types.retain(|g| GRANT_TYPES.contains(&g.as_str()));
     if m.grant_types.is_empty() {
-        m.grant_types = GRANT_TYPES.iter().map(|g| (*g).to_owned()).collect();
+        m.grant_types = DEFAULT_GRANT_TYPES
+            .iter()
+            .map(|g| (*g).to_owned())
+            .collect();
     }
     if !m.grant_types.iter().any(|g| g == "authorization_code") {
         return Err(bad("grant_types: authorization_code is required".into()));

@@ -22,6 +22,8 @@ pub async fn authorization_server(State(app): State<AppState>) -> Json<serde_jso
         "jwks_uri": format!("{iss}/jwks"),
         "revocation_endpoint": format!("{iss}/revoke"),
         "introspection_endpoint": format!("{iss}/introspect"),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": format!("{iss}/device_authorization"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": client::GRANT_TYPES,

@@ -1,7 +1,7 @@
 //! An authorization request being processed: what `/authorize` validated, kept in Redis under our
 //! upstream `state` while the user logs in at the provider, then under the consent form's CSRF
-//! token while the user decides (the `state:*` and `consent_pending:*` keys of
-//! docs/architecture/security.md#what-redis-holds).
+//! token while the user decides; the same for a device authorization (RFC 8628 §3.3) (the
+//! `state:*` and `consent_pending:*` keys of docs/architecture/security.md#what-redis-holds).
 
 use serde::{Deserialize, Serialize};
 
@@ -26,4 +26,8 @@ pub struct Pending {
     /// The `prompt` of the request (OpenID Connect Core §3.1.2.1).
     #[serde(default)]
     pub prompt: Prompt,
+    /// A device authorization being approved (RFC 8628 §3.3): the hash of its device code. Such
+    /// a request has no redirect URI; it ends on a page and the device learns by polling.
+    #[serde(default)]
+    pub device: Option<String>,
 }

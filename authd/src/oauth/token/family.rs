@@ -56,6 +56,17 @@ pub fn same_resource(requested: Option<&str>, granted: &str) -> Result<(), OAuth
     }
 }
 
+/// Whether the user may still use the resource: the allow lists (global and the service's) and
+/// the disabled set, checked again whenever tokens are issued after the login.
+pub async fn still_allowed(app: &App, user: &Identity, resource: &str) -> Result<bool, OAuthError> {
+    let service = app
+        .config
+        .resources
+        .service_of(resource)
+        .unwrap_or_default();
+    Ok(app.config.allow.may_use(user, service) && !app.store.is_disabled(&user.id).await?)
+}
+
 /// Signs an access token and records its id so `/verify` accepts it, and in the user's index.
 pub async fn mint_access(
     app: &App,

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::family::{Family, RefreshRecord, issue, revoke_family, same_resource};
+use super::family::{Family, RefreshRecord, issue, revoke_family, same_resource, still_allowed};
 use super::request::TokenForm;
 use super::response::TokenResponse;
 use crate::clock;
@@ -102,14 +102,7 @@ pub async fn exchange(
         .ok_or_else(|| OAuthError::InvalidRequest("scope exceeds the original grant".into()))?;
     // Client requirement T2: no resource keeps the grant's resource.
     same_resource(f.resource.as_deref(), &family.resource)?;
-    let service = app
-        .config
-        .resources
-        .service_of(&family.resource)
-        .unwrap_or_default();
-    if !app.config.allow.may_use(&family.user, service)
-        || app.store.is_disabled(&family.user.id).await?
-    {
+    if !still_allowed(app, &family.user, &family.resource).await? {
         return Err(OAuthError::InvalidGrant(
             "the user is no longer allowed".into(),
         ));
