@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import confine
 from caddy import acme_for, render_caddyfile
 from envfile import read_env
-from fragments import ROOT, Server, authd_env
+from fragments import ROOT, FragmentError, Server, authd_env, replica_counts
 from gateway import selected_servers
 from install import ensure_installed
 from listen import candidate_port, loopback_listener
@@ -229,6 +229,10 @@ class Stack:
         """Every invalid launcher setting (PUBLIC_URL, MCP_SANDBOX on this host), for one start-up
         message."""
         problems = confine.check(self.sandbox, self.servers)
+        try:
+            replica_counts(self.servers, self.env)
+        except FragmentError as err:
+            problems += str(err).splitlines()
         url = urlsplit(self.public_url)
         if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
             problems.append(f"PUBLIC_URL: expected http://<loopback address>:<port> or https://<domain>, "
