@@ -168,7 +168,7 @@ async fn run(
             config.request_state_key.take(),
         ),
     };
-    let cluster = Cluster::new(std::mem::take(&mut config.cluster));
+    let cluster = Cluster::new(std::mem::take(&mut config.cluster), &config.command);
     let app = Arc::new(App {
         cluster,
         drain: Arc::new(Drain::default()),

@@ -198,6 +198,12 @@ async fn tampered_and_foreign_ids_get_404_and_both_keep_serving() {
         .env("SIDECAR_SESSION_KEY", OTHER_KEY)
         .start()
         .await;
+    // Another service (another server command) under the same key: its ids name its replicas,
+    // which the client may not be allowed to use; they must not be reachable through this one.
+    let mut berlin = time_server();
+    berlin[2] = "Europe/Berlin".into();
+    let other_service = replica(berlin).start().await;
+    let from_other_service = other_service.initialize(V_2025_11_25).await;
     let genuine = owner.initialize(V_2025_11_25).await;
     let parts: Vec<&str> = genuine.id.split('.').collect();
     let elsewhere = base64_url(&format!("http://127.0.0.1:{}", foreign.port));
@@ -209,6 +215,8 @@ async fn tampered_and_foreign_ids_get_404_and_both_keep_serving() {
         format!("{}.{}.{}", parts[0], parts[1], flip_last(parts[2])),
         // Sealed under another service's key.
         from_foreign.id.clone(),
+        // Sealed under the same key for another service.
+        from_other_service.id.clone(),
         // Not sealed at all.
         "plain-random-id".to_owned(),
     ] {
@@ -218,7 +226,9 @@ async fn tampered_and_foreign_ids_get_404_and_both_keep_serving() {
             assert_session_gone(&session, &format!("forged id {forged}")).await;
         }
     }
-    assert_eq!(metric(&foreign, "method=\"tools/list\"").await, 0.0);
+    for sc in [&foreign, &other_service] {
+        assert_eq!(metric(sc, "method=\"tools/list\"").await, 0.0);
+    }
     through(&genuine, &other).request("ping", json!({})).await;
     other.assert_still_serves().await;
     owner.assert_still_serves().await;

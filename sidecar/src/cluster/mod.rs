@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 
 use secrecy::{ExposeSecret, SecretSlice};
+use sha2::{Digest, Sha256};
 
 pub mod forward;
 pub mod owner;
@@ -46,13 +47,22 @@ pub enum Place {
 
 pub struct Cluster {
     settings: Settings,
+    /// What the replicas of this service have in common and other services do not: a digest of
+    /// the MCP server command they run (`owner`).
+    scope: [u8; 32],
     client: forward::Client,
 }
 
 impl Cluster {
-    pub fn new(settings: Settings) -> Self {
+    pub fn new(settings: Settings, command: &[String]) -> Self {
+        let mut digest = Sha256::new();
+        for part in command {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part.as_bytes());
+        }
         Self {
             settings,
+            scope: digest.finalize().into(),
             client: forward::client(),
         }
     }
@@ -70,7 +80,9 @@ impl Cluster {
     /// that arrived at `via`: sealed with this replica's address when the replicas share a key.
     pub fn session_id(&self, random: String, via: SocketAddr) -> String {
         match &self.settings.key {
-            Some(key) => owner::seal(key.expose_secret(), &random, &self.address(via)),
+            Some(key) => {
+                owner::seal(key.expose_secret(), &self.scope, &random, &self.address(via))
+            }
             None => random,
         }
     }
@@ -84,7 +96,7 @@ impl Cluster {
         if held {
             return Place::Here;
         }
-        let Some(owner) = owner::open(key.expose_secret(), id) else {
+        let Some(owner) = owner::open(key.expose_secret(), &self.scope, id) else {
             return Place::Here;
         };
         if owner == self.address(via) || forwarded || !self.settings.forward {
@@ -106,11 +118,12 @@ mod tests {
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn cluster(key: bool, forward: bool) -> Cluster {
-        Cluster::new(Settings {
+        let settings = Settings {
             key: key.then(|| SecretSlice::from(KEY.to_vec())),
             advertise: None,
             forward,
-        })
+        };
+        Cluster::new(settings, &["mcp-server-time".to_owned()])
     }
 
     fn addr(port: u16) -> SocketAddr {
