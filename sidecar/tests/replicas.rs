@@ -19,8 +19,12 @@ const KEY: &str = "q83vEjRWeJC8V8t1z3rJ1E3l2b8cN0pZsQ2wYv5m6aE=";
 const OTHER_KEY: &str = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE=";
 const EVENT_WITHIN: Duration = Duration::from_secs(30);
 
+/// One replica. No warm pool: sessions spawn their child on demand, which halves the processes
+/// these tests start at once (each replica's health probe child is started anyway).
 fn replica(command: Vec<String>) -> SidecarBuilder {
-    sidecar(command).env("SIDECAR_SESSION_KEY", KEY)
+    sidecar(command)
+        .env("SIDECAR_SESSION_KEY", KEY)
+        .env("SIDECAR_WARM_POOL", 0)
 }
 
 /// Two replicas of one service, started together.

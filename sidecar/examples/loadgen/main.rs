@@ -161,7 +161,8 @@ impl TargetArgs {
                 Ok(Target::stateless(&self.name, self.tool, url, timeout)?)
             }
             (Some(url), false) => {
-                let target = Target::http(&self.name, self.tool, url, &self.protocol_version, timeout)?;
+                let target =
+                    Target::http(&self.name, self.tool, url, &self.protocol_version, timeout)?;
                 match &self.calls_url {
                     Some(calls) => target.with_calls_at(calls, timeout),
                     None => Ok(target),
