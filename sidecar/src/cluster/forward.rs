@@ -2,9 +2,8 @@
 //! is never collected here (an SSE answer flows event by event, a `GET` with `Last-Event-ID`
 //! resumes on the owner), and the owner applies every check and limit of its own. What the edge
 //! established travels with the request (`X-User-Id` and the other identity headers: the owner
-//! binds the session to its user again); the client's credentials do not (the sidecar never passes
-//! a token on, DESIGN "never pass the client's token on"; RFC 9110 §7.6.1 for the hop-by-hop
-//! fields).
+//! binds the session to its user again); the client's credentials do not (no token is ever passed
+//! on; RFC 9110 §7.6.1 for the hop-by-hop fields).
 
 use std::time::Duration;
 
