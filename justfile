@@ -72,7 +72,7 @@ test-soak: setup
     python3 scripts/soak.py 150s --report reports/soak-short
 
 # All benchmarks.
-bench: bench-sidecar bench-verify bench-connect
+bench: bench-sidecar bench-replicas bench-verify bench-connect
 
 # `sidecar connect` against mcp-remote (pinned), same stdio workload and endpoint; writes reports/.
 bench-connect: setup
@@ -81,6 +81,11 @@ bench-connect: setup
 # Sidecar against peer bridges and direct stdio; writes reports/.
 bench-sidecar: setup
     bash scripts/bench-sidecar.sh
+
+# The cost of forwarding between sidecar replicas: calls served by the session's owner against calls
+# forwarded by the other replica (CPU per request, p50/p99 at 1x1 and 16x4); writes reports/bench-replicas.*.
+bench-replicas: setup
+    BENCH_TARGETS=sidecar-owner,sidecar-forwarded BENCH_TOOLS=echo BENCH_SHAPES=1x1,16x4 BENCH_REPORT=bench-replicas bash scripts/bench-sidecar.sh
 
 # authd /verify against the Python service it descends from; writes reports/.
 bench-verify: setup

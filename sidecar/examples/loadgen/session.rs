@@ -33,7 +33,9 @@ pub struct Target {
 }
 
 enum TargetKind {
-    Http(Arc<Endpoint>),
+    /// Sessions opened at the first endpoint; their calls sent to the second (the same one, or
+    /// another replica of the service, which forwards them to the session's owner).
+    Http(Arc<Endpoint>, Arc<Endpoint>),
     /// Stateless requests (MCP 2026-07-28): no session to open, `_meta` and routing headers on
     /// every request.
     Stateless(Arc<Endpoint>),
@@ -66,8 +68,16 @@ impl Target {
             name: name.into(),
             tool,
             protocol_version: protocol_version.into(),
-            kind: TargetKind::Http(endpoint),
+            kind: TargetKind::Http(Arc::clone(&endpoint), endpoint),
         }
+    }
+
+    /// Sessions opened at `url`, their calls sent to `calls_url` (another replica of the service).
+    pub fn with_calls_at(mut self, calls_url: &str, timeout: Duration) -> Result<Self, Error> {
+        if let TargetKind::Http(_, calls) = &mut self.kind {
+            *calls = Arc::new(Endpoint::new(calls_url, timeout)?);
+        }
+        Ok(self)
     }
 
     /// Stateless (MCP 2026-07-28) callers on `endpoint`.
@@ -107,7 +117,7 @@ impl Target {
     /// Opens a session; returns it with the `initialize` round trip time.
     pub async fn open(&self) -> Result<(Session, Duration), Error> {
         match &self.kind {
-            TargetKind::Http(endpoint) => {
+            TargetKind::Http(endpoint, calls) => {
                 let id = workload::next_id();
                 let init = workload::initialize(id, &self.protocol_version);
                 let start = Instant::now();
@@ -122,7 +132,7 @@ impl Target {
                 let answer = posted.message.unwrap_or(Value::Null);
                 let version = negotiated(id, &answer)?;
                 let session = HttpSession {
-                    endpoint: Arc::clone(endpoint),
+                    endpoint: Arc::clone(calls),
                     id: posted.session_id,
                     version,
                 };
@@ -148,7 +158,7 @@ impl Target {
             TargetKind::Stdio { command, timeout } => {
                 Ok(Some(StdioChild::spawn(command, *timeout)?))
             }
-            TargetKind::Http(_) | TargetKind::Stateless(_) => Ok(None),
+            TargetKind::Http(..) | TargetKind::Stateless(_) => Ok(None),
         }
     }
 
