@@ -18,7 +18,7 @@ mod reader;
 mod sections;
 
 use reader::Reader;
-use sections::{allow_policy, decode_private_key, limits, pinned_documents, upstream_config};
+use sections::{allow_policy, limits, pinned_documents, private_key, upstream_config};
 
 /// Which upstream identity provider users log in with.
 #[derive(Debug)]
@@ -151,9 +151,21 @@ impl Config {
             r.problems
                 .push("REDIS_URL: not a redis:// or redis+unix:// URL".into());
         }
-        let redis_password = r.opt("REDIS_PASSWORD").map(SecretString::from);
+        let redis_password = r.secret("REDIS_PASSWORD").map(SecretString::from);
         let key_prefix = r.or("REDIS_KEY_PREFIX", "oauth:");
-        let jwt_private_key = decode_private_key(&mut r);
+        let jwt_private_key = match private_key(&mut r, "JWT_PRIVATE_KEY") {
+            Some(k) => k,
+            None => {
+                // Named once: either unset, or already listed as invalid.
+                if r.secret_unset("JWT_PRIVATE_KEY") {
+                    r.problems.push(
+                        "JWT_PRIVATE_KEY: missing (or JWT_PRIVATE_KEY_FILE; run `authd keygen`)"
+                            .into(),
+                    );
+                }
+                SecretString::from(String::new())
+            }
+        };
         let upstream = upstream_config(&mut r);
         let allow = allow_policy(&mut r, &services);
         let limits = limits(&mut r);

@@ -7,25 +7,28 @@ use super::reader::Reader;
 use super::{Limits, PinnedDocuments, UpstreamConfig};
 use crate::allow::AllowPolicy;
 
-pub(super) fn decode_private_key(r: &mut Reader<'_>) -> SecretString {
+/// The PEM text of an RSA private key given as base64 of the PEM (what `authd keygen` prints, one
+/// line for `.env`) or as the PEM itself (a mounted secret file); `None` when unset.
+pub(super) fn private_key(r: &mut Reader<'_>, name: &str) -> Option<SecretString> {
     use base64::Engine;
-    let raw = r.req("JWT_PRIVATE_KEY");
-    if raw.is_empty() {
-        return SecretString::from(String::new());
-    }
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(raw.as_bytes())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok());
+    let raw = r.secret(name)?;
+    let pem = if raw.starts_with("-----BEGIN") {
+        Some(raw)
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
     match pem {
         Some(p) if jsonwebtoken::EncodingKey::from_rsa_pem(p.as_bytes()).is_ok() => {
-            SecretString::from(p)
+            Some(SecretString::from(p))
         }
         _ => {
-            r.problems.push(
-                "JWT_PRIVATE_KEY: not base64 of an RSA PEM private key (run `authd keygen`)".into(),
-            );
-            SecretString::from(String::new())
+            r.problems.push(format!(
+                "{name}: not an RSA private key (base64 of its PEM, or the PEM; run `authd keygen`)"
+            ));
+            None
         }
     }
 }
@@ -34,7 +37,7 @@ pub(super) fn upstream_config(r: &mut Reader<'_>) -> UpstreamConfig {
     match r.or("UPSTREAM", "oidc").as_str() {
         "github" => {
             let client_id = r.req("GITHUB_CLIENT_ID");
-            let client_secret = SecretString::from(r.req("GITHUB_CLIENT_SECRET"));
+            let client_secret = SecretString::from(r.secret_req("GITHUB_CLIENT_SECRET"));
             let base = r.or("GITHUB_BASE_URL", "https://github.com");
             let base_url = r.url("GITHUB_BASE_URL", &base);
             UpstreamConfig::Github {
@@ -55,7 +58,7 @@ pub(super) fn upstream_config(r: &mut Reader<'_>) -> UpstreamConfig {
                 r.url("OIDC_ISSUER", &raw)
             };
             let client_id = r.req("OIDC_CLIENT_ID");
-            let client_secret = SecretString::from(r.req("OIDC_CLIENT_SECRET"));
+            let client_secret = SecretString::from(r.secret_req("OIDC_CLIENT_SECRET"));
             let scopes = r.or("OIDC_SCOPES", "openid email profile");
             UpstreamConfig::Oidc {
                 issuer,
