@@ -73,6 +73,9 @@ pub struct Config {
     pub key_prefix: String,
     /// PEM text of the RSA signing key (decoded from base64).
     pub jwt_private_key: SecretString,
+    /// PEM text of the prepared key of a two-phase rotation: published and accepted, not used to
+    /// sign until `authd keys rotate --commit` makes it the signing key.
+    pub jwt_next_private_key: Option<SecretString>,
     pub upstream: UpstreamConfig,
     pub allow: AllowPolicy,
     pub limits: Limits,
@@ -166,6 +169,7 @@ impl Config {
                 SecretString::from(String::new())
             }
         };
+        let jwt_next_private_key = private_key(&mut r, "JWT_NEXT_PRIVATE_KEY");
         let upstream = upstream_config(&mut r);
         let allow = allow_policy(&mut r, &services);
         let limits = limits(&mut r);
@@ -178,6 +182,7 @@ impl Config {
                 redis_password,
                 key_prefix,
                 jwt_private_key,
+                jwt_next_private_key,
                 upstream,
                 allow,
                 limits,

@@ -1,7 +1,7 @@
 //! Redis storage (DESIGN §4.3). Key families (all under the configured prefix, default `oauth:`;
 //! the table is in `authd/CONTRACT.md`): `state:*`, `consent_pending:*`, `code:*`, `code_used:*`,
 //! `token:{jti}`, `refresh:*`, `refresh_rotated:*`, `family:*`, `client:*`, `consent:*`, `cimd:*`,
-//! `jwks_previous:*`, `disabled_users`, `register_rate:*`, `register_global` (see `rate`),
+//! `jwks:previous` (see `published`), `disabled_users`, `register_rate:*`, `register_global` (see `rate`),
 //! `user_tokens:{user}` (see `user_tokens`).
 //!
 //! Secrets (codes, refresh tokens, registration tokens, client secrets) are stored only as SHA-256
@@ -9,6 +9,7 @@
 //! authorization and the admin-managed set of disabled users. Single use is atomic (GETDEL in a
 //! Lua script).
 
+pub mod published;
 pub mod rate;
 pub mod user_tokens;
 
