@@ -1,16 +1,20 @@
 //! Request and response bodies. Request bodies are size-checked before they are collected
 //! (`Content-Length` first, then a counting limit for chunked bodies). Responses are empty, one
-//! buffer, or an SSE stream; one enum instead of a boxed trait object per response.
+//! buffer, an SSE stream, or the answer of the replica a request was forwarded to, streamed as it
+//! arrives; one enum instead of a boxed trait object per response. `Tracked` counts a response as
+//! in flight until its last byte (the shutdown drain waits for it).
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::http::sse::SseBody;
+use crate::shutdown::InFlight;
 
 /// Why a request body was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -22,15 +26,44 @@ pub enum BodyError {
 }
 
 /// Collects a request body of at most `max` bytes (else 413).
-pub async fn collect(body: Incoming, max: usize) -> Result<Bytes, BodyError> {
+pub async fn collect(mut body: Incoming, max: usize) -> Result<Bytes, BodyError> {
     if body.size_hint().lower() > max as u64 {
+        discard(&mut body).await;
         return Err(BodyError::TooLarge { max });
     }
-    match Limited::new(body, max).collect().await {
+    match Limited::new(&mut body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge { max }),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            discard(&mut body).await;
+            Err(BodyError::TooLarge { max })
+        }
         Err(_) => Err(BodyError::Read),
     }
+}
+
+/// How much of a refused body is still read, and for how long, before the 413 goes out.
+const DISCARD_BYTES: u64 = 64 << 20;
+const DISCARD_TIME: Duration = Duration::from_secs(10);
+
+/// Reads and drops the rest of a refused body, within bounds. A proxy in front (Traefik) that is
+/// still sending it when the connection closes reports the reset as 502 instead of passing the
+/// 413 on (RFC 9112 §9.6: a server that closes early should let the client read its answer
+/// first). A body larger than the bounds (declared or sent) only gets the connection closed.
+async fn discard(body: &mut Incoming) {
+    if body.size_hint().lower() > DISCARD_BYTES {
+        return;
+    }
+    let mut left = DISCARD_BYTES;
+    let read_rest = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            match left.checked_sub(n) {
+                Some(rest) => left = rest,
+                None => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, read_rest).await;
 }
 
 /// Body of every response.
@@ -38,6 +71,8 @@ pub enum ResponseBody {
     Empty,
     Full(Option<Bytes>),
     Sse(SseBody),
+    /// Another replica's answer (`cluster::forward`).
+    Forwarded(Incoming),
 }
 
 impl ResponseBody {
@@ -58,6 +93,17 @@ impl Body for ResponseBody {
             Self::Empty => Poll::Ready(None),
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Self::Sse(sse) => Pin::new(sse).poll_frame(cx),
+            Self::Forwarded(body) => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => {
+                    // The owner went away mid-answer: end the stream; an SSE client resumes with
+                    // Last-Event-ID, and learns then (404) that the session is gone.
+                    tracing::info!(error = %e, "forwarded answer cut off by the owner");
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
@@ -66,6 +112,7 @@ impl Body for ResponseBody {
             Self::Empty => true,
             Self::Full(bytes) => bytes.is_none(),
             Self::Sse(_) => false,
+            Self::Forwarded(body) => body.is_end_stream(),
         }
     }
 
@@ -75,6 +122,42 @@ impl Body for ResponseBody {
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
             Self::Sse(_) => SizeHint::default(),
+            Self::Forwarded(body) => body.size_hint(),
         }
+    }
+}
+
+/// A response body counted as in flight until it ends or is dropped.
+pub struct Tracked {
+    body: ResponseBody,
+    _in_flight: InFlight,
+}
+
+impl Tracked {
+    pub fn new(body: ResponseBody, in_flight: InFlight) -> Self {
+        Self {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
