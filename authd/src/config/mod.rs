@@ -18,7 +18,9 @@ mod reader;
 mod sections;
 
 use reader::Reader;
-use sections::{allow_policy, limits, pinned_documents, private_key, upstream_config};
+use sections::{
+    allow_policy, limits, pinned_documents, private_key, redis_target, upstream_config,
+};
 
 /// Which upstream identity provider users log in with.
 #[derive(Debug)]
@@ -64,11 +66,24 @@ pub struct Limits {
 /// live fetch fails (some vendors' documents sit behind bot protection).
 pub type PinnedDocuments = HashMap<String, Vec<u8>>;
 
+/// Where Redis is: one server by URL, or the master of a Redis Sentinel deployment (found by
+/// asking the sentinels, again after every failover).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    Url(String),
+    Sentinel {
+        /// The sentinels' `host:port` addresses, asked in order.
+        sentinels: Vec<(String, u16)>,
+        /// The master name the sentinels monitor.
+        master: String,
+    },
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
     pub resources: Resources,
-    pub redis_url: String,
+    pub redis: RedisTarget,
     pub redis_password: Option<SecretString>,
     pub key_prefix: String,
     /// PEM text of the RSA signing key (decoded from base64).
@@ -149,11 +164,7 @@ impl Config {
                 }
             }
         };
-        let redis_url = r.req("REDIS_URL");
-        if !redis_url.is_empty() && redis::Client::open(redis_url.as_str()).is_err() {
-            r.problems
-                .push("REDIS_URL: not a redis:// or redis+unix:// URL".into());
-        }
+        let redis = redis_target(&mut r);
         let redis_password = r.secret("REDIS_PASSWORD").map(SecretString::from);
         let key_prefix = r.or("REDIS_KEY_PREFIX", "oauth:");
         let jwt_private_key = match private_key(&mut r, "JWT_PRIVATE_KEY") {
@@ -178,7 +189,7 @@ impl Config {
             Ok(Config {
                 listen,
                 resources: Resources::new(routing, services),
-                redis_url,
+                redis,
                 redis_password,
                 key_prefix,
                 jwt_private_key,

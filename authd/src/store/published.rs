@@ -1,6 +1,6 @@
 //! Public signing keys published in Redis, so that every replica accepts every key some replica
-//! signs with (DESIGN §4.3, `/jwks` and `/verify`): `jwks:previous`, a sorted set of public JWKs
-//! scored by the time until which each stays published. Every running authd re-publishes its own
+//! signs with (the RFC 7517 key set at `/jwks`, and `/verify`): `jwks:previous`, a sorted set of
+//! public JWKs scored by the time until which each stays published. Every running authd re-publishes its own
 //! keys (current and prepared) every `REFRESH_SECS`, and `authd keys rotate` publishes the key it
 //! retires, each until the last token it may have signed expires. Private keys never go to Redis.
 

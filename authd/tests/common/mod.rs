@@ -10,6 +10,7 @@ pub mod docs;
 pub mod html;
 pub mod jwt;
 pub mod process;
+pub mod sentinel;
 
 use std::time::Duration;
 
