@@ -196,6 +196,26 @@ async fn tokens_signed_by_either_replica_pass_both_through_every_phase_of_a_rota
         ("JWT_NEXT_PRIVATE_KEY", ""),
     ]);
     r.round("A committed, B prepared", &new_kid, &old_kid).await;
+    // A client's retry of a refresh within the grace window (REFRESH_GRACE_SECS) that lands on the
+    // other replica, which signs with the other key, still gets the same pair.
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", r.refresh_token.as_str()),
+    ];
+    let first = r
+        .stack
+        .token_at(&r.stack.authd.base(), &r.client, &form)
+        .await;
+    let retry = r.stack.token_at(&r.b.base(), &r.client, &form).await;
+    assert_eq!(
+        (first.status().as_u16(), retry.status().as_u16()),
+        (200, 200)
+    );
+    let first: serde_json::Value = first.json().await.unwrap();
+    let retry: serde_json::Value = retry.json().await.unwrap();
+    assert_eq!(first["refresh_token"], retry["refresh_token"]);
+    assert_eq!(first["access_token"], retry["access_token"]);
+    r.refresh_token = first["refresh_token"].as_str().unwrap().to_owned();
     r.restart_b(&[
         ("JWT_PRIVATE_KEY", &committed),
         ("JWT_NEXT_PRIVATE_KEY", ""),

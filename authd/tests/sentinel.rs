@@ -193,5 +193,4 @@ async fn failovers_give_only_defined_answers_and_authd_reconnects_by_itself() {
             "sentinel {what}: {down} of {total} rounds had a 503, first to last 503 {span:?}"
         );
     }
-    drop(d.dir());
 }
