@@ -3,29 +3,19 @@
 //! single value asked for.
 
 use clap::Subcommand;
-use jsonwebtoken::jwk::Jwk;
 use redis::AsyncCommands;
 
 use crate::admin_listing::{self, list, token_line};
 use crate::allow::Identity;
-use crate::clock;
 use crate::config::{Config, EXIT_CONFIG};
 use crate::oauth::client::Client;
 use crate::oauth::scope;
 use crate::oauth::token::family::{Family, TokenRecord, mint_access, revoke_family};
 use crate::state::App;
 use crate::store::user_tokens::Held;
-use crate::store::{Store, StoreError};
 use crate::token::keys::{env_line, generate_pem};
 
-#[derive(Subcommand)]
-pub enum KeysCommand {
-    /// Publish the current public key until its tokens expire and write a new key to the env file.
-    Rotate {
-        #[arg(long, default_value = ".env")]
-        env_file: String,
-    },
-}
+pub use crate::admin_keys::KeysCommand;
 
 /// The longest lifetime `token mint --ttl` accepts (so `now + ttl` cannot overflow).
 pub const MAX_MINT_TTL: u64 = 365 * 24 * 3600;
@@ -178,7 +168,7 @@ pub async fn run(config: Config, cmd: Admin) -> i32 {
         }
     };
     let result = match cmd {
-        Admin::Keys(KeysCommand::Rotate { env_file }) => rotate(&app, &env_file).await,
+        Admin::Keys(c) => crate::admin_keys::run(&app, c).await,
         Admin::Token(c) => mint(&app, c).await,
         Admin::Clients(c) => clients(&app, c).await,
         Admin::Tokens(c) => tokens(&app, c).await,
@@ -199,67 +189,6 @@ pub async fn run(config: Config, cmd: Admin) -> i32 {
             1
         }
     }
-}
-
-/// Previous public keys still published (`jwks_previous` sorted set scored by expiry).
-pub async fn previous_keys(store: &Store) -> Result<Vec<Jwk>, StoreError> {
-    let key = store.key("jwks", "previous");
-    let raw: Vec<String> = store
-        .conn()
-        .zrangebyscore(&key, clock::now(), "+inf")
-        .await?;
-    Ok(raw
-        .iter()
-        .filter_map(|s| serde_json::from_str(s).ok())
-        .collect())
-}
-
-async fn rotate(app: &App, env_file: &str) -> Result<(), String> {
-    let ttl = app.config.limits.access_ttl;
-    let now = clock::now();
-    let key = app.store.key("jwks", "previous");
-    let jwk = serde_json::to_string(app.keys.current_jwk()).map_err(|e| e.to_string())?;
-    let mut c = app.store.conn();
-    let _: () = redis::pipe()
-        .zrembyscore(&key, "-inf", now)
-        .zadd(&key, jwk, now + ttl)
-        .expire(&key, ttl as i64)
-        .query_async(&mut c)
-        .await
-        .map_err(|e| e.to_string())?;
-    let line = env_line(&generate_pem().map_err(|e| e.to_string())?);
-    match std::fs::read_to_string(env_file) {
-        Ok(text) => {
-            let mut replaced = false;
-            let mut out: Vec<String> = text
-                .lines()
-                .map(|l| {
-                    if l.starts_with("JWT_PRIVATE_KEY=") {
-                        replaced = true;
-                        line.clone()
-                    } else {
-                        l.to_owned()
-                    }
-                })
-                .collect();
-            if !replaced {
-                out.push(line);
-            }
-            std::fs::write(env_file, out.join("\n") + "\n")
-                .map_err(|e| format!("{env_file}: {e}"))?;
-            eprintln!(
-                "authd: new key written to {env_file}; previous key {} published for {ttl} s; restart authd",
-                app.keys.kid()
-            );
-        }
-        Err(_) => {
-            eprintln!(
-                "authd: {env_file} not found; put this line in the environment and restart authd:"
-            );
-            println!("{line}");
-        }
-    }
-    Ok(())
 }
 
 async fn mint(app: &App, cmd: TokenCommand) -> Result<(), String> {

@@ -11,6 +11,7 @@
 //! `credentials::bearer` (the token of an `Authorization` header at `/verify`).
 
 pub mod admin;
+pub mod admin_keys;
 pub mod admin_listing;
 pub mod allow;
 pub mod clock;

@@ -1,4 +1,4 @@
-//! `authd serve`: logging, state, the listener, the previous-keys refresher and graceful shutdown.
+//! `authd serve`: logging, state, the listener, the published-keys exchange and graceful shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,10 +8,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, EXIT_CONFIG};
 use crate::state::App;
-use crate::{admin, listener, router};
-
-/// Seconds between reloads of the previous public keys from Redis (rotation by another process).
-const KEYS_REFRESH_SECS: u64 = 30;
+use crate::store::published;
+use crate::{listener, router};
 
 pub fn init_logging() {
     let filter = EnvFilter::try_new(std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into()))
@@ -42,9 +40,10 @@ pub async fn run(config: Config, inherited: Option<std::net::TcpListener>) -> i3
             return EXIT_CONFIG;
         }
     };
-    // Load the previous keys before serving so /jwks and /verify know them from the first request.
-    load_previous_keys(&app).await;
-    let refresher = tokio::spawn(refresh_previous_keys(Arc::clone(&app)));
+    // Publish the own keys and load the others' before serving, so /jwks and /verify know them
+    // from the first request.
+    exchange_keys(&app).await;
+    let refresher = tokio::spawn(refresh_keys(Arc::clone(&app)));
     let listener = match listener::listen(inherited, listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -69,20 +68,27 @@ pub async fn run(config: Config, inherited: Option<std::net::TcpListener>) -> i3
     }
 }
 
-async fn load_previous_keys(app: &App) {
-    match admin::previous_keys(&app.store).await {
+/// Publishes this process's keys (so other replicas accept its tokens even without the same
+/// `.env`) and loads every published key.
+async fn exchange_keys(app: &App) {
+    let own: Vec<_> = app.keys.own_jwks().collect();
+    let until = published::until(crate::clock::now(), app.config.limits.access_ttl);
+    if let Err(e) = published::publish(&app.store, &own, until).await {
+        tracing::warn!(error.detail = %e, "cannot publish the signing keys");
+    }
+    match published::load(&app.store).await {
         Ok(keys) => {
             app.keys.set_previous(keys);
             app.verified.clear();
         }
-        Err(e) => tracing::warn!(error.detail = %e, "cannot load previous signing keys"),
+        Err(e) => tracing::warn!(error.detail = %e, "cannot load the published signing keys"),
     }
 }
 
-async fn refresh_previous_keys(app: Arc<App>) {
+async fn refresh_keys(app: Arc<App>) {
     loop {
-        tokio::time::sleep(Duration::from_secs(KEYS_REFRESH_SECS)).await;
-        load_previous_keys(&app).await;
+        tokio::time::sleep(Duration::from_secs(published::REFRESH_SECS)).await;
+        exchange_keys(&app).await;
     }
 }
 

@@ -31,8 +31,12 @@ impl App {
     /// Builds the state from a validated configuration (no network I/O: Redis connects lazily).
     pub fn build(config: Config) -> Result<App, String> {
         use secrecy::ExposeSecret;
-        let keys =
-            KeyRing::from_pem(config.jwt_private_key.expose_secret()).map_err(|e| e.to_string())?;
+        let next = config.jwt_next_private_key.as_ref();
+        let keys = KeyRing::new(
+            config.jwt_private_key.expose_secret(),
+            next.map(|k| k.expose_secret()),
+        )
+        .map_err(|e| e.to_string())?;
         let store = Store::new(&config).map_err(|e| e.to_string())?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))

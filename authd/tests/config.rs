@@ -90,3 +90,63 @@ async fn largest_settings_serve_a_full_flow_and_larger_ones_are_refused() {
         31_536_000
     );
 }
+
+/// Secrets from files (Docker and Kubernetes secrets): authd serves with `JWT_PRIVATE_KEY_FILE`
+/// (the PEM itself) and `OIDC_CLIENT_SECRET_FILE`; a variable given both
+/// ways, an unreadable file and an empty file are each listed in the one start-up message (64).
+#[tokio::test]
+async fn secrets_are_read_from_files_and_file_problems_are_listed() {
+    let mut stack = Stack::start().await;
+    let dir = stack.scratch.0.clone();
+    let key = dir.join("jwt.pem");
+    std::fs::write(&key, &stack.key_pem).unwrap();
+    let secret = dir.join("oidc-secret");
+    std::fs::write(
+        &secret,
+        format!("{}\n", common::process::UPSTREAM_CLIENT_SECRET),
+    )
+    .unwrap();
+    let key_path = key.to_str().unwrap().to_owned();
+    let secret_path = secret.to_str().unwrap().to_owned();
+    stack
+        .env
+        .retain(|(k, _)| k != "JWT_PRIVATE_KEY" && k != "OIDC_CLIENT_SECRET");
+    stack.restart_authd(&[
+        ("JWT_PRIVATE_KEY_FILE", &key_path),
+        ("OIDC_CLIENT_SECRET_FILE", &secret_path),
+    ]);
+    // The upstream secret from the file works: a whole login, then the token passes /verify.
+    let client = stack.register("none").await;
+    let tokens = stack.login(&client, &ALICE).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(stack.verify("memory", Some(access)).await.status(), 200);
+
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let mut env = stack.env.clone();
+    env.push(("OIDC_CLIENT_SECRET".into(), "also-given".into()));
+    env.push((
+        "REDIS_PASSWORD_FILE".into(),
+        dir.join("absent").to_str().unwrap().into(),
+    ));
+    env.retain(|(k, _)| k != "JWT_PRIVATE_KEY_FILE");
+    env.push((
+        "JWT_PRIVATE_KEY_FILE".into(),
+        empty.to_str().unwrap().into(),
+    ));
+    let out = common::process::authd_output(&dir, &env, &["check"]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for problem in [
+        "OIDC_CLIENT_SECRET and OIDC_CLIENT_SECRET_FILE: both set",
+        "REDIS_PASSWORD_FILE: cannot read ",
+        "JWT_PRIVATE_KEY_FILE: ",
+    ] {
+        assert!(err.contains(problem), "{problem} missing from {err}");
+    }
+    assert!(err.contains("is empty"), "{err}");
+    assert!(
+        !err.contains("JWT_PRIVATE_KEY: missing"),
+        "named twice: {err}"
+    );
+}

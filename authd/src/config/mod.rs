@@ -18,7 +18,9 @@ mod reader;
 mod sections;
 
 use reader::Reader;
-use sections::{allow_policy, decode_private_key, limits, pinned_documents, upstream_config};
+use sections::{
+    allow_policy, limits, pinned_documents, private_key, redis_target, upstream_config,
+};
 
 /// Which upstream identity provider users log in with.
 #[derive(Debug)]
@@ -72,15 +74,31 @@ pub struct Limits {
 /// documents sit behind bot protection).
 pub type PinnedDocuments = HashMap<String, Vec<u8>>;
 
+/// Where Redis is: one server by URL, or the master of a Redis Sentinel deployment (found by
+/// asking the sentinels, again after every failover).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    Url(String),
+    Sentinel {
+        /// The sentinels' `host:port` addresses, asked in order.
+        sentinels: Vec<(String, u16)>,
+        /// The master name the sentinels monitor.
+        master: String,
+    },
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
     pub resources: Resources,
-    pub redis_url: String,
+    pub redis: RedisTarget,
     pub redis_password: Option<SecretString>,
     pub key_prefix: String,
     /// PEM text of the RSA signing key (decoded from base64).
     pub jwt_private_key: SecretString,
+    /// PEM text of the prepared key of a two-phase rotation: published and accepted, not used to
+    /// sign until `authd keys rotate --commit` makes it the signing key.
+    pub jwt_next_private_key: Option<SecretString>,
     pub upstream: UpstreamConfig,
     pub allow: AllowPolicy,
     pub limits: Limits,
@@ -154,14 +172,23 @@ impl Config {
                 }
             }
         };
-        let redis_url = r.req("REDIS_URL");
-        if !redis_url.is_empty() && redis::Client::open(redis_url.as_str()).is_err() {
-            r.problems
-                .push("REDIS_URL: not a redis:// or redis+unix:// URL".into());
-        }
-        let redis_password = r.opt("REDIS_PASSWORD").map(SecretString::from);
+        let redis = redis_target(&mut r);
+        let redis_password = r.secret("REDIS_PASSWORD").map(SecretString::from);
         let key_prefix = r.or("REDIS_KEY_PREFIX", "oauth:");
-        let jwt_private_key = decode_private_key(&mut r);
+        let jwt_private_key = match private_key(&mut r, "JWT_PRIVATE_KEY") {
+            Some(k) => k,
+            None => {
+                // Named once: either unset, or already listed as invalid.
+                if r.secret_unset("JWT_PRIVATE_KEY") {
+                    r.problems.push(
+                        "JWT_PRIVATE_KEY: missing (or JWT_PRIVATE_KEY_FILE; run `authd keygen`)"
+                            .into(),
+                    );
+                }
+                SecretString::from(String::new())
+            }
+        };
+        let jwt_next_private_key = private_key(&mut r, "JWT_NEXT_PRIVATE_KEY");
         let upstream = upstream_config(&mut r);
         let allow = allow_policy(&mut r, &services);
         let limits = limits(&mut r);
@@ -170,10 +197,11 @@ impl Config {
             Ok(Config {
                 listen,
                 resources: Resources::new(routing, services),
-                redis_url,
+                redis,
                 redis_password,
                 key_prefix,
                 jwt_private_key,
+                jwt_next_private_key,
                 upstream,
                 allow,
                 limits,

@@ -26,6 +26,55 @@ impl Reader<'_> {
         })
     }
 
+    /// A secret given either as `NAME` or, for orchestrators that mount secrets as files (Docker
+    /// and Kubernetes secrets), as `NAME_FILE` naming a file that holds it; never both. The file's
+    /// surrounding whitespace (its final newline) is not part of the value.
+    pub(super) fn secret(&mut self, name: &str) -> Option<String> {
+        let file_var = format!("{name}_FILE");
+        let direct = self.opt(name);
+        let Some(path) = self.opt(&file_var) else {
+            return direct;
+        };
+        if direct.is_some() {
+            self.problems.push(format!(
+                "{name} and {file_var}: both set (give one of them)"
+            ));
+            return None;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text.trim().is_empty() => {
+                self.problems.push(format!("{file_var}: {path} is empty"));
+                None
+            }
+            Ok(text) => Some(text.trim().to_owned()),
+            Err(e) => {
+                self.problems
+                    .push(format!("{file_var}: cannot read {path}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Neither `NAME` nor `NAME_FILE` is set.
+    pub(super) fn secret_unset(&self, name: &str) -> bool {
+        self.opt(name).is_none() && self.opt(&format!("{name}_FILE")).is_none()
+    }
+
+    /// A secret that must be set (as `NAME` or `NAME_FILE`).
+    pub(super) fn secret_req(&mut self, name: &str) -> String {
+        let unset = self.secret_unset(name);
+        match self.secret(name) {
+            Some(v) => v,
+            None => {
+                if unset {
+                    self.problems
+                        .push(format!("{name}: missing (or {name}_FILE naming a file)"));
+                }
+                String::new()
+            }
+        }
+    }
+
     pub(super) fn or(&self, name: &str, default: &str) -> String {
         self.opt(name).unwrap_or_else(|| default.to_owned())
     }
@@ -96,5 +145,51 @@ impl Reader<'_> {
                 String::new()
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::tests::vars;
+
+    fn read(pairs: &[(&str, &str)], name: &str) -> (Option<String>, Vec<String>) {
+        let v = vars(pairs);
+        let mut r = Reader {
+            vars: &v,
+            problems: Vec::new(),
+        };
+        (r.secret(name), r.problems)
+    }
+
+    #[test]
+    fn secrets_come_from_the_variable_or_a_file_never_both() {
+        let dir = std::env::temp_dir().join(format!("authd-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let path = file.to_str().unwrap();
+        assert_eq!(
+            read(&[("S", "direct")], "S"),
+            (Some("direct".into()), vec![])
+        );
+        assert_eq!(
+            read(&[("S_FILE", path)], "S"),
+            (Some("from-file".into()), vec![])
+        );
+        assert_eq!(read(&[], "S"), (None, vec![]));
+        let (v, p) = read(&[("S", "direct"), ("S_FILE", path)], "S");
+        assert_eq!(v, None);
+        assert_eq!(p, ["S and S_FILE: both set (give one of them)"]);
+        let missing = dir.join("absent");
+        let (v, p) = read(&[("S_FILE", missing.to_str().unwrap())], "S");
+        assert_eq!(v, None);
+        assert!(p[0].starts_with("S_FILE: cannot read "), "{p:?}");
+        std::fs::write(&file, " \n").unwrap();
+        let (v, p) = read(&[("S_FILE", path)], "S");
+        assert_eq!(v, None);
+        assert_eq!(p, [format!("S_FILE: {path} is empty")]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,29 +4,73 @@
 use secrecy::SecretString;
 
 use super::reader::Reader;
-use super::{Limits, PinnedDocuments, UpstreamConfig};
+use super::{Limits, PinnedDocuments, RedisTarget, UpstreamConfig};
 use crate::allow::AllowPolicy;
 
-pub(super) fn decode_private_key(r: &mut Reader<'_>) -> SecretString {
+/// The PEM text of an RSA private key given as base64 of the PEM (what `authd keygen` prints, one
+/// line for `.env`) or as the PEM itself (a mounted secret file); `None` when unset.
+pub(super) fn private_key(r: &mut Reader<'_>, name: &str) -> Option<SecretString> {
     use base64::Engine;
-    let raw = r.req("JWT_PRIVATE_KEY");
-    if raw.is_empty() {
-        return SecretString::from(String::new());
-    }
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(raw.as_bytes())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok());
+    let raw = r.secret(name)?;
+    let pem = if raw.starts_with("-----BEGIN") {
+        Some(raw)
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
     match pem {
         Some(p) if jsonwebtoken::EncodingKey::from_rsa_pem(p.as_bytes()).is_ok() => {
-            SecretString::from(p)
+            Some(SecretString::from(p))
         }
         _ => {
-            r.problems.push(
-                "JWT_PRIVATE_KEY: not base64 of an RSA PEM private key (run `authd keygen`)".into(),
-            );
-            SecretString::from(String::new())
+            r.problems.push(format!(
+                "{name}: not an RSA private key (base64 of its PEM, or the PEM; run `authd keygen`)"
+            ));
+            None
         }
+    }
+}
+
+/// `REDIS_SENTINELS` (comma-separated `host:port`) with `REDIS_SENTINEL_MASTER`, else `REDIS_URL`
+/// (which the sentinels replace: `just run` always sets it for its own Redis).
+pub(super) fn redis_target(r: &mut Reader<'_>) -> RedisTarget {
+    let sentinels = r.list("REDIS_SENTINELS");
+    let master = r.opt("REDIS_SENTINEL_MASTER");
+    if sentinels.is_empty() {
+        if master.is_some() {
+            r.problems
+                .push("REDIS_SENTINEL_MASTER: set without REDIS_SENTINELS".into());
+        }
+        let url = r.req("REDIS_URL");
+        if !url.is_empty() && redis::Client::open(url.as_str()).is_err() {
+            r.problems
+                .push("REDIS_URL: not a redis:// or redis+unix:// URL".into());
+        }
+        return RedisTarget::Url(url);
+    }
+    let mut addrs = Vec::new();
+    for s in &sentinels {
+        let parsed = s
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+            .filter(|(h, p)| !h.is_empty() && *p != 0);
+        match parsed {
+            Some((h, p)) => addrs.push((h.to_owned(), p)),
+            None => r
+                .problems
+                .push(format!("REDIS_SENTINELS: not host:port: {s:?}")),
+        }
+    }
+    let master = master.unwrap_or_else(|| {
+        r.problems
+            .push("REDIS_SENTINEL_MASTER: missing (the master name the sentinels monitor)".into());
+        String::new()
+    });
+    RedisTarget::Sentinel {
+        sentinels: addrs,
+        master,
     }
 }
 
@@ -34,7 +78,7 @@ pub(super) fn upstream_config(r: &mut Reader<'_>) -> UpstreamConfig {
     match r.or("UPSTREAM", "oidc").as_str() {
         "github" => {
             let client_id = r.req("GITHUB_CLIENT_ID");
-            let client_secret = SecretString::from(r.req("GITHUB_CLIENT_SECRET"));
+            let client_secret = SecretString::from(r.secret_req("GITHUB_CLIENT_SECRET"));
             let base = r.or("GITHUB_BASE_URL", "https://github.com");
             let base_url = r.url("GITHUB_BASE_URL", &base);
             UpstreamConfig::Github {
@@ -55,7 +99,7 @@ pub(super) fn upstream_config(r: &mut Reader<'_>) -> UpstreamConfig {
                 r.url("OIDC_ISSUER", &raw)
             };
             let client_id = r.req("OIDC_CLIENT_ID");
-            let client_secret = SecretString::from(r.req("OIDC_CLIENT_SECRET"));
+            let client_secret = SecretString::from(r.secret_req("OIDC_CLIENT_SECRET"));
             let scopes = r.or("OIDC_SCOPES", "openid email profile");
             UpstreamConfig::Oidc {
                 issuer,
@@ -173,6 +217,52 @@ pub(super) fn limits(r: &mut Reader<'_>) -> Limits {
 mod tests {
     use super::*;
     use crate::config::tests::vars;
+
+    fn target(pairs: &[(&str, &str)]) -> (RedisTarget, Vec<String>) {
+        let v = vars(pairs);
+        let mut r = Reader {
+            vars: &v,
+            problems: Vec::new(),
+        };
+        (redis_target(&mut r), r.problems)
+    }
+
+    #[test]
+    fn sentinels_replace_the_url_and_are_validated() {
+        let (t, p) = target(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("REDIS_SENTINELS", "10.0.0.1:26379, [::1]:26380"),
+            ("REDIS_SENTINEL_MASTER", "authd"),
+        ]);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            t,
+            RedisTarget::Sentinel {
+                sentinels: vec![("10.0.0.1".into(), 26379), ("::1".into(), 26380)],
+                master: "authd".into()
+            }
+        );
+        let (_, p) = target(&[("REDIS_SENTINELS", "a:1,nohost,b:0,:5,c:x")]);
+        assert_eq!(
+            p,
+            [
+                "REDIS_SENTINELS: not host:port: \"nohost\"",
+                "REDIS_SENTINELS: not host:port: \"b:0\"",
+                "REDIS_SENTINELS: not host:port: \":5\"",
+                "REDIS_SENTINELS: not host:port: \"c:x\"",
+                "REDIS_SENTINEL_MASTER: missing (the master name the sentinels monitor)",
+            ]
+        );
+        let (t, p) = target(&[("REDIS_SENTINEL_MASTER", "authd")]);
+        assert_eq!(t, RedisTarget::Url(String::new()));
+        assert_eq!(
+            p,
+            [
+                "REDIS_SENTINEL_MASTER: set without REDIS_SENTINELS",
+                "REDIS_URL: missing"
+            ]
+        );
+    }
 
     #[test]
     fn pinned_documents_are_read_and_checked() {

@@ -1,8 +1,8 @@
 //! Redis storage (docs/architecture/security.md#what-redis-holds). Key families (all under the
 //! configured prefix, default `oauth:`; the table is in `authd/CONTRACT.md`): `state:*`,
 //! `consent_pending:*`, `code:*`, `code_used:*`, `token:{jti}`, `refresh:*`, `refresh_rotated:*`,
-//! `family:*`, `client:*`, `consent:*`, `cimd:*`, `jwks_previous:*`, `device*:*` (see
-//! `oauth::device`), `disabled_users`, `register_rate:*`, `register_global` (see `rate`),
+//! `family:*`, `client:*`, `consent:*`, `cimd:*`, `jwks:previous` (see `published`), `device*:*`
+//! (see `oauth::device`), `disabled_users`, `register_rate:*`, `register_global` (see `rate`),
 //! `user_tokens:{user}` (see `user_tokens`).
 //!
 //! Secrets (codes, refresh tokens, registration tokens, client secrets) are stored only as SHA-256
@@ -10,20 +10,20 @@
 //! authorization and the admin-managed set of disabled users. Single use is atomic (GETDEL in a
 //! Lua script).
 
+pub mod connection;
+pub mod published;
 pub mod rate;
 pub mod user_tokens;
-
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use connection::Connection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,7 +38,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Handle on Redis; cheap to clone (the connection manager multiplexes one connection).
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: Connection,
     prefix: std::sync::Arc<str>,
     /// `{prefix}disabled_users`, built once: `/verify` names it on every call.
     disabled: std::sync::Arc<str>,
@@ -54,26 +54,8 @@ return v";
 impl Store {
     /// Creates the store without connecting: authd starts (and reports 503) while Redis is down.
     pub fn new(config: &Config) -> Result<Store> {
-        use redis::IntoConnectionInfo;
-        let mut info = config.redis_url.as_str().into_connection_info()?;
-        if let Some(pw) = &config.redis_password {
-            use secrecy::ExposeSecret;
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_password(pw.expose_secret());
-            info = info.set_redis_settings(settings);
-        }
-        let client = redis::Client::open(info)?;
-        // Every wait has a bound: a dead Redis must turn into a 503 quickly, not a hung request.
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, cfg)?;
         Ok(Store {
-            conn,
+            conn: Connection::new(&config.redis, config.redis_password.as_ref())?,
             prefix: config.key_prefix.as_str().into(),
             disabled: format!("{}disabled_users", config.key_prefix).into(),
         })
@@ -84,7 +66,7 @@ impl Store {
         format!("{}{family}:{id}", self.prefix)
     }
 
-    pub fn conn(&self) -> ConnectionManager {
+    pub fn conn(&self) -> Connection {
         self.conn.clone()
     }
 

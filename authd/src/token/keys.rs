@@ -1,6 +1,8 @@
-//! Signing keys: the current RSA key (from `JWT_PRIVATE_KEY`) and the previous public keys that
-//! `authd keys rotate` publishes in Redis until their tokens expire. `kid` is the RFC 7638 SHA-256
-//! thumbprint. Decoding keys are built once and cached: `/verify` only looks them up.
+//! Signing keys: the current RSA key (from `JWT_PRIVATE_KEY`, signs), the next one (from
+//! `JWT_NEXT_PRIVATE_KEY`: published and accepted, not yet used to sign, so that every replica
+//! accepts it before any replica signs with it) and the public keys published in Redis (`store::
+//! published`: every key some replica signs with, kept until its tokens expire). `kid` is the
+//! RFC 7638 SHA-256 thumbprint. Decoding keys are built once and cached: `/verify` only looks them up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,6 +27,8 @@ pub struct KeyRing {
     kid: String,
     encoding: EncodingKey,
     current: Jwk,
+    /// The prepared key of a two-phase rotation (public part only: it does not sign yet).
+    next: Option<Jwk>,
     /// Secret for deriving rotated refresh tokens (see `oauth::grant::refresh`).
     rotation: aws_lc_rs::hmac::Key,
     verifiers: RwLock<Verifiers>,
@@ -32,14 +36,20 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn from_pem(pem: &str) -> Result<KeyRing, KeyError> {
+    /// The ring of the signing key `pem` and, during a two-phase rotation, the prepared key.
+    pub fn new(pem: &str, next_pem: Option<&str>) -> Result<KeyRing, KeyError> {
         let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
             .map_err(|e| KeyError::Invalid(e.to_string()))?;
         let current = public_jwk(&encoding)?;
         let kid = current.common.key_id.clone().unwrap_or_default();
-        let decoding =
-            DecodingKey::from_jwk(&current).map_err(|e| KeyError::Invalid(e.to_string()))?;
-        let verifiers = HashMap::from([(kid.clone(), Arc::new(decoding))]);
+        let next = match next_pem {
+            Some(p) => {
+                let key = EncodingKey::from_rsa_pem(p.as_bytes())
+                    .map_err(|e| KeyError::Invalid(e.to_string()))?;
+                Some(public_jwk(&key)?).filter(|n| n.common.key_id.as_deref() != Some(&kid))
+            }
+            None => None,
+        };
         let secret = aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA256,
             [b"authd refresh rotation\0".as_slice(), pem.as_bytes()]
@@ -47,14 +57,22 @@ impl KeyRing {
                 .as_slice(),
         );
         let rotation = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_ref());
-        Ok(KeyRing {
+        let ring = KeyRing {
             kid,
             encoding,
             current,
+            next,
             rotation,
-            verifiers: RwLock::new(Arc::new(verifiers)),
+            verifiers: RwLock::new(Arc::new(HashMap::new())),
             previous: RwLock::new(Arc::new(Vec::new())),
-        })
+        };
+        ring.set_previous(Vec::new());
+        Ok(ring)
+    }
+
+    /// The ring of one signing key, without a prepared one.
+    pub fn from_pem(pem: &str) -> Result<KeyRing, KeyError> {
+        KeyRing::new(pem, None)
     }
 
     pub fn kid(&self) -> &str {
@@ -69,44 +87,54 @@ impl KeyRing {
         &self.current
     }
 
+    /// The public keys this process vouches for: the one it signs with and the prepared one.
+    pub fn own_jwks(&self) -> impl Iterator<Item = &Jwk> {
+        std::iter::once(&self.current).chain(self.next.iter())
+    }
+
     /// The cached decoding key for a `kid` (current or previous).
     pub fn decoding_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         let map = self.verifiers.read().map(|g| Arc::clone(&g)).ok()?;
         map.get(kid).cloned()
     }
 
-    /// Replaces the previous keys (loaded from Redis).
+    /// Replaces the published keys (loaded from Redis); the own keys are always accepted.
     pub fn set_previous(&self, keys: Vec<Jwk>) {
         let mut map: HashMap<String, Arc<DecodingKey>> = HashMap::new();
-        for jwk in &keys {
-            if let (Some(kid), Ok(k)) = (&jwk.common.key_id, DecodingKey::from_jwk(jwk)) {
-                map.insert(kid.clone(), Arc::new(k));
+        let mut others: Vec<Jwk> = Vec::new();
+        let own: Vec<Jwk> = self.own_jwks().cloned().collect();
+        for jwk in own.into_iter().chain(keys) {
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
+            if map.contains_key(&kid) {
+                continue;
             }
-        }
-        if let Ok(d) = DecodingKey::from_jwk(&self.current) {
-            map.insert(self.kid.clone(), Arc::new(d));
+            if let Ok(k) = DecodingKey::from_jwk(&jwk) {
+                map.insert(kid, Arc::new(k));
+                others.push(jwk);
+            }
         }
         if let Ok(mut g) = self.verifiers.write() {
             *g = Arc::new(map);
         }
+        // The current key is listed first by `jwks`.
+        others.retain(|k| k.common.key_id.as_deref() != Some(&self.kid));
         if let Ok(mut g) = self.previous.write() {
-            *g = Arc::new(
-                keys.into_iter()
-                    .filter(|k| k.common.key_id.as_deref() != Some(&self.kid))
-                    .collect(),
-            );
+            *g = Arc::new(others);
         }
     }
 
-    /// RFC 7517 JWK set: the current key first, then the previous ones.
+    /// RFC 7517 JWK set: the current key first, then the prepared one, then the published ones,
+    /// each `kid` once.
     pub fn jwks(&self) -> serde_json::Value {
-        let previous = self
+        let others = self
             .previous
             .read()
             .map(|g| Arc::clone(&g))
             .unwrap_or_default();
         let keys: Vec<&Jwk> = std::iter::once(&self.current)
-            .chain(previous.iter())
+            .chain(others.iter())
             .collect();
         serde_json::json!({ "keys": keys })
     }
@@ -146,12 +174,14 @@ pub fn generate_pem() -> Result<String, KeyError> {
     Ok(pem)
 }
 
+/// The `.env` value of a PEM: base64 of the PEM text (one line).
+pub fn env_value(pem: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(pem)
+}
+
 /// The `.env` line for a PEM: `JWT_PRIVATE_KEY=<base64 of the PEM>`.
 pub fn env_line(pem: &str) -> String {
-    format!(
-        "JWT_PRIVATE_KEY={}",
-        base64::engine::general_purpose::STANDARD.encode(pem)
-    )
+    format!("JWT_PRIVATE_KEY={}", env_value(pem))
 }
 
 #[cfg(test)]
@@ -176,5 +206,41 @@ mod tests {
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
         assert_ne!(ring.derive("a"), other.derive("a"));
         assert_eq!(ring.derive("a"), ring.derive("a"));
+    }
+
+    #[test]
+    fn the_prepared_key_is_published_and_accepted_but_never_signs() {
+        let (current, next) = (generate_pem().unwrap(), generate_pem().unwrap());
+        let ring = KeyRing::new(&current, Some(&next)).unwrap();
+        let next_kid = KeyRing::from_pem(&next).unwrap().kid().to_owned();
+        assert_eq!(ring.kid(), KeyRing::from_pem(&current).unwrap().kid());
+        assert!(ring.decoding_key(&next_kid).is_some());
+        let kids = |r: &KeyRing| -> Vec<String> {
+            r.jwks()["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(kids(&ring), [ring.kid().to_owned(), next_kid.clone()]);
+        // Published keys that repeat the own ones are listed once; the own ones stay accepted.
+        let retired = KeyRing::from_pem(&generate_pem().unwrap()).unwrap();
+        let own: Vec<Jwk> = ring.own_jwks().cloned().collect();
+        ring.set_previous([own.clone(), vec![retired.current_jwk().clone()], own].concat());
+        assert_eq!(
+            kids(&ring),
+            [
+                ring.kid().to_owned(),
+                next_kid.clone(),
+                retired.kid().to_owned()
+            ]
+        );
+        ring.set_previous(Vec::new());
+        assert!(ring.decoding_key(&next_kid).is_some());
+        assert!(ring.decoding_key(retired.kid()).is_none());
+        // The same key given twice is just the current key.
+        let same = KeyRing::new(&current, Some(&current)).unwrap();
+        assert_eq!(same.own_jwks().count(), 1);
     }
 }

@@ -291,11 +291,21 @@ impl Stack {
 
     /// `POST /token` with `form`, authenticating as `client` by its registered method.
     pub async fn token(&self, client: &Client, form: &[(&str, &str)]) -> reqwest::Response {
+        self.token_at(&self.authd.base(), client, form).await
+    }
+
+    /// `POST /token` at the authd at `base` (a replica).
+    pub async fn token_at(
+        &self,
+        base: &str,
+        client: &Client,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let method = client.registration["token_endpoint_auth_method"]
             .as_str()
             .unwrap_or("none");
         let mut form: Vec<(&str, &str)> = form.to_vec();
-        let mut req = self.http.post(self.url("/token"));
+        let mut req = self.http.post(format!("{base}/token"));
         match (method, client.secret.as_deref()) {
             ("client_secret_basic", Some(secret)) => req = req.basic_auth(&client.id, Some(secret)),
             ("client_secret_post", Some(secret)) => {

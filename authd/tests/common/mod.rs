@@ -11,6 +11,7 @@ pub mod docs;
 pub mod html;
 pub mod jwt;
 pub mod process;
+pub mod sentinel;
 
 use std::time::Duration;
 
@@ -170,9 +171,23 @@ impl Stack {
 
     /// `GET /verify` as the edge sends it for `service`'s MCP endpoint.
     pub async fn verify(&self, service: &str, token: Option<&str>) -> reqwest::Response {
+        self.verify_at(&self.authd.base(), service, token).await
+    }
+
+    /// `GET /verify` as the edge sends it for `service`, to the authd at `base` (a replica).
+    pub async fn verify_at(
+        &self,
+        base: &str,
+        service: &str,
+        token: Option<&str>,
+    ) -> reqwest::Response {
         let uri = format!("/{service}/mcp");
         let mut req = self
-            .forwarded(reqwest::Method::GET, "http", &self.own_host(), &uri)
+            .http
+            .get(format!("{base}/verify"))
+            .header("X-Forwarded-Proto", "http")
+            .header("X-Forwarded-Host", self.own_host())
+            .header("X-Forwarded-Uri", &uri)
             .header("X-Forwarded-Method", "POST");
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -194,7 +209,7 @@ impl Stack {
     }
 }
 
-fn plain_client() -> reqwest::Client {
+pub fn plain_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))

@@ -67,7 +67,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Guard {
+    pub fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Guard {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -86,8 +86,20 @@ impl Guard {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the process has exited (reaping it).
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
     /// Panics (with the process's log) if it exited.
-    fn assert_running(&mut self) {
+    pub fn assert_running(&mut self) {
         if let Some(child) = self.child.as_mut()
             && let Ok(Some(status)) = child.try_wait()
         {
@@ -129,13 +141,15 @@ pub fn tail(path: &Path) -> String {
 }
 
 /// Polls `ready` until it holds or the time is up.
-pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, ready: impl FnMut() -> bool) {
+    wait_for(what, READY_TIMEOUT, ready);
+}
+
+/// Polls `ready` until it holds or `limit` is up.
+pub fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
-        assert!(
-            start.elapsed() < READY_TIMEOUT,
-            "{what} not ready after {READY_TIMEOUT:?}"
-        );
+        assert!(start.elapsed() < limit, "{what} not ready after {limit:?}");
         std::thread::sleep(POLL_EVERY);
     }
 }

@@ -126,16 +126,21 @@ pub async fn exchange(
     }
     let rotation: Option<Rotation> = store.get(&marker).await?;
     let rotated_at = rotation.as_ref().map_or(0, |r| r.at);
+    let earlier = rotation
+        .and_then(|r| r.sealed)
+        .and_then(|s| unseal(token, &s))
+        .and_then(|p| serde_json::from_slice::<TokenResponse>(&p).ok());
+    // The earlier answer names the successor it issued: a retry that reaches another replica, one
+    // that derives successors under another signing key mid-rotation, still recognises it.
+    let issued = earlier
+        .as_ref()
+        .map_or_else(|| hash(&successor), |a| hash(&a.refresh_token));
     if replay_allowed(
         rotated_at,
         now,
         limits.refresh_grace,
-        family.current == hash(&successor),
+        family.current == issued,
     ) {
-        let earlier = rotation
-            .and_then(|r| r.sealed)
-            .and_then(|s| unseal(token, &s))
-            .and_then(|p| serde_json::from_slice::<TokenResponse>(&p).ok());
         return match earlier {
             Some(answer) => Ok(answer),
             // The first request is still being answered: give the retry its own access token.
