@@ -81,8 +81,9 @@ fn client(opts: &Options) -> Result<reqwest::Client, ConnectError> {
         .connect_timeout(std::time::Duration::from_secs(10))
         // Between two reads of an answer: gateways send SSE keep-alives well within this.
         .read_timeout(opts.request_timeout)
-        // OAuth endpoints and the MCP endpoint must not redirect (client requirement E1); a redirect
-        // would also carry the token elsewhere.
+        // OAuth endpoints and the MCP endpoint must not redirect (client requirement E1 of
+        // docs/architecture/client-requirements.md); a redirect would also carry the token
+        // elsewhere.
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("sidecar-connect/", env!("CARGO_PKG_VERSION")))
         .build()
