@@ -279,3 +279,31 @@ def authd_env(servers: list[Server]) -> dict[str, str]:
     for s in servers:
         env.update(s.allow_env())
     return env
+
+
+def replica_counts(env: dict[str, str], servers: list[Server]) -> dict[str, int]:
+    """Replicas per service from the settings (issue 12 contract): `AUTHD_REPLICAS`, and
+    `MCP_REPLICAS` overridden per server by `MCP_REPLICAS_<NAME>`. A server with a data directory
+    keeps one replica (its files live in one place). Every bad value is reported at once."""
+    problems: list[str] = []
+
+    def count(name: str, default: int) -> int:
+        raw = env.get(name) or ""
+        if not raw:
+            return default
+        if not raw.isdigit() or int(raw) < 1:
+            problems.append(f"{name} must be a whole number >= 1, not {raw!r}")
+            return default
+        return int(raw)
+
+    counts = {"authd": count("AUTHD_REPLICAS", 1)}
+    default = count("MCP_REPLICAS", 1)
+    for s in servers:
+        name = f"MCP_REPLICAS_{s.env_suffix}"
+        counts[s.service] = count(name, 1 if s.data else default)
+        if s.data and counts[s.service] > 1:
+            problems.append(f"{name}={counts[s.service]}: {s.name} keeps its data directory in one "
+                            "place, so it runs as one replica")
+    if problems:
+        raise FragmentError("invalid replica settings: " + "; ".join(problems))
+    return counts
