@@ -6,7 +6,7 @@
 
 What it holds, per object kind:
   Namespace, Secret          the gateway's namespace; the secret settings of the settings file
-                             (`SECRET_RE`), every other setting in a ConfigMap
+                             (`SECRET_SETTING`), every other setting in a ConfigMap
   Deployment authd           AUTHD_REPLICAS, rolling update that adds a pod before removing one,
                              readiness and liveness from authd's own healthcheck; a
                              PodDisruptionBudget keeps all but one replica through node drains
@@ -41,7 +41,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import container  # noqa: E402
-from envfile import read_env  # noqa: E402
+from envfile import SECRET_SETTING, read_env  # noqa: E402
 from fragments import DATA_TARGET, ROOT, FragmentError, Server, authd_env, replica_counts  # noqa: E402
 from gateway import selected_servers  # noqa: E402
 from routes import Route, routes  # noqa: E402
@@ -51,8 +51,6 @@ from traefik import traefik_rule  # noqa: E402
 EX_USAGE = 64
 AUTHD_PORT = 8000
 REDIS_PORT = 6379
-# Settings whose values are secret: they go into the Secret, everything else into the ConfigMap.
-SECRET_RE = re.compile(r"(SECRET|PASSWORD|PRIVATE_KEY|_KEY$)")
 # Variables the compose files interpolate: `${NAME}` or `${NAME:-default}`.
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
@@ -96,7 +94,7 @@ def settings_objects(env: dict[str, str], servers: list[Server], ns: str) -> lis
     """authd's settings: the settings file plus what the fragments derive (compose's env_file)."""
     merged = {**env, **authd_env(servers), "AUTHD_LISTEN": f"0.0.0.0:{AUTHD_PORT}",
               "REDIS_URL": f"redis://redis:{REDIS_PORT}/0", "LOG_FORMAT": "json"}
-    secret = {k: v for k, v in merged.items() if SECRET_RE.search(k) and v}
+    secret = {k: v for k, v in merged.items() if SECRET_SETTING.search(k) and v}
     plain = {k: v for k, v in merged.items() if k not in secret}
     return [{"apiVersion": "v1", "kind": "Secret", "metadata": meta("gateway-secrets", ns), "type": "Opaque",
              "stringData": secret},
@@ -154,7 +152,7 @@ def mcp_objects(server: Server, table: list[Route], routing: str, env: dict[str,
     svc = composed[server.service]
     settings = []
     for k, v in svc["environment"].items():
-        if SECRET_RE.search(k) and env.get(k):  # from the Secret, never in the manifest's pod spec
+        if SECRET_SETTING.search(k) and env.get(k):  # from the Secret, never in the manifest's pod spec
             settings.append({"name": k, "valueFrom": {"secretKeyRef": {"name": "gateway-secrets", "key": k}}})
         elif v is not None or env.get(k):
             settings.append({"name": k, "value": interpolate(v, env) if v is not None else env[k]})

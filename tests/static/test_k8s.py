@@ -9,7 +9,8 @@ import copy
 import kubernetes_validate
 import pytest
 
-from k8s import SECRET_RE, render
+from envfile import SECRET_SETTING
+from k8s import render
 from routes import routes
 from traefik import MCP_MIDDLEWARES, middlewares
 
@@ -72,11 +73,11 @@ def test_secrets_only_in_the_secret(objects):
     secret = by_kind(objects, "Secret")["gateway-secrets"]["stringData"]
     assert {"JWT_PRIVATE_KEY", "REDIS_PASSWORD", "SIDECAR_REQUEST_STATE_KEY", "SIDECAR_SESSION_KEY"} <= set(secret)
     plain = by_kind(objects, "ConfigMap")["authd-settings"]["data"]
-    assert not [k for k in plain if SECRET_RE.search(k)]
+    assert not [k for k in plain if SECRET_SETTING.search(k)]
     for d in by_kind(objects, "Deployment").values():
         for c in d["spec"]["template"]["spec"]["containers"]:
             for e in c.get("env", []):
-                assert "value" not in e or not SECRET_RE.search(e["name"]), e["name"]
+                assert "value" not in e or not SECRET_SETTING.search(e["name"]), e["name"]
 
 
 def test_each_sidecar_advertises_its_pod_address(objects, servers):
