@@ -6,6 +6,10 @@ Same routes as the Traefik labels (`routes.py` is the only source), in priority 
 `forward_auth` to authd `/verify` copying the identity headers (a non-2xx answer, with its
 `WWW-Authenticate`, goes back to the client unchanged: CLIENTS.md E4), prefix stripped, and
 `flush_interval -1` so SSE is never buffered. No `encode` anywhere: SSE must not be compressed.
+A service with replicas (AUTHD_REPLICAS, MCP_REPLICAS*) gets all of them as upstreams, taken in
+turn (round robin: a legacy session's requests then mostly reach a replica that forwards them to
+the session's owner), each checked on `/health` (a replica that fails it, or drains, gets nothing
+new) and a request whose connection is refused retried on another.
 An https PUBLIC_URL is served with certificates from an ACME CA (`Acme`), HTTP redirected to HTTPS.
 """
 
@@ -23,15 +27,42 @@ def _matcher(route: Route) -> str | None:
     return f"@{route.id} path {' '.join(route.paths)}" if route.paths else None
 
 
-def _upstream(route: Route, authd: str, sidecars: dict[str, str]) -> str:
-    return authd if route.target == "authd" else sidecars[route.target]
+Upstreams = str | list[str]
+# Active health checks of replicated upstreams (Caddy's `health_*`), and how long a request may be
+# retried on other replicas when its connection is refused.
+HEALTH_INTERVAL = "1s"
+HEALTH_TIMEOUT = "2s"
+TRY_DURATION = "10s"
 
 
-def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
+def _addresses(upstreams: Upstreams) -> list[str]:
+    return [upstreams] if isinstance(upstreams, str) else list(upstreams)
+
+
+def _upstream(route: Route, authd: Upstreams, sidecars: dict[str, Upstreams]) -> list[str]:
+    return _addresses(authd if route.target == "authd" else sidecars[route.target])
+
+
+def _balancing(upstreams: list[str], indent: str) -> list[str]:
+    """Subdirectives that spread requests over replicas (none for a single upstream: a restarted
+    process is then waited for in its socket's queue, as before)."""
+    if len(upstreams) < 2:
+        return []
+    return [f"{indent}{line}" for line in (
+        "lb_policy round_robin", f"lb_try_duration {TRY_DURATION}", "health_uri /health",
+        f"health_interval {HEALTH_INTERVAL}", f"health_timeout {HEALTH_TIMEOUT}")]
+
+
+def _handle(route: Route, authd: Upstreams, sidecars: dict[str, Upstreams]) -> list[str]:
     head = f"handle @{route.id} {{" if route.paths else "handle {"
-    upstream = _upstream(route, authd, sidecars)
+    upstreams = _upstream(route, authd, sidecars)
+    upstream = " ".join(upstreams)
     if not route.forward_auth:
-        return [f"\t# priority {route.priority}: {route.id}", f"\t{head}", f"\t\treverse_proxy {upstream}", "\t}"]
+        balancing = _balancing(upstreams, "\t\t\t")
+        proxy = [f"\t\treverse_proxy {upstream} {{", *balancing, "\t\t}"] if balancing else \
+            [f"\t\treverse_proxy {upstream}"]
+        return [f"\t# priority {route.priority}: {route.id}", f"\t{head}", *proxy, "\t}"]
+    authds = _addresses(authd)
     cors = [f'\t\t\t\t{k} "{v}"' for k, v in CORS.items()]
     lines = [
         f"\t# priority {route.priority}: {route.id} (forward-auth)",
@@ -44,9 +75,10 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
         "\t\t\t@preflight method OPTIONS",
         "\t\t\trespond @preflight 204",
         *[f"\t\t\trequest_header -{h}" for h in IDENTITY_HEADERS],
-        f"\t\t\tforward_auth {authd} {{",
+        f"\t\t\tforward_auth {' '.join(authds)} {{",
         "\t\t\t\turi /verify",
         f"\t\t\t\tcopy_headers {' '.join(IDENTITY_HEADERS)}",
+        *_balancing(authds, "\t\t\t\t"),
         "\t\t\t}",
         # The client's token has served its purpose: it never reaches a sidecar.
         "\t\t\trequest_header -Authorization",
@@ -56,6 +88,7 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
     lines += [
         f"\t\t\treverse_proxy {upstream} {{",
         "\t\t\t\tflush_interval -1",
+        *_balancing(upstreams, "\t\t\t\t"),
         "\t\t\t}",
         "\t\t}",
         "\t}",
@@ -114,11 +147,12 @@ def _globals(log_dir: str, acme: Acme | None) -> list[str]:
 
 
 def render_caddyfile(
-    servers: list[Server], public_url: str, authd: str, sidecars: dict[str, str], log_dir: str,
+    servers: list[Server], public_url: str, authd: Upstreams, sidecars: dict[str, Upstreams], log_dir: str,
     acme: Acme | None = None,
 ) -> str:
     """The native Caddyfile: plain http on a loopback PUBLIC_URL, or HTTPS with ACME certificates
-    for an https one (`acme`). `authd` and `sidecars` values are loopback `host:port` addresses."""
+    for an https one (`acme`). `authd` and `sidecars` values are loopback `host:port` addresses, or
+    lists of them (the replicas of a service)."""
     origin = urlsplit(public_url)
     if not origin.hostname or origin.scheme not in ("http", "https") or (origin.scheme == "https") != bool(acme):
         raise ValueError(f"native mode serves http on loopback or https with ACME, not {public_url!r}")

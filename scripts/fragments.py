@@ -8,6 +8,9 @@ command, and optional settings (session mode, environment, per-service allow lis
 It also says everything the server may touch, and nothing else is granted (`confine.py` enforces it
 natively, `traefik.py` in the compose services):
   data: true             its own data directory, read-write, at /data (`{data}` in command and env)
+  shared_data: true      that directory is storage every replica of the service may share (a
+                         network file system the operator provides); without it a server with
+                         `data: true` runs as one replica (`replica_counts`)
   volumes: [SRC:DST:ro]  host directories SRC at DST (absolute paths; `:ro` or `:rw`, default rw)
   egress: true           a network (the internet); without it the server has none at all
   repositories: [repo]   git repositories handed to the server as `--repository` (mcp-server-git's
@@ -92,6 +95,7 @@ class Server:
     session_mode: str = "isolated"
     env: tuple[tuple[str, str], ...] = ()
     data: bool = False
+    shared_data: bool = False
     egress: bool = False
     volumes: tuple[Volume, ...] = ()
     repositories: tuple[str, ...] = ()
@@ -171,6 +175,7 @@ def parse_fragment(path: Path) -> Server:
         session_mode=meta.get("session_mode", "isolated"),
         env=tuple(sorted(env.items())),
         data=meta.get("data", False),
+        shared_data=meta.get("shared_data", False),
         egress=meta.get("egress", False),
         volumes=tuple(volumes),
         repositories=tuple(meta.get("repositories", [])),
@@ -181,10 +186,12 @@ def parse_fragment(path: Path) -> Server:
 def _grant_problems(meta: dict) -> tuple[list[str], list[Volume]]:
     """What the fragment grants (data, volumes, egress, repositories), checked; the volumes parsed."""
     problems: list[str] = []
-    for key in ("data", "egress"):
+    for key in ("data", "shared_data", "egress"):
         if not isinstance(meta.get(key, False), bool):
             problems.append(f"{key} must be true or false")
     has_data = meta.get("data") is True
+    if meta.get("shared_data") is True and not has_data:
+        problems.append("`shared_data: true` declares the data directory shared: grant `data: true`")
     volumes: list[Volume] = []
     specs = meta.get("volumes", [])
     if not (isinstance(specs, list) and all(isinstance(v, str) for v in specs)):
@@ -281,29 +288,63 @@ def authd_env(servers: list[Server]) -> dict[str, str]:
     return env
 
 
-def replica_counts(env: dict[str, str], servers: list[Server]) -> dict[str, int]:
-    """Replicas per service from the settings (issue 12 contract): `AUTHD_REPLICAS`, and
-    `MCP_REPLICAS` overridden per server by `MCP_REPLICAS_<NAME>`. A server with a data directory
-    keeps one replica (its files live in one place). Every bad value is reported at once."""
+# Replicas per service, `.env` [1-64]: AUTHD_REPLICAS, MCP_REPLICAS (every MCP service) and
+# MCP_REPLICAS_<NAME> (one service; NAME as `Server.env_suffix` spells it).
+MAX_REPLICAS = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Replicas:
+    """How many processes (native), tasks (Swarm) or pods (Kubernetes) each service runs."""
+
+    authd: int
+    mcp: tuple[tuple[str, int], ...]  # (server name, count), in the order of the servers given
+
+    def of(self, server: Server) -> int:
+        return dict(self.mcp)[server.name]
+
+
+def _count(env, key: str, default: int, problems: list[str]) -> int:
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
+        problems.append(f"{key}: expected a whole number from 1 to {MAX_REPLICAS}, not {raw!r}")
+        return default
+    return int(raw)
+
+
+def replica_counts(servers: list[Server], env, known: list[Server] | None = None) -> Replicas:
+    """The replica counts of `.env` (`env`: a mapping of settings) for the selected `servers`, used
+    by every mode; one FragmentError naming every invalid setting.
+
+    A server with a data directory keeps one replica unless its fragment declares the data shared:
+    two processes writing one directory each believe they own (a JSON-lines file, a git index)
+    corrupt it, and separate directories per replica would answer differently per request.
+    `MCP_REPLICAS` is a default, so it never raises such a server above one; only an explicit
+    `MCP_REPLICAS_<NAME>` above one for it is an error. `known`: every fragment (default: those in
+    compose/), so that a per-service variable naming no server is reported rather than ignored.
+    """
     problems: list[str] = []
-
-    def count(name: str, default: int) -> int:
-        raw = env.get(name) or ""
-        if not raw:
-            return default
-        if not raw.isdigit() or int(raw) < 1:
-            problems.append(f"{name} must be a whole number >= 1, not {raw!r}")
-            return default
-        return int(raw)
-
-    counts = {"authd": count("AUTHD_REPLICAS", 1)}
-    default = count("MCP_REPLICAS", 1)
+    authd = _count(env, "AUTHD_REPLICAS", 1, problems)
+    default = _count(env, "MCP_REPLICAS", 1, problems)
+    known_suffixes = {s.env_suffix for s in (known if known is not None else load_servers())}
+    known_suffixes |= {s.env_suffix for s in servers}
+    for key in sorted(k for k in env if k.startswith("MCP_REPLICAS_")):
+        if key.removeprefix("MCP_REPLICAS_") not in known_suffixes:
+            problems.append(f"{key}: no MCP server is named {key.removeprefix('MCP_REPLICAS_')!r} "
+                            f"(MCP_REPLICAS_<NAME>, NAME upper-cased with `-` as `_`)")
+    counts = []
     for s in servers:
-        name = f"MCP_REPLICAS_{s.env_suffix}"
-        counts[s.service] = count(name, 1 if s.data else default)
-        if s.data and counts[s.service] > 1:
-            problems.append(f"{name}={counts[s.service]}: {s.name} keeps its data directory in one "
-                            "place, so it runs as one replica")
+        key = f"MCP_REPLICAS_{s.env_suffix}"
+        pinned = s.data and not s.shared_data
+        count = _count(env, key, 1 if pinned else default, problems)
+        if pinned and count > 1:
+            problems.append(f"{key}={count}: {s.name} writes a data directory, so it runs as one "
+                            f"replica (declare `shared_data: true` in compose/{s.service}.yml only "
+                            f"if that directory is storage every replica shares)")
+            count = 1
+        counts.append((s.name, count))
     if problems:
-        raise FragmentError("invalid replica settings: " + "; ".join(problems))
-    return counts
+        raise FragmentError("\n".join(problems))
+    return Replicas(authd, tuple(counts))

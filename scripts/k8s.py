@@ -255,13 +255,13 @@ def render(env: dict[str, str], servers: list[Server], ns: str, traefik_ns: str)
     routing = env.get("ROUTING", "path")
     table = routes(servers, routing)
     core = yaml.safe_load((ROOT / "compose" / "core.yml").read_text())
-    counts = replica_counts(env, servers)
+    counts = replica_counts(servers, env)
     objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}]
     objects += settings_objects(env, servers, ns)
-    objects += authd_objects(core, ns, counts["authd"])
+    objects += authd_objects(core, ns, counts.authd)
     objects += redis_objects(core, ns)
     for s in servers:
-        objects += mcp_objects(s, table, routing, env, ns, counts[s.service])
+        objects += mcp_objects(s, table, routing, env, ns, counts.of(s))
     objects += traefik_objects(servers, table, env, ns)
     objects += network_policies(servers, ns, traefik_ns)
     return objects

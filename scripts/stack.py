@@ -16,10 +16,12 @@ port that turns out to be taken is replaced by another before anything depends o
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -33,7 +35,7 @@ from urllib.parse import urlsplit
 import confine
 from caddy import acme_for, render_caddyfile
 from envfile import read_env
-from fragments import ROOT, Server, authd_env
+from fragments import ROOT, FragmentError, Replicas, Server, authd_env, replica_counts
 from gateway import selected_servers
 from install import ensure_installed
 from listen import candidate_port, loopback_listener
@@ -49,6 +51,12 @@ ADMIN_ENV = "authd.env"
 STATE_FILE = "stack.json"
 READY_TIMEOUT_SECS = 90.0
 STOP_TIMEOUT_SECS = 15.0
+
+
+def replica_names(service: str, count: int) -> list[str]:
+    """Process names of a service's replicas: the first keeps the service's name, the others are
+    `<service>.2`, `<service>.3`, ... (a dot: no fragment name has one)."""
+    return [service, *(f"{service}.{n}" for n in range(2, count + 1))]
 
 
 class StackError(RuntimeError):
@@ -195,8 +203,23 @@ class Stack:
         self.bin_dir = (bin_dir or Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug").resolve()
         # MCP_SERVICES selects servers (blank: every fragment), as in compose.
         self.servers = servers if servers is not None else selected_servers(self.env.get("MCP_SERVICES", ""))
-        # authd's and every sidecar's socket, bound now and kept until the stack is dropped.
-        self.listeners = {name: loopback_listener() for name in ["authd", *(s.service for s in self.servers)]}
+        # AUTHD_REPLICAS and MCP_REPLICAS*: processes per service (invalid counts: one each, and
+        # `settings_problems` names them).
+        self.replicas = self._replica_counts()
+        self.authds = replica_names("authd", self.replicas.authd)
+        self.sidecars = {s.service: replica_names(s.service, self.replicas.of(s)) for s in self.servers}
+        names = [*self.authds, *(name for group in self.sidecars.values() for name in group)]
+        # Every replica's socket, bound now; kept until the stack is dropped, except by replicas of
+        # a replicated service: those hold theirs alone once started, so that a replica that dies
+        # refuses connections as a gone task or pod does (the edge's health check and the other
+        # replicas' forwarding see it at once, instead of a queue that nobody accepts from).
+        self.listeners = {name: loopback_listener() for name in names}
+        self.addresses = {name: "%s:%d" % sock.getsockname()[:2] for name, sock in self.listeners.items()}
+        self.sole_holders = {name for group in [self.authds, *self.sidecars.values()] if len(group) > 1
+                             for name in group}
+        # SIDECAR_SESSION_KEY per replicated service when .env has none: fresh at every start
+        # (sessions do not outlive the processes anyway).
+        self.session_keys: dict[str, str] = {}
         self.redis_socket = self.data_dir / "redis" / "redis.sock"
         self.oidc_issuer = ""  # known once the provider reports its address
         # The development login runs when the upstream is OpenID Connect and a development user is
@@ -213,9 +236,15 @@ class Stack:
         return self.oidc_issuer if self.dev_login else self.env["OIDC_ISSUER"]
 
     def address(self, name: str) -> str:
-        """`host:port` of authd or of a sidecar (`mcp-<name>`)."""
-        host, port = self.listeners[name].getsockname()
-        return f"{host}:{port}"
+        """`host:port` of authd or of a sidecar (`mcp-<name>`), or of one of their replicas
+        (`authd.2`, `mcp-<name>.2`, ...)."""
+        return self.addresses[name]
+
+    def _replica_counts(self) -> Replicas:
+        try:
+            return replica_counts(self.servers, self.env)
+        except FragmentError:
+            return replica_counts(self.servers, {})
 
     def data_path(self, server: str) -> Path:
         """The data directory of a server on this host."""
@@ -229,6 +258,10 @@ class Stack:
         """Every invalid launcher setting (PUBLIC_URL, MCP_SANDBOX on this host), for one start-up
         message."""
         problems = confine.check(self.sandbox, self.servers)
+        try:
+            replica_counts(self.servers, self.env)
+        except FragmentError as err:
+            problems += str(err).splitlines()
         url = urlsplit(self.public_url)
         if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
             problems.append(f"PUBLIC_URL: expected http://<loopback address>:<port> or https://<domain>, "
@@ -256,8 +289,8 @@ class Stack:
         caddyfile = self.data_dir / "Caddyfile"
         (self.log_dir / "caddy").mkdir(parents=True, exist_ok=True)
         caddyfile.write_text(render_caddyfile(
-            self.servers, self.public_url, self.address("authd"),
-            {s.service: self.address(s.service) for s in self.servers},
+            self.servers, self.public_url, [self.address(name) for name in self.authds],
+            {service: [self.address(name) for name in group] for service, group in self.sidecars.items()},
             str(self.log_dir / "caddy"), acme_for(self.public_url, self.env, self.data_dir / "caddy")))
         # A CORS preflight is answered by Caddy itself (no backend involved).
         probe = urllib.request.Request(self.url(self.servers[0].name) if self.servers else self.public_url,
@@ -286,20 +319,30 @@ class Stack:
         return Service("oidc", [str(NODE), str(OIDC_PROVIDER)], env, None,
                        ready_line="oidc-provider ready issuer=")
 
-    def authd(self) -> Service:
+    def authd(self, name: str = "authd") -> Service:
         env = self.base_env(with_secrets=True) | authd_env(self.servers) | {
-            "AUTHD_LISTEN": self.address("authd"),
+            "AUTHD_LISTEN": self.address(name),
             "ROUTING": "path",
             "PUBLIC_URL": self.public_url,
             "REDIS_URL": f"redis+unix://{self.redis_socket}?db=0",
             "OIDC_ISSUER": self.issuer,
         }
-        return Service("authd", [str(self.bin_dir / "authd"), "serve"], env,
-                       lambda: http_ok(f"http://{self.address('authd')}/health"),
-                       listener=self.listeners["authd"])
+        return Service(name, [str(self.bin_dir / "authd"), "serve"], env,
+                       lambda: http_ok(f"http://{self.address(name)}/health"),
+                       listener=self.listeners[name])
 
-    def sidecar(self, s: Server) -> Service:
-        addr = self.address(s.service)
+    def session_key(self, s: Server) -> dict[str, str]:
+        """The key the replicas of `s` share (SIDECAR_SESSION_KEY), when it has more than one and
+        .env names none; a separate one per service."""
+        if len(self.sidecars[s.service]) == 1 or any(
+                self.env.get(k) for k in ("SIDECAR_SESSION_KEY", "SIDECAR_SESSION_KEY_FILE")):
+            return {}
+        key = self.session_keys.setdefault(s.name, base64.b64encode(secrets.token_bytes(32)).decode())
+        return {"SIDECAR_SESSION_KEY": key}
+
+    def sidecar(self, s: Server, name: str | None = None) -> Service:
+        name = name or s.service
+        addr = self.address(name)
         data = confine.prepare_data(s, self.data_path(s.name))
         env = self.base_env()
         command, child_env = confine.command(self.sandbox, s, data, (ROOT, self.data_dir), env["PATH"])
@@ -312,10 +355,12 @@ class Stack:
             # Browser clients (CORS for every MCP endpoint) call from any origin with a bearer
             # token, which is no ambient credential; DNS rebinding is stopped by the Host check.
             "SIDECAR_ALLOWED_ORIGINS": "*",
-        }
+            # What the other replicas reach this one at: its own loopback address.
+            "SIDECAR_ADVERTISE_URL": f"http://{addr}",
+        } | self.session_key(s)
         argv = [str(self.bin_dir / "sidecar"), "serve", "--listen", addr, "--", *command]
-        return Service(s.service, argv, env, lambda: http_ok(f"http://{addr}/health"),
-                       listener=self.listeners[s.service])
+        return Service(name, argv, env, lambda: http_ok(f"http://{addr}/health"),
+                       listener=self.listeners[name])
 
     def _spawn(self, svc: Service) -> None:
         log = self.log_dir / svc.name / f"{svc.name}.log"
@@ -335,6 +380,8 @@ class Stack:
         if svc.stdin is not None and svc.proc.stdin:
             svc.proc.stdin.write(svc.stdin.encode())
             svc.proc.stdin.close()
+        if svc.name in self.sole_holders and svc.listener is not None:
+            svc.listener.close()
         wait_until(svc.name, ready, svc.proc, log)
         if isinstance(ready, LogLine):
             svc.reported = ready.value
@@ -387,8 +434,11 @@ class Stack:
                 self.oidc_issuer = self._start(self.oidc()).reported or ""
             authd = self._start(self.authd())
             self._write_admin_env(authd.env)
+            for name in self.authds[1:]:
+                self._start(self.authd(name))
             for s in self.servers:
-                self._start(self.sidecar(s))
+                for name in self.sidecars[s.service]:
+                    self._start(self.sidecar(s, name))
             # The whole path: edge, authd and its store.
             wait_until("the gateway", lambda: http_ok(f"{self.public_url}/.well-known/oauth-authorization-server"),
                        None, self.log_dir / "caddy")
@@ -409,7 +459,7 @@ class Stack:
     def _write_state(self) -> None:
         """`data/stack.json`: each service's pid, address and log, for `just status` / `just logs`."""
         services = {name: {"pid": svc.proc.pid if svc.proc else None,
-                           "address": self.address(name) if name in self.listeners else None,
+                           "address": self.address(name) if name in self.addresses else None,
                            "log": str(self.log_dir / name / f"{name}.log")}
                     for name, svc in self.services.items()}
         state = {"launcher_pid": os.getpid(), "public_url": self.public_url, "issuer": self.issuer,
@@ -453,6 +503,8 @@ class Stack:
         public port. Not the development provider: its port is its own, and authd knows it."""
         if name == "oidc":
             raise StackError("the development provider cannot be restarted on its own")
+        if name in self.sole_holders:
+            raise StackError(f"{name} is a replica: its socket closed with it (stop and start the stack)")
         svc = self.services[name]
         self._terminate(svc)
         self._spawn(svc)

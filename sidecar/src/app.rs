@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::child::ChildSpec;
 use crate::child::groups::Groups;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::health::Health;
 use crate::legacy::sessions::Sessions;
@@ -21,6 +22,7 @@ use crate::modern::mrtr::HeldCalls;
 use crate::modern::pools::Pools;
 use crate::pool::shared::{PoolSettings, SharedPool};
 use crate::pool::warm::WarmPool;
+use crate::shutdown::Drain;
 use crate::{clock, config, http, shutdown, trace};
 
 /// Time children get to be reaped at shutdown.
@@ -36,7 +38,11 @@ pub struct App {
     pub modern: Modern,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    /// Cancelled on SIGTERM/SIGINT.
+    /// The replicas of this service: session ids that name their owner, forwarding to it.
+    pub cluster: Cluster,
+    /// Draining after SIGTERM/SIGINT: requests in flight, `/health` 503, no new sessions.
+    pub drain: Arc<Drain>,
+    /// Cancelled once the drain is over: stop accepting, end the background tasks.
     pub shutdown: CancellationToken,
     /// The port served (a request's own loopback origin names it).
     pub port: u16,
@@ -162,7 +168,10 @@ async fn run(
             config.request_state_key.take(),
         ),
     };
+    let cluster = Cluster::new(std::mem::take(&mut config.cluster), &config.command);
     let app = Arc::new(App {
+        cluster,
+        drain: Arc::new(Drain::default()),
         sessions: Sessions::new(config.max_sessions, config.max_sessions_per_user),
         pool: warm_pool,
         shared: shared.clone(),
@@ -185,6 +194,16 @@ async fn run(
         command = ?app.config.command, "sidecar listening");
     let server = tokio::spawn(http::server::serve(app.clone(), listener));
     shutdown::signalled().await;
+    let grace = app.config.shutdown_grace;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "draining: /health 503, no new sessions"
+    );
+    app.drain.start(grace);
+    app.sessions.close_standalone_streams();
+    if tokio::time::timeout(grace, app.drain.idle()).await.is_ok() {
+        tracing::info!("drained: no request in flight");
+    }
     tracing::info!("shutting down: no new connections");
     app.shutdown.cancel();
     let _ = server.await;

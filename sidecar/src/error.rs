@@ -26,6 +26,10 @@ pub enum HttpError {
     MissingSession,
     #[error("session not found")]
     SessionNotFound,
+    /// The session lives on another replica that did not answer (MCP spec "Transports" >
+    /// "Session Management": 404 makes the client start a new session).
+    #[error("session not found: {0}")]
+    OwnerUnreachable(#[from] crate::cluster::forward::Unreachable),
     #[error("unsupported protocol version {0:?}")]
     UnsupportedVersion(String),
     #[error("MCP-Protocol-Version {header} does not match the negotiated version {negotiated}")]
@@ -84,7 +88,9 @@ impl HttpError {
                 let code = jsonrpc::UNSUPPORTED_PROTOCOL_VERSION;
                 (S::BAD_REQUEST, code, Some(data), None)
             }
-            E::SessionNotFound => (S::NOT_FOUND, jsonrpc::SESSION_NOT_FOUND, None, None),
+            E::SessionNotFound | E::OwnerUnreachable(_) => {
+                (S::NOT_FOUND, jsonrpc::SESSION_NOT_FOUND, None, None)
+            }
             E::NotFound => (S::NOT_FOUND, invalid, None, None),
             E::NotAcceptable(_) => (S::NOT_ACCEPTABLE, invalid, None, None),
             E::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, invalid, None, None),

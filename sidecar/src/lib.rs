@@ -4,11 +4,13 @@
 //!
 //! Modules by protocol layer: `http` (server, router, bodies), `protocol` (the wire format, pure),
 //! `child` (one stdio server process), `pool` (where children come from), `legacy` (the
-//! session-based revisions), `modern` (the stateless revision); `app` wires them together.
+//! session-based revisions), `modern` (the stateless revision), `cluster` (replicas of one
+//! service: sessions routed to their owner); `app` wires them together.
 
 pub mod app;
 pub mod child;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod health;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// `method` label values: MCP methods we know, then the kinds of message without one.
-const METHODS: [&str; 21] = [
+const METHODS: [&str; 22] = [
     "initialize",
     "ping",
     "tools/list",
@@ -27,6 +27,7 @@ const METHODS: [&str; 21] = [
     "batch",
     "stream",
     "delete",
+    "forwarded",
     "other",
 ];
 const STATUSES: [u16; 16] = [
@@ -51,6 +52,8 @@ pub const RESPONSE: &str = "response";
 pub const BATCH: &str = "batch";
 pub const STREAM: &str = "stream";
 pub const DELETE: &str = "delete";
+/// A request sent on to the replica that owns its session.
+pub const FORWARDED: &str = "forwarded";
 
 /// Gauges of state kept outside the metrics.
 #[derive(Debug, Clone, Copy, Default)]

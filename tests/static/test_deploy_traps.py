@@ -108,3 +108,16 @@ def test_native_launcher_selects_servers_too(tmp_path):
         assert [s.name for s in stack.servers] == ["memory"]
     finally:
         stack.stop()
+
+
+def test_native_launcher_lists_replica_problems_with_the_others(tmp_path):
+    from stack import Stack
+
+    settings = env_file(tmp_path, MCP_SERVICES="memory", PUBLIC_URL="ftp://x")
+    settings.write_text(settings.read_text() + "MCP_REPLICAS_MEMORY=2\nAUTHD_REPLICAS=none\n")
+    stack = Stack(settings, None, tmp_path / "data", tmp_path / "logs", tmp_path)
+    try:
+        problems = "\n".join(stack.settings_problems())
+        assert "PUBLIC_URL" in problems and "MCP_REPLICAS_MEMORY=2" in problems and "AUTHD_REPLICAS" in problems
+    finally:
+        stack.stop()

@@ -86,7 +86,8 @@ def test_each_sidecar_advertises_its_pod_address(objects, servers):
                ["containers"][0]["env"]}
         assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
         assert env["SIDECAR_ADVERTISE_URL"]["value"] == "http://$(POD_IP):3000"
-        assert env["SIDECAR_REQUEST_STATE_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "gateway-secrets"
+        for key in ("SIDECAR_REQUEST_STATE_KEY", "SIDECAR_SESSION_KEY"):
+            assert env[key]["valueFrom"]["secretKeyRef"] == {"name": "gateway-secrets", "key": key}
         assert env["LOG_LEVEL"]["value"] == "debug"  # compose's `${LOG_LEVEL:-info}`, from the settings
 
 

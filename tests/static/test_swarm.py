@@ -14,10 +14,8 @@ import yaml
 
 import composestack
 from conftest import ROOT
-from envfile import create_env, read_env
-from fragments import FragmentError, replica_counts
-from envfile import SECRET_SETTING
-from swarm import Target, stack_file, with_port, write_secrets
+from envfile import SECRET_SETTING, create_env, read_env
+from swarm import Target, service_replicas, stack_file, with_port, write_secrets
 from test_compose import assert_valid, validator  # noqa: F401 (fixture)
 from testacme import public_names, write_acme_files
 from traefik import write_compose
@@ -27,7 +25,8 @@ SETTINGS = {"PUBLIC_URL": f"https://gw.example:{PORT}", "BASE_DOMAIN": "gw.examp
             "AUTHD_REPLICAS": "2", "MCP_REPLICAS_TIME": "2", "MCP_REPLICAS_FETCH": "3",
             "JWT_PRIVATE_KEY": "not-a-real-key", "REDIS_PASSWORD": "not-a-real-password",
             "OIDC_CLIENT_ID": "gateway", "OIDC_CLIENT_SECRET": "x", "DEV_LOGIN_USER": "dev",
-            "DEV_LOGIN_PASSWORD": "y", "ACME_EMAIL": "ops@gw.example"}
+            "DEV_LOGIN_PASSWORD": "y", "ACME_EMAIL": "ops@gw.example",
+            "SIDECAR_SESSION_KEY": "c2Vzc2lvbi1rZXktb2YtdGhlLXJlcGxpY2FzLW9mLWEtc2VydmljZQ=="}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def rendered(tmp_path_factory, servers):
     model = json.loads(out)
     programs = {name: ["sidecar"] for name in model["services"] if name.startswith("mcp-")}
     programs |= {"authd": ["authd"], "mcp-git-init": ["git", "init", "--quiet"]}
-    target = Target("gw", PORT, public_names(env, servers), replica_counts(env, servers),
+    target = Target("gw", PORT, public_names(env, servers), service_replicas(servers, env),
                     write_secrets(model, data / "secrets"), programs)
     doc = stack_file(model, target)
     path = root / "stack.yml"
@@ -100,7 +99,8 @@ def test_secrets_from_files_never_in_the_environment(rendered):
     assert {"jwt_private_key", "redis_password", "oidc_client_secret"} <= {s["source"] for s in authd["secrets"]}
     assert authd["entrypoint"][:2] == ["sh", "-c"] and authd["entrypoint"][3:] == ["authd"]
     assert 'JWT_PRIVATE_KEY="$$(cat /run/secrets/jwt_private_key)"' in authd["entrypoint"][2]
-    assert {s["source"] for s in services["mcp-time"]["secrets"]} == {"sidecar_request_state_key"}
+    assert {s["source"] for s in services["mcp-time"]["secrets"]} == {"sidecar_request_state_key",
+                                                                   "sidecar_session_key"}
     assert "secrets" not in services["mcp-git-init"]  # runs git, which takes no secret
     for key, secret in doc["secrets"].items():
         assert secret["name"].startswith(f"gw-{key}-")  # a new name for a new value (immutable)
@@ -145,13 +145,3 @@ def test_public_names_carry_the_published_port(rendered):
         f"https://login.gw.example:{PORT}/cb,https://gw.example:{PORT}"
     assert with_port("https://gw.example.evil/x", names, PORT) == "https://gw.example.evil/x"
     assert with_port("https://gw.example/x", names, 443) == "https://gw.example/x"
-
-
-def test_replica_counts_follow_the_contract(servers):
-    counts = replica_counts({"AUTHD_REPLICAS": "3", "MCP_REPLICAS": "2", "MCP_REPLICAS_TIME": "5"}, servers)
-    assert counts["authd"] == 3 and counts["mcp-time"] == 5 and counts["mcp-fetch"] == 2
-    assert counts["mcp-memory"] == 1  # a data directory: one replica, whatever MCP_REPLICAS says
-    with pytest.raises(FragmentError) as err:
-        replica_counts({"AUTHD_REPLICAS": "zero", "MCP_REPLICAS_MEMORY": "2", "MCP_REPLICAS": "-1"}, servers)
-    for name in ("AUTHD_REPLICAS", "MCP_REPLICAS_MEMORY", "MCP_REPLICAS "):
-        assert name in str(err.value) or name.strip() + " must" in str(err.value)

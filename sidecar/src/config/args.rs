@@ -86,6 +86,28 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub request_state_key: String,
+    /// The same, read from this file (a Docker or Kubernetes secret); not both.
+    #[arg(long, env = "SIDECAR_REQUEST_STATE_KEY_FILE", default_value = "")]
+    pub request_state_key_file: String,
+    /// Key the replicas of one service share to seal the owner into session ids (base64 of at
+    /// least 32 random bytes); empty: one replica, ids unsealed, nothing forwarded.
+    #[arg(
+        long,
+        env = "SIDECAR_SESSION_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub session_key: String,
+    /// The same, read from this file; not both.
+    #[arg(long, env = "SIDECAR_SESSION_KEY_FILE", default_value = "")]
+    pub session_key_file: String,
+    /// `http://host:port` at which the other replicas reach this one; empty: the local address of
+    /// the connection that carried `initialize`.
+    #[arg(long, env = "SIDECAR_ADVERTISE_URL", default_value = "")]
+    pub advertise_url: String,
+    /// Whether a request for another replica's session is forwarded to it (`false`: 404).
+    #[arg(long, env = "SIDECAR_FORWARD_SESSIONS", default_value = "true")]
+    pub forward_sessions: String,
     /// Async runtime threads; 1: a single-threaded runtime; 0: one per CPU core.
     #[arg(long, env = "SIDECAR_WORKER_THREADS", default_value = "1")]
     pub worker_threads: String,

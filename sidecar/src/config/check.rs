@@ -6,6 +6,8 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use secrecy::SecretSlice;
 
 /// Collects every problem instead of stopping at the first.
@@ -59,6 +61,89 @@ impl Checker {
         Some(SecretSlice::from(raw.as_bytes().to_vec()))
     }
 }
+
+impl Checker {
+    /// A secret given as `var` or as `var_FILE` (the path of a file holding it: a Docker or
+    /// Kubernetes secret), never both. Neither the value nor the file's contents appear in a
+    /// message; surrounding whitespace (a file's final newline) is not part of the value.
+    pub fn secret(&mut self, var: &str, raw: &str, file: &str) -> String {
+        let file = file.trim();
+        match (raw.trim().is_empty(), file.is_empty()) {
+            (_, true) => raw.trim().to_owned(),
+            (false, false) => {
+                self.fail(format!("{var} and {var}_FILE: set one of them, not both"));
+                String::new()
+            }
+            (true, false) => match std::fs::read_to_string(file) {
+                Ok(value) => value.trim().to_owned(),
+                Err(e) => {
+                    self.fail(format!("{var}_FILE: cannot read {file:?}: {e}"));
+                    String::new()
+                }
+            },
+        }
+    }
+
+    /// The key replicas share to seal session owners: base64 (standard or URL-safe alphabet,
+    /// padded or not) of at least `MIN_SESSION_KEY_BYTES` bytes; empty: none.
+    pub fn session_key(&mut self, var: &str, raw: &str) -> Option<SecretSlice<u8>> {
+        if raw.is_empty() {
+            return None;
+        }
+        let unpadded = raw.trim_end_matches('=');
+        let decoded = [&STANDARD, &URL_SAFE].iter().find_map(|engine| {
+            let padded = format!("{unpadded}{}", "=".repeat((4 - unpadded.len() % 4) % 4));
+            engine.decode(padded).ok()
+        });
+        match decoded {
+            Some(key) if (MIN_SESSION_KEY_BYTES..=MAX_KEY).contains(&key.len()) => {
+                Some(SecretSlice::from(key))
+            }
+            _ => {
+                self.fail(format!(
+                    "{var}: expected base64 of {MIN_SESSION_KEY_BYTES} to {MAX_KEY} random bytes (e.g. `openssl rand -base64 32`; the same on every replica of the service), got {} characters",
+                    raw.len()
+                ));
+                None
+            }
+        }
+    }
+
+    /// `http://host:port` without a path (the other replicas append the MCP path); empty: none.
+    pub fn advertise_url(&mut self, var: &str, raw: &str) -> Option<String> {
+        let raw = raw.trim().trim_end_matches('/');
+        if raw.is_empty() {
+            return None;
+        }
+        let valid = raw.parse::<hyper::Uri>().ok().filter(|uri| {
+            uri.scheme_str() == Some("http")
+                && uri.authority().is_some_and(|a| !a.host().is_empty())
+                && uri.path_and_query().is_none_or(|p| p.as_str() == "/")
+        });
+        if valid.is_none() {
+            self.fail(format!(
+                "{var}: expected http://host:port (the address other replicas reach this one at, no path), got {raw:?}"
+            ));
+            return None;
+        }
+        Some(raw.to_owned())
+    }
+
+    /// `true` or `false`.
+    pub fn flag(&mut self, var: &str, raw: &str) -> bool {
+        match raw.trim() {
+            "true" => true,
+            "false" => false,
+            other => {
+                self.fail(format!("{var}: expected true or false, got {other:?}"));
+                true
+            }
+        }
+    }
+}
+
+/// Bytes of a session key at least (256 bits).
+const MIN_SESSION_KEY_BYTES: usize = 32;
 
 /// Length bounds of a secret key (256 bits of base64 text at least).
 const MIN_KEY: usize = 32;

@@ -11,9 +11,16 @@ use secrecy::SecretSlice;
 pub use args::ServeArgs;
 use check::{Checker, list};
 
+use crate::cluster;
+
 /// Settings that are secrets: never passed on to the MCP server's environment, wherever they came
 /// from (an MCP server may print its whole environment: the everything server's `get-env`).
-pub const SECRETS: [&str; 1] = ["SIDECAR_REQUEST_STATE_KEY"];
+pub const SECRETS: [&str; 4] = [
+    "SIDECAR_REQUEST_STATE_KEY",
+    "SIDECAR_REQUEST_STATE_KEY_FILE",
+    "SIDECAR_SESSION_KEY",
+    "SIDECAR_SESSION_KEY_FILE",
+];
 
 /// Upper bounds of the numeric settings (each setting also has a lower one, at its use below).
 /// Children one pool may hold (warm pool, shared pool).
@@ -75,6 +82,8 @@ pub struct Config {
     pub held_call_timeout: Duration,
     /// `SIDECAR_REQUEST_STATE_KEY`; `None`: a random key per start.
     pub request_state_key: Option<SecretSlice<u8>>,
+    /// `SIDECAR_SESSION_KEY`, `SIDECAR_ADVERTISE_URL`, `SIDECAR_FORWARD_SESSIONS`.
+    pub cluster: cluster::Settings,
     pub log_level: String,
     pub log_format: LogFormat,
     pub command: Vec<String>,
@@ -210,7 +219,26 @@ impl ServeArgs {
                 &self.held_call_timeout_secs,
                 1..=MAX_TIMEOUT_SECS,
             ),
-            request_state_key: c.key("SIDECAR_REQUEST_STATE_KEY", &self.request_state_key),
+            request_state_key: {
+                let raw = c.secret(
+                    "SIDECAR_REQUEST_STATE_KEY",
+                    &self.request_state_key,
+                    &self.request_state_key_file,
+                );
+                c.key("SIDECAR_REQUEST_STATE_KEY", &raw)
+            },
+            cluster: cluster::Settings {
+                key: {
+                    let raw = c.secret(
+                        "SIDECAR_SESSION_KEY",
+                        &self.session_key,
+                        &self.session_key_file,
+                    );
+                    c.session_key("SIDECAR_SESSION_KEY", &raw)
+                },
+                advertise: c.advertise_url("SIDECAR_ADVERTISE_URL", &self.advertise_url),
+                forward: c.flag("SIDECAR_FORWARD_SESSIONS", &self.forward_sessions),
+            },
             log_level: self.log_level.trim().to_owned(),
             log_format,
             command: self.command,

@@ -117,3 +117,91 @@ fn every_number_has_an_upper_bound() {
         }
     }
 }
+
+/// 32 random bytes, base64 (as `openssl rand -base64 32` prints them).
+const SESSION_KEY: &str = "q83vEjRWeJC8V8t1z3rJ1E3l2b8cN0pZsQ2wYv5m6aE=";
+
+#[test]
+fn replica_settings_are_validated_together() {
+    let config = parse(&[
+        "--session-key",
+        SESSION_KEY,
+        "--advertise-url",
+        "http://10.0.0.7:3000/",
+        "--forward-sessions",
+        "false",
+        "--",
+        "srv",
+    ])
+    .validate()
+    .unwrap();
+    assert!(config.cluster.key.is_some());
+    assert_eq!(
+        config.cluster.advertise.as_deref(),
+        Some("http://10.0.0.7:3000")
+    );
+    assert!(!config.cluster.forward);
+    let errors = parse(&[
+        "--session-key",
+        "c2hvcnQ=",
+        "--advertise-url",
+        "https://10.0.0.7:3000/mcp",
+        "--forward-sessions",
+        "maybe",
+        "--",
+        "srv",
+    ])
+    .validate()
+    .unwrap_err();
+    let joined = errors.join("\n");
+    for var in [
+        "SIDECAR_SESSION_KEY",
+        "SIDECAR_ADVERTISE_URL",
+        "SIDECAR_FORWARD_SESSIONS",
+    ] {
+        assert!(joined.contains(var), "{var} missing in {joined}");
+    }
+    assert_eq!(errors.len(), 3);
+    assert!(
+        !joined.contains("c2hvcnQ"),
+        "a secret in a message: {joined}"
+    );
+}
+
+#[test]
+fn secrets_come_from_files_but_never_from_both() {
+    let dir = std::env::temp_dir().join(format!("sidecar-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("session_key");
+    std::fs::write(&file, format!("{SESSION_KEY}\n")).unwrap();
+    let path = file.display().to_string();
+    let state = dir.join("state_key");
+    std::fs::write(&state, "k".repeat(40)).unwrap();
+    let config = parse(&[
+        "--session-key-file",
+        &path,
+        "--request-state-key-file",
+        &state.display().to_string(),
+        "--",
+        "srv",
+    ])
+    .validate()
+    .unwrap();
+    assert!(config.cluster.key.is_some() && config.request_state_key.is_some());
+    let errors = parse(&[
+        "--session-key",
+        SESSION_KEY,
+        "--session-key-file",
+        &path,
+        "--request-state-key-file",
+        "/nonexistent/key",
+        "--",
+        "srv",
+    ])
+    .validate()
+    .unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("SIDECAR_REQUEST_STATE_KEY_FILE: cannot read"));
+    assert!(errors[1].contains("SIDECAR_SESSION_KEY and SIDECAR_SESSION_KEY_FILE"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

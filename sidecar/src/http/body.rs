@@ -1,6 +1,8 @@
 //! Request and response bodies. Request bodies are size-checked before they are collected
 //! (`Content-Length` first, then a counting limit for chunked bodies). Responses are empty, one
-//! buffer, or an SSE stream; one enum instead of a boxed trait object per response.
+//! buffer, an SSE stream, or the answer of the replica a request was forwarded to, streamed as it
+//! arrives; one enum instead of a boxed trait object per response. `Tracked` counts a response as
+//! in flight until its last byte (the shutdown drain waits for it).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -11,6 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::http::sse::SseBody;
+use crate::shutdown::InFlight;
 
 /// Why a request body was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum ResponseBody {
     Empty,
     Full(Option<Bytes>),
     Sse(SseBody),
+    /// Another replica's answer (`cluster::forward`).
+    Forwarded(Incoming),
 }
 
 impl ResponseBody {
@@ -58,6 +63,17 @@ impl Body for ResponseBody {
             Self::Empty => Poll::Ready(None),
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Self::Sse(sse) => Pin::new(sse).poll_frame(cx),
+            Self::Forwarded(body) => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => {
+                    // The owner went away mid-answer: end the stream; an SSE client resumes with
+                    // Last-Event-ID, and learns then (404) that the session is gone.
+                    tracing::info!(error = %e, "forwarded answer cut off by the owner");
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
@@ -66,6 +82,7 @@ impl Body for ResponseBody {
             Self::Empty => true,
             Self::Full(bytes) => bytes.is_none(),
             Self::Sse(_) => false,
+            Self::Forwarded(body) => body.is_end_stream(),
         }
     }
 
@@ -75,6 +92,42 @@ impl Body for ResponseBody {
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
             Self::Sse(_) => SizeHint::default(),
+            Self::Forwarded(body) => body.size_hint(),
         }
+    }
+}
+
+/// A response body counted as in flight until it ends or is dropped.
+pub struct Tracked {
+    body: ResponseBody,
+    _in_flight: InFlight,
+}
+
+impl Tracked {
+    pub fn new(body: ResponseBody, in_flight: InFlight) -> Self {
+        Self {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

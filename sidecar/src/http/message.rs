@@ -2,6 +2,8 @@
 //! line (stdio framing forbids embedded newlines), and split into its messages (MCP spec
 //! "Transports" > "Sending Messages to the Server": one message, or a batch in 2025-03-26).
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use hyper::body::Incoming;
 
@@ -17,6 +19,8 @@ pub struct Post<'a> {
     pub accepts: Accepts,
     /// `X-User-Id` set by the edge ("" when absent).
     pub user: &'a str,
+    /// The local address the request arrived at (a new session's owner, `cluster`).
+    pub via: SocketAddr,
 }
 
 /// JSON text without raw line breaks: stdio framing forbids embedded newlines, and a pretty-printed

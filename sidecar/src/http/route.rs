@@ -1,8 +1,10 @@
 //! The router: every route of the sidecar in one function, one span per request carrying the
 //! request id, and the request counters.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
@@ -11,15 +13,20 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::cluster::{self, Place};
 use crate::error::HttpError;
 use crate::http::body::ResponseBody;
 use crate::http::header;
 use crate::http::message::{self, Post};
 use crate::http::response::{json_response, text_response};
+use crate::http::server::LocalAddr;
 use crate::legacy;
 use crate::protocol::modern::{self, HEADER_VERSION};
 use crate::protocol::{self, headers};
 use crate::{metrics, trace};
+
+/// Time a forwarded request may take beyond the owner's own request timeout (the extra hop).
+const FORWARD_MARGIN: Duration = Duration::from_secs(5);
 
 /// Answers one request; never fails (every error is a response).
 pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -90,10 +97,28 @@ async fn mcp(
             return Err(HttpError::ForbiddenHost);
         }
     }
+    let via = req
+        .extensions()
+        .get::<LocalAddr>()
+        .map_or(config.listen, |local| local.0);
+    if let Some(id) = header(&req, "mcp-session-id") {
+        let forwarded = req.headers().contains_key(cluster::FORWARDED);
+        match app
+            .cluster
+            .place(id, app.sessions.holds(id), forwarded, via)
+        {
+            Place::Here => {}
+            Place::Gone => return Err(HttpError::SessionNotFound),
+            Place::Owner(owner) => {
+                *label = metrics::method_label(metrics::FORWARDED);
+                return forward(app, req, &owner).await;
+            }
+        }
+    }
     // Set by the edge after forward-auth; absent means the anonymous user "" (still bound).
     let user = header(&req, "x-user-id").unwrap_or("").to_owned();
     match *req.method() {
-        Method::POST => post(app, req, &user, label).await,
+        Method::POST => post(app, req, &user, via, label).await,
         Method::GET => {
             *label = metrics::method_label(metrics::STREAM);
             legacy::stream::get(app, &req, &user)
@@ -115,6 +140,7 @@ async fn post(
     app: &Arc<App>,
     req: Request<Incoming>,
     user: &str,
+    via: SocketAddr,
     label: &mut usize,
 ) -> Result<Response<ResponseBody>, HttpError> {
     if !headers::is_json(header(&req, CONTENT_TYPE.as_str())) {
@@ -139,6 +165,7 @@ async fn post(
         batch,
         accepts,
         user,
+        via,
     };
     if stateless {
         crate::modern::post::post(app, &parts.headers, post, label).await
@@ -147,10 +174,30 @@ async fn post(
     }
 }
 
+/// A request for a session another replica holds, sent on to it (`cluster::forward`); its answer
+/// streams back unchanged, or 404 when the owner does not answer.
+async fn forward(
+    app: &App,
+    req: Request<Incoming>,
+    owner: &str,
+) -> Result<Response<ResponseBody>, HttpError> {
+    tracing::debug!(owner, "session held by another replica; forwarding");
+    // The owner's own limit on a request, and time for the hop.
+    let wait = app.config.request_timeout + FORWARD_MARGIN;
+    let answer = cluster::forward::forward(app.cluster.client(), owner, req, wait).await;
+    let answer = answer.inspect_err(|e| tracing::info!(owner, error = %e, "forwarding failed"))?;
+    Ok(answer.map(ResponseBody::Forwarded))
+}
+
+/// `/health`: 503 while draining, so that the balancer sends this replica nothing new.
 fn health(app: &App) -> Response<ResponseBody> {
     let children = app.metrics.children_alive.load(Ordering::Relaxed);
-    let (healthy, body) = app.health.report(app.sessions.count(), children);
-    let status = if healthy {
+    let (healthy, mut body) = app.health.report(app.sessions.count(), children);
+    let draining = app.drain.is_draining();
+    if draining {
+        body["status"] = "draining".into();
+    }
+    let status = if healthy && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -1,11 +1,16 @@
 //! The accept loop (HTTP/1.1 with keep-alive; SSE needs long-lived responses), and graceful
-//! shutdown: stop accepting, end the standalone streams, let in-flight requests finish within the
-//! grace period.
+//! shutdown: once the drain (`shutdown::Drain`) is over, stop accepting and let what is still in
+//! flight finish until the grace period ends. Every request learns the local address its
+//! connection arrived at (a replica's own address, `cluster`) and counts as in flight until its
+//! answer's last byte.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -13,7 +18,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::http::body::Tracked;
 use crate::http::route::route;
+
+/// The local address of the connection a request arrived on (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAddr(pub SocketAddr);
 
 /// Serves until `app.shutdown` is cancelled, then drains connections for up to the grace period.
 pub async fn serve(app: Arc<App>, listener: TcpListener) {
@@ -34,12 +44,15 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
             _ = app.shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        let local = LocalAddr(stream.local_addr().unwrap_or(app.config.listen));
         let app = app.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(local);
+            let in_flight = app.drain.enter();
             // Boxed: hyper keeps the slot of the in-flight future for the connection's lifetime,
             // so the request's state (a few KiB) would otherwise stay with every idle connection.
             let answer = Box::pin(route(app.clone(), req));
-            async move { Ok::<_, Infallible>(answer.await) }
+            async move { Ok::<_, Infallible>(answer.await.map(|b| Tracked::new(b, in_flight))) }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -50,9 +63,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
     }
     drop(listener);
     app.sessions.close_standalone_streams();
-    let grace = app.config.shutdown_grace;
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections finished"),
-        _ = tokio::time::sleep(grace) => tracing::warn!("grace period over; cancelling in-flight requests"),
+        _ = tokio::time::sleep_until(app.drain.deadline()) => tracing::warn!("grace period over; cancelling in-flight requests"),
     }
 }

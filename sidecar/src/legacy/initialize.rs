@@ -4,6 +4,7 @@
 //! with a fresh `Mcp-Session-Id`. A failed `initialize` leaves no session behind. In shared mode the
 //! answer is the shared children's cached result instead (see `shared`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -18,7 +19,7 @@ use crate::error::HttpError;
 use crate::http::body::ResponseBody;
 use crate::http::response::{json_response, sse_stream};
 use crate::http::sse::SseBody;
-use crate::legacy::session::{Backend, Session};
+use crate::legacy::session::{self, Backend, Session};
 use crate::legacy::sessions::LimitReached;
 use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, RpcError};
@@ -34,13 +35,14 @@ fn limit_error(limit: LimitReached) -> HttpError {
 pub async fn initialize(
     app: &Arc<App>,
     user: &str,
+    via: SocketAddr,
     env: &Envelope<'_>,
     accepts: Accepts,
 ) -> Result<Response<ResponseBody>, HttpError> {
     let Some(client_id) = env.id else {
         return Err(HttpError::InvalidMessage("initialize without id"));
     };
-    if app.shutdown.is_cancelled() {
+    if app.shutdown.is_cancelled() || app.drain.is_draining() {
         return Err(HttpError::ShuttingDown);
     }
     app.sessions.check(user).map_err(limit_error)?;
@@ -52,7 +54,9 @@ pub async fn initialize(
         })?),
     };
     let config = &app.config;
+    let id = app.cluster.session_id(session::new_id(), via);
     let session = Arc::new(Session::new(
+        id,
         user,
         backend,
         config.standalone_queue,

@@ -50,6 +50,7 @@ pub async fn post(
         batch,
         accepts,
         user,
+        via,
     } = post;
     *label = match (batch, messages[0].kind()) {
         (true, _) => metrics::method_label(metrics::BATCH),
@@ -72,7 +73,7 @@ pub async fn post(
                 "initialize must be sent without Mcp-Session-Id",
             ));
         }
-        return initialize(app, user, &messages[0], answerable(accepts)?).await;
+        return initialize(app, user, via, &messages[0], answerable(accepts)?).await;
     }
     let Some(session) = session else {
         return Err(HttpError::MissingSession);

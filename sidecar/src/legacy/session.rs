@@ -55,13 +55,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session named `id` (`new_id`, sealed by `cluster` when there are replicas).
     pub fn new(
+        id: String,
         user: &str,
         backend: Backend,
         standalone_queue: usize,
         buffer_events: usize,
     ) -> Self {
-        let id = new_id();
         let standalone = Arc::new(SseStream::new(sse::STANDALONE, standalone_queue));
         if let Backend::Own(child) = &backend {
             child.attach(&id, standalone.clone());

@@ -72,6 +72,11 @@ impl Sessions {
         Ok(())
     }
 
+    /// Whether this replica holds the session `id` (whoever it belongs to).
+    pub fn holds(&self, id: &str) -> bool {
+        self.read().by_id.contains_key(id)
+    }
+
     /// The session `id` if it exists, belongs to `user` and its child is alive. A dead child's
     /// session is removed here, so the client gets 404 and re-initializes.
     pub fn get(&self, id: &str, user: &str) -> Option<Arc<Session>> {

@@ -39,6 +39,10 @@ pub fn get(
             keepalive,
         )));
     }
+    if app.drain.is_draining() {
+        // A new standalone stream would hold the drain open until the grace period ends.
+        return Err(HttpError::ShuttingDown);
+    }
     if session.standalone.has_subscriber() {
         return Err(HttpError::StreamConflict);
     }
