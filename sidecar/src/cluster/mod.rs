@@ -80,9 +80,12 @@ impl Cluster {
     /// that arrived at `via`: sealed with this replica's address when the replicas share a key.
     pub fn session_id(&self, random: String, via: SocketAddr) -> String {
         match &self.settings.key {
-            Some(key) => {
-                owner::seal(key.expose_secret(), &self.scope, &random, &self.address(via))
-            }
+            Some(key) => owner::seal(
+                key.expose_secret(),
+                &self.scope,
+                &random,
+                &self.address(via),
+            ),
             None => random,
         }
     }
