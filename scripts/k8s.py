@@ -49,6 +49,7 @@ from traefik import MCP_MIDDLEWARES, SIDECAR_PORT, compose_services, middlewares
 from traefik import traefik_rule  # noqa: E402
 
 EX_USAGE = 64
+OWN_IMAGES = "mcp-gateway"
 AUTHD_PORT = 8000
 REDIS_PORT = 6379
 # Variables the compose files interpolate: `${NAME}` or `${NAME:-default}`.
@@ -251,7 +252,17 @@ def network_policies(servers: list[Server], ns: str, traefik_ns: str) -> list[di
     return objects
 
 
-def render(env: dict[str, str], servers: list[Server], ns: str, traefik_ns: str) -> list[dict]:
+def pull_from(objects: list[dict], registry: str) -> None:
+    """The gateway's own images (`mcp-gateway/...`, built by `just up`) named in `registry`, where
+    the cluster pulls them from (pushed there by the operator); public images stay as they are."""
+    for o in objects:
+        pod = o.get("spec", {}).get("template", {}).get("spec", {})
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
+            if registry and c["image"].startswith(f"{OWN_IMAGES}/"):
+                c["image"] = f"{registry.rstrip('/')}/{c['image']}"
+
+
+def render(env: dict[str, str], servers: list[Server], ns: str, traefik_ns: str, registry: str = "") -> list[dict]:
     routing = env.get("ROUTING", "path")
     table = routes(servers, routing)
     core = yaml.safe_load((ROOT / "compose" / "core.yml").read_text())
@@ -264,6 +275,7 @@ def render(env: dict[str, str], servers: list[Server], ns: str, traefik_ns: str)
         objects += mcp_objects(s, table, routing, env, ns, counts.of(s))
     objects += traefik_objects(servers, table, env, ns)
     objects += network_policies(servers, ns, traefik_ns)
+    pull_from(objects, registry)
     return objects
 
 
@@ -284,6 +296,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "k8s")
     parser.add_argument("--namespace", default="mcp-gateway")
     parser.add_argument("--traefik-namespace", default="traefik", help="where Traefik runs")
+    parser.add_argument("--registry", default="", help="registry the cluster pulls the gateway's images from")
     args = parser.parse_args(argv)
     env_file = Path(os.environ.get("GATEWAY_ENV_FILE") or ROOT / ".env")
     try:
@@ -291,7 +304,7 @@ def main(argv: list[str]) -> int:
             raise FragmentError(f"no settings file {env_file} (`cp .env.example .env`, then edit it)")
         env = read_env(env_file)
         servers = selected_servers(env.get("MCP_SERVICES", ""))
-        path = write(render(env, servers, args.namespace, args.traefik_namespace), args.out)
+        path = write(render(env, servers, args.namespace, args.traefik_namespace, args.registry), args.out)
     except FragmentError as err:
         print(f"k8s.py: {err}", file=sys.stderr)
         return EX_USAGE

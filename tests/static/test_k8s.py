@@ -124,3 +124,13 @@ def test_network_policies_match_the_compose_segmentation(objects, servers):
         assert spec["ingress"] == [{"from": [traefik], "ports": [{"port": 3000}]}]
         # Without egress a server reaches nothing (compose: an internal network of its own).
         assert ("Egress" in spec["policyTypes"]) == (not s.egress), s.name
+
+
+def test_own_images_from_the_registry_given(servers):
+    objects = render(ENV, servers, NS, "traefik", "registry.example:5000/team")
+    images = {c["image"] for d in by_kind(objects, "Deployment").values()
+              for c in d["spec"]["template"]["spec"]["containers"]}
+    assert "registry.example:5000/team/mcp-gateway/authd:latest" in images
+    assert all(i.startswith("registry.example:5000/team/mcp-gateway/") for i in images)
+    redis = by_kind(objects, "StatefulSet")["redis"]["spec"]["template"]["spec"]["containers"][0]
+    assert redis["image"] == "redis:7.0.15-bookworm"  # public images stay as they are
