@@ -58,11 +58,16 @@ test-conformance:
     bash scripts/conformance.sh
 
 # All benchmarks.
-bench: bench-sidecar bench-verify
+bench: bench-sidecar bench-replicas bench-verify
 
 # Sidecar against peer bridges and direct stdio; writes reports/.
 bench-sidecar: setup
     bash scripts/bench-sidecar.sh
+
+# The cost of forwarding between sidecar replicas: calls served by the session's owner against calls
+# forwarded by the other replica (CPU per request, p50/p99 at 1x1 and 16x4); writes reports/bench-replicas.*.
+bench-replicas: setup
+    BENCH_TARGETS=sidecar-owner,sidecar-forwarded BENCH_TOOLS=echo BENCH_SHAPES=1x1,16x4 BENCH_REPORT=bench-replicas bash scripts/bench-sidecar.sh
 
 # authd /verify against the Python service it descends from; writes reports/.
 bench-verify: setup

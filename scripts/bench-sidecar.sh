@@ -5,7 +5,10 @@
 # server-everything (`echo`, Node) and mcp-server-time (`get_current_time`, Python). Two more sidecar
 # targets compare the protocol eras: `sidecar-stateless` (MCP 2026-07-28 requests, no session, on
 # the same settings as `sidecar`) and `sidecar-shared` (legacy sessions in SIDECAR_SESSION_MODE=shared,
-# for the memory of 64 sessions against one).
+# for the memory of 64 sessions against one). Two more measure replicas of one service (issue 12,
+# `just bench-replicas`): two sidecars sharing SIDECAR_SESSION_KEY, sessions opened on the first;
+# `sidecar-owner` sends their calls to that owner, `sidecar-forwarded` to the other replica, which
+# forwards each to the owner. Both report the CPU of the other replica too (`peer`).
 #
 # For every (server, target): start the bridge on a loopback port, poll until it answers, run
 # sidecar/examples/loadgen (shapes 1x1, 1x16, 16x4, 64x1; JSON and SSE answers where served; every
@@ -18,7 +21,7 @@
 # BENCH_SHAPES (1x1,1x16,16x4,64x1), BENCH_TOOLS (echo,time), BENCH_TARGETS (all seven),
 # BENCH_CREATE_SESSIONS (sessions per creation measurement, 16), BENCH_ROUNDS (1; with more, every
 # cell is the median of that many runs), BENCH_BUILD=0 (use the release binaries already in
-# $CARGO_TARGET_DIR).
+# $CARGO_TARGET_DIR), BENCH_REPORT (bench-sidecar: the name of the files written to reports/).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,7 +42,8 @@ supergateway="$root/tests/node_modules/supergateway/dist/index.js"
 peers="$root/.venv-bench"
 reports="$root/reports"
 logs="$reports/bench-sidecar-logs"
-lines="$reports/bench-sidecar.jsonl"
+report="${BENCH_REPORT:-bench-sidecar}"
+lines="$reports/$report.jsonl"
 
 say() { printf 'bench-sidecar: %s\n' "$*" >&2; }
 
@@ -89,7 +93,7 @@ run_sidecar() {
     sh -c 'exec "$0" serve --listen "127.0.0.1:$LISTEN_PORT" -- "$@"' "$sidecar" "$@"
 }
 
-bridge_pid="" bridge_label="" bridge_target="" bridge_tool=""
+bridge_pid="" bridge_label="" bridge_target="" bridge_tool="" peer_pid="" peer_url=""
 # Every descendant of a pid (children of children too).
 descendants() {
   local pid
@@ -102,6 +106,12 @@ descendants() {
 # Stops the bridge: SIGTERM, bounded wait, SIGKILL; then any process it left behind is named and
 # killed, so that one bridge's leftovers never load the next measurement.
 stop_bridge() {
+  if [ -n "$peer_pid" ]; then
+    kill -TERM "$peer_pid" 2>/dev/null || true
+    timeout 20 tail --pid="$peer_pid" -f /dev/null || kill -KILL "$peer_pid" 2>/dev/null || true
+    wait "$peer_pid" 2>/dev/null || true
+    peer_pid=""
+  fi
   [ -n "$bridge_pid" ] || return 0
   local pid="$bridge_pid" children left=""
   bridge_pid=""
@@ -136,10 +146,21 @@ start_bridge() {
   local server=("${everything[@]}")
   [ "$tool" = time ] && server=("${time_server[@]}")
   local log="$logs/$bridge_label.log" port_file="$logs/$bridge_label.port" port attempt
+  if [[ "$target" == sidecar-owner || "$target" == sidecar-forwarded ]]; then
+    # The other replica of the service, on the same key (the owner is started below with it).
+    local peer_port_file="$logs/$bridge_label-peer.port"
+    rm -f "$peer_port_file"
+    (run_sidecar "$peer_port_file" "$@" -- "${server[@]}") >"$logs/$bridge_label-peer.log" 2>&1 &
+    peer_pid=$!
+    for _ in $(seq 300); do [ -s "$peer_port_file" ] && break; sleep 0.1; done  # poll
+    peer_url="http://127.0.0.1:$(cat "$peer_port_file")/mcp"
+    "$loadgen" ready --url "${peer_url%/mcp}/health" --timeout-secs 60 --pid "$peer_pid" || return 1
+  fi
   for attempt in 1 2 3 4 5; do
     rm -f "$port_file"
     case "$target" in
-      sidecar | sidecar-stateless) (run_sidecar "$port_file" "$@" -- "${server[@]}") >"$log" 2>&1 & ;;
+      sidecar | sidecar-stateless | sidecar-owner | sidecar-forwarded)
+        (run_sidecar "$port_file" "$@" -- "${server[@]}") >"$log" 2>&1 & ;;
       sidecar-shared) (run_sidecar "$port_file" SIDECAR_SESSION_MODE=shared "$@" -- "${server[@]}") >"$log" 2>&1 & ;;
       *) python3 "$root/scripts/listen.py" candidate >"$port_file" ;;
     esac
@@ -183,6 +204,8 @@ note_of() {
     sidecar) echo "isolated sessions, one child each, warm pool of 2 (.env.example)" ;;
     sidecar-stateless) echo "2026-07-28 stateless requests (no session) on the sidecar settings above: one user, served by that user's child" ;;
     sidecar-shared) echo "SIDECAR_SESSION_MODE=shared: sessions virtual over a shared pool of 2 children" ;;
+    sidecar-owner) echo "two replicas on one SIDECAR_SESSION_KEY; every call sent to the session's owner (peer: the idle other replica)" ;;
+    sidecar-forwarded) echo "two replicas on one SIDECAR_SESSION_KEY; every call sent to the other replica, which forwards it to the owner (peer: that forwarding replica)" ;;
     supergateway) echo "--stateful: one child per session, spawned at initialize; answers only as SSE (406 unless Accept lists both types)" ;;
     mcp-proxy) echo "one child shared by every session (the proxy answers initialize itself); answers only as JSON" ;;
     mcp-streamablehttp-proxy) echo "one child per session, spawned at initialize; answers only as JSON" ;;
@@ -214,9 +237,15 @@ for round in $(seq 1 "$rounds"); do
         timeout 600 "$loadgen" bench "${common[@]}" --note="$(note_of stdio)" --stdio -- "${server[@]}" >>"$lines"
         continue
       fi
-      start_bridge "$target-$tool" "$target" "$tool"
+      replica_key=()
+      [[ "$target" == sidecar-owner || "$target" == sidecar-forwarded ]] &&
+        replica_key=("SIDECAR_SESSION_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')")
+      start_bridge "$target-$tool" "$target" "$tool" "${replica_key[@]}"
       stateless=()
       [ "$target" = sidecar-stateless ] && stateless=(--stateless)
+      # Replicas: the same key on both; calls to the owner itself or through the other replica.
+      [ "$target" = sidecar-owner ] && stateless=(--peer-pid "$peer_pid")
+      [ "$target" = sidecar-forwarded ] && stateless=(--calls-url "$peer_url" --peer-pid "$peer_pid")
       timeout 600 "$loadgen" bench "${common[@]}" "${stateless[@]}" --note="$(note_of "$target")" --url "$url" \
         --pid "$bridge_pid" >>"$lines" ||
         say "$target / $tool: load generator failed (see the lines written so far)"
@@ -249,5 +278,5 @@ done
 
 printf '{"kind":"meta","load_average_at_end":"%s","total_seconds":"%s"}\n' \
   "$(cut -d' ' -f1-3 /proc/loadavg)" "$((SECONDS - started))" >>"$lines"
-"$loadgen" report --input "$lines" --json "$reports/bench-sidecar.json" --md "$reports/bench-sidecar.md"
-say "done in $((SECONDS - started)) s: $reports/bench-sidecar.md"
+"$loadgen" report --input "$lines" --json "$reports/$report.json" --md "$reports/$report.md"
+say "done in $((SECONDS - started)) s: $reports/$report.md"

@@ -36,6 +36,8 @@ pub struct Plan {
     pub measure: Duration,
     pub warmup: Duration,
     pub pid: Option<u32>,
+    /// A second bridge (another replica) whose CPU is measured alongside.
+    pub peer_pid: Option<u32>,
     pub note: String,
 }
 
@@ -231,7 +233,17 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<(), Error> {
             let cpu = plan
                 .pid
                 .map(|pid| tokio::spawn(cpu_during(pid, plan.warmup, plan.measure)));
+            let peer_cpu = plan
+                .peer_pid
+                .map(|pid| tokio::spawn(cpu_during(pid, plan.warmup, plan.measure)));
             let summary = run_shape(target, &sessions, shape, accept, plan).await;
+            if let Some(Ok((peer, _))) = match peer_cpu {
+                Some(task) => Some(task.await),
+                None => None,
+            } {
+                let per_request = (peer * 10_000) as f64 / summary.ok.max(1) as f64;
+                fields["peer_cpu_us_per_request"] = json!(per_request.round());
+            }
             if let Some(Ok((bridge, children))) = match cpu {
                 Some(task) => Some(task.await),
                 None => None,
@@ -403,6 +415,7 @@ mod tests {
             measure: Duration::from_millis(500),
             warmup: Duration::from_millis(100),
             pid: None,
+            peer_pid: None,
             note: String::new(),
         };
         let shape = Shape {

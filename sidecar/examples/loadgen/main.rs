@@ -71,6 +71,10 @@ struct TargetArgs {
     /// Send stateless (MCP 2026-07-28) requests instead of opening sessions.
     #[arg(long, requires = "url")]
     stateless: bool,
+    /// Open the sessions at `--url` but send their calls here: another replica of the service,
+    /// which forwards each to the session's owner (`just bench-replicas`).
+    #[arg(long, requires = "url", conflicts_with = "stateless")]
+    calls_url: Option<String>,
     /// Seconds one request may take before it counts as an error.
     #[arg(long, default_value_t = 30)]
     request_timeout_secs: u64,
@@ -95,6 +99,10 @@ struct BenchArgs {
     /// Root process of the bridge, for RSS of the process tree with all sessions open.
     #[arg(long)]
     pid: Option<u32>,
+    /// A second bridge process (the replica a forwarded call passes through) whose CPU per request
+    /// is reported too (`peer_cpu_us_per_request`).
+    #[arg(long)]
+    peer_pid: Option<u32>,
     /// Free text carried into the report (how the target was started, its limits).
     #[arg(long, default_value = "")]
     note: String,
@@ -152,13 +160,13 @@ impl TargetArgs {
             (Some(url), false) if self.stateless => {
                 Ok(Target::stateless(&self.name, self.tool, url, timeout)?)
             }
-            (Some(url), false) => Ok(Target::http(
-                &self.name,
-                self.tool,
-                url,
-                &self.protocol_version,
-                timeout,
-            )?),
+            (Some(url), false) => {
+                let target = Target::http(&self.name, self.tool, url, &self.protocol_version, timeout)?;
+                match &self.calls_url {
+                    Some(calls) => target.with_calls_at(calls, timeout),
+                    None => Ok(target),
+                }
+            }
             (None, true) if !self.command.is_empty() => Ok(Target::stdio(
                 &self.name,
                 self.tool,
@@ -187,6 +195,7 @@ async fn main() -> ExitCode {
                     measure: Duration::from_secs_f64(args.secs),
                     warmup: Duration::from_secs_f64(args.warmup_secs),
                     pid: args.pid,
+                    peer_pid: args.peer_pid,
                     note: args.note,
                 };
                 bench::run(&target, &plan).await

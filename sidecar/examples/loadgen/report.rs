@@ -291,11 +291,14 @@ fn markdown(lines: &[Value], verdicts: &Value) -> String {
     for tool in tools(lines) {
         let _ = writeln!(
             md,
-            "\n## CPU per request, tool `{tool}`\n\nMicroseconds of CPU per checked request during the measured window: bridge process / its children.\n"
+            "\n## CPU per request, tool `{tool}`\n\nMicroseconds of CPU per checked request during the measured window: bridge process / its children (+ the other replica's sidecar process, for replicas).\n"
         );
         shape_table(&mut md, lines, &tool, |l| {
+            let peer = l["peer_cpu_us_per_request"]
+                .as_f64()
+                .map_or_else(String::new, |us| format!(" (+{us} peer)"));
             format!(
-                "{} / {}",
+                "{} / {}{peer}",
                 or_dash(&l["bridge_cpu_us_per_request"]),
                 or_dash(&l["children_cpu_us_per_request"])
             )

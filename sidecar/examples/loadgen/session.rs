@@ -33,7 +33,9 @@ pub struct Target {
 }
 
 enum TargetKind {
-    Http(Arc<Endpoint>),
+    /// Sessions opened at the first endpoint; their calls sent to the second (the same one, or
+    /// another replica of the service, which forwards them to the session's owner).
+    Http(Arc<Endpoint>, Arc<Endpoint>),
     /// Stateless requests (MCP 2026-07-28): no session to open, `_meta` and routing headers on
     /// every request.
     Stateless(Arc<Endpoint>),
@@ -51,12 +53,21 @@ impl Target {
         protocol_version: &str,
         timeout: Duration,
     ) -> Result<Self, Error> {
+        let endpoint = Arc::new(Endpoint::new(url, timeout)?);
         Ok(Self {
             name: name.into(),
             tool,
             protocol_version: protocol_version.into(),
-            kind: TargetKind::Http(Arc::new(Endpoint::new(url, timeout)?)),
+            kind: TargetKind::Http(Arc::clone(&endpoint), endpoint),
         })
+    }
+
+    /// Sessions opened at `url`, their calls sent to `calls_url` (another replica of the service).
+    pub fn with_calls_at(mut self, calls_url: &str, timeout: Duration) -> Result<Self, Error> {
+        if let TargetKind::Http(_, calls) = &mut self.kind {
+            *calls = Arc::new(Endpoint::new(calls_url, timeout)?);
+        }
+        Ok(self)
     }
 
     pub fn stateless(name: &str, tool: Tool, url: &str, timeout: Duration) -> Result<Self, Error> {
@@ -90,7 +101,7 @@ impl Target {
     /// Opens a session; returns it with the `initialize` round trip time.
     pub async fn open(&self) -> Result<(Session, Duration), Error> {
         match &self.kind {
-            TargetKind::Http(endpoint) => {
+            TargetKind::Http(endpoint, calls) => {
                 let id = workload::next_id();
                 let init = workload::initialize(id, &self.protocol_version);
                 let start = Instant::now();
@@ -105,7 +116,7 @@ impl Target {
                 let answer = posted.message.unwrap_or(Value::Null);
                 let version = negotiated(id, &answer)?;
                 let session = HttpSession {
-                    endpoint: Arc::clone(endpoint),
+                    endpoint: Arc::clone(calls),
                     id: posted.session_id,
                     version,
                 };
@@ -131,7 +142,7 @@ impl Target {
             TargetKind::Stdio { command, timeout } => {
                 Ok(Some(StdioChild::spawn(command, *timeout)?))
             }
-            TargetKind::Http(_) | TargetKind::Stateless(_) => Ok(None),
+            TargetKind::Http(..) | TargetKind::Stateless(_) => Ok(None),
         }
     }
 
