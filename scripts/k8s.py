@@ -50,6 +50,8 @@ from traefik import traefik_rule  # noqa: E402
 
 EX_USAGE = 64
 OWN_IMAGES = "mcp-gateway"
+# Secrets the manifests cannot do without (Redis starts with its password, authd signs with its key).
+REQUIRED_SECRETS = ("JWT_PRIVATE_KEY", "REDIS_PASSWORD")
 AUTHD_PORT = 8000
 REDIS_PORT = 6379
 # Variables the compose files interpolate: `${NAME}` or `${NAME:-default}`.
@@ -263,6 +265,10 @@ def pull_from(objects: list[dict], registry: str) -> None:
 
 
 def render(env: dict[str, str], servers: list[Server], ns: str, traefik_ns: str, registry: str = "") -> list[dict]:
+    missing = [k for k in REQUIRED_SECRETS if not env.get(k)]
+    if missing:
+        raise FragmentError(f"{', '.join(missing)}: empty in the settings file; the manifests need "
+                            "them (`just up` generates both, `just generate-jwt-secret` the key)")
     routing = env.get("ROUTING", "path")
     table = routes(servers, routing)
     core = yaml.safe_load((ROOT / "compose" / "core.yml").read_text())

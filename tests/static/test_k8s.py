@@ -5,12 +5,15 @@ route table, and the compose segmentation, replica pinning and downward API in p
 from __future__ import annotations
 
 import copy
+import subprocess
 
 import kubernetes_validate
 import pytest
 
+from conftest import ROOT
+from fragments import FragmentError
 from envfile import SECRET_SETTING
-from k8s import render
+from k8s import render, write
 from routes import routes
 from traefik import MCP_MIDDLEWARES, middlewares
 
@@ -134,3 +137,20 @@ def test_own_images_from_the_registry_given(servers):
     assert all(i.startswith("registry.example:5000/team/mcp-gateway/") for i in images)
     redis = by_kind(objects, "StatefulSet")["redis"]["spec"]["template"]["spec"]["containers"][0]
     assert redis["image"] == "redis:7.0.15-bookworm"  # public images stay as they are
+
+
+def test_settings_without_the_secrets_are_refused(servers, tmp_path):
+    with pytest.raises(FragmentError, match="JWT_PRIVATE_KEY, REDIS_PASSWORD"):
+        render(ENV | {"JWT_PRIVATE_KEY": "", "REDIS_PASSWORD": ""}, servers, NS, "traefik")
+    env_file = tmp_path / ".env"
+    env_file.write_text("ROUTING=path\nBASE_DOMAIN=gw.example\n")
+    run = subprocess.run(["python3", str(ROOT / "scripts" / "k8s.py"), "--out", str(tmp_path / "out")],
+                         env={"PATH": "/usr/bin:/bin", "GATEWAY_ENV_FILE": str(env_file)},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 64 and "JWT_PRIVATE_KEY, REDIS_PASSWORD" in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_written_file_is_private(servers, tmp_path):
+    path = write(render(ENV, servers, NS, "traefik"), tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o600
