@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fragments import Server
-from routes import CORS, IDENTITY_HEADERS, Route, routes
+from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
 
 
 def _matcher(route: Route) -> str | None:
@@ -77,7 +77,7 @@ def _handle(route: Route, authd: Upstreams, sidecars: dict[str, Upstreams]) -> l
         *[f"\t\t\trequest_header -{h}" for h in IDENTITY_HEADERS],
         f"\t\t\tforward_auth {' '.join(authds)} {{",
         "\t\t\t\turi /verify",
-        f"\t\t\t\tcopy_headers {' '.join(IDENTITY_HEADERS)}",
+        f"\t\t\t\tcopy_headers {' '.join(AUTH_RESPONSE_HEADERS)}",
         *_balancing(authds, "\t\t\t\t"),
         "\t\t\t}",
         # The client's token has served its purpose: it never reaches a sidecar.

@@ -19,6 +19,10 @@ OAUTH_PATHS = ("/register", "/register/*", "/authorize", "/token", "/callback", 
 SUPPORT_PATHS = ("/consent",)
 # Headers the edge copies from a 2xx forward-auth answer to the MCP request (DESIGN 4.4).
 IDENTITY_HEADERS = ("X-User-Id", "X-User-Name", "X-Client-Id", "X-Scopes")
+# ... and the request id: authd keeps the client's `X-Request-Id` when sane or mints one, so with it
+# copied the sidecar logs the same id as authd and the edge (neither edge can mint one itself in
+# every version we support; authd always can). One id per request across all three logs.
+AUTH_RESPONSE_HEADERS = (*IDENTITY_HEADERS, "X-Request-Id")
 # CLIENTS.md E3 for the MCP routes (authd answers CORS itself on its routes, and the edge must not
 # duplicate Access-Control-* there). `*` lets the Mcp-Param-<name> headers of 2026-07-28 through
 # (one per annotated tool argument: no fixed list); for requests without credentials it covers

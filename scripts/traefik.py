@@ -21,7 +21,7 @@ import yaml
 import container
 from envfile import read_env
 from fragments import DATA_TARGET, ROOT, Server, authd_env
-from routes import CORS, IDENTITY_HEADERS, Route, routes
+from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
 
 SIDECAR_PORT = 3000
 # Middlewares applied to every MCP router, in this order: CORS headers (CLIENTS.md E3), client-sent
@@ -94,8 +94,9 @@ def middlewares(verify_url: str = VERIFY_URL) -> dict[str, dict]:
         # Identity headers a client sends itself are removed before forward-auth sets them.
         "strip-identity": {"headers": {"customRequestHeaders": {h: "" for h in IDENTITY_HEADERS}}},
         # ForwardAuth (DESIGN 4.4): authd /verify decides; its 401 (with WWW-Authenticate) goes
-        # back to the client unchanged; on 2xx these headers are copied to the MCP request.
-        "mcp-auth": {"forwardAuth": {"address": verify_url, "authResponseHeaders": list(IDENTITY_HEADERS)}},
+        # back to the client unchanged; on 2xx these headers (and the request id) are copied to
+        # the MCP request.
+        "mcp-auth": {"forwardAuth": {"address": verify_url, "authResponseHeaders": list(AUTH_RESPONSE_HEADERS)}},
         # After forward-auth the client's bearer token has served its purpose: it never reaches a
         # sidecar (a token passed on could be replayed by anything behind the edge).
         "strip-authorization": {"headers": {"customRequestHeaders": {"Authorization": ""}}},

@@ -47,6 +47,8 @@ FAILED_EDGES: set[str] = set()
 # sidecar setting of the settings file reaches the sidecars in both modes (test_forward_auth.py).
 SSE_RETRY_MS = "1700"
 COMMON_SETTINGS = {
+    # Every request of authd and the sidecars logged, with its request id (test_forward_auth.py).
+    "LOG_LEVEL": "info,authd=debug,sidecar=debug",
     "DEV_LOGIN_USER": "dev",
     "DEV_LOGIN_PASSWORD": USERS["dev"],
     "ALLOWED_USERS": ",".join(USERS),

@@ -100,6 +100,21 @@ async def test_token_for_one_server_refused_by_another(stack, users):
     assert 'error="invalid_token"' in resp.headers["www-authenticate"]
 
 
+@pytest.mark.anyio
+async def test_oversize_body_gets_the_sidecars_413_through_the_edge(stack, users):
+    # 5 MiB against the sidecar's 4 MiB default: its 413 and JSON-RPC error reach the client, never
+    # the edge's 502 for a connection closed while it was still sending the body.
+    async with connect(stack.url("time"), users["alice"]) as client:
+        await client.list_tools()
+    token = users["alice"].store(stack.url("time")).tokens.access_token
+    session = raw.initialize(stack.url("time"), token)
+    body = raw.INITIALIZE | {"method": "tools/list", "params": {"padding": "x" * (5 << 20)}}
+    resp = raw.post(stack.url("time"), body, token, session)
+    assert resp.status_code == 413, resp.text[:300]
+    assert resp.json()["error"]["code"] == -32600
+    assert raw.tools_list(stack.url("time"), token, session).status_code == 200
+
+
 def test_identity_headers_from_the_client_are_not_trusted(stack):
     # Without a token a forged X-User-Id must not get through forward-auth.
     h = raw.headers() | {"X-User-Id": "oidc:dev", "X-Scopes": "mcp"}

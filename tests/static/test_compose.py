@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from routes import CORS, IDENTITY_HEADERS
+from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS
 from traefik import MCP_MIDDLEWARES, dynamic_config, render_compose
 
 ROUTINGS = ["path", "host"]
@@ -112,7 +112,7 @@ def test_dynamic_file_defines_the_middlewares_routers_use(servers):
         assert used == {f"{name}@file" for name in defined}
     auth = defined["mcp-auth"]["forwardAuth"]
     assert auth["address"] == "http://authd:8000/verify"
-    assert auth["authResponseHeaders"] == list(IDENTITY_HEADERS)
+    assert auth["authResponseHeaders"] == list(AUTH_RESPONSE_HEADERS)
     assert defined["strip-identity"]["headers"]["customRequestHeaders"] == {h: "" for h in IDENTITY_HEADERS}
     # The client's token is dropped after forward-auth (a sidecar never sees it).
     assert defined["strip-authorization"]["headers"]["customRequestHeaders"] == {"Authorization": ""}

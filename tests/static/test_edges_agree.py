@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from caddy import render_caddyfile
-from routes import IDENTITY_HEADERS
+from routes import AUTH_RESPONSE_HEADERS
 from test_compose import all_labels, routers
 
 AUTHD = "127.0.0.1:18000"
@@ -94,7 +94,7 @@ def test_routes_agree_route_for_route(servers, caddyfile):
         assert ("mcp-auth@file" in r.get("middlewares", "")) == c["forward_auth"], name
         assert strips.get(f"{name}-strip") == c["strip"], name
         if c["forward_auth"]:
-            assert c["copied"] == sorted(IDENTITY_HEADERS)
+            assert c["copied"] == sorted(AUTH_RESPONSE_HEADERS)
             assert c["flush"] == -1  # SSE never buffered
     # Caddy takes the first match in file order; Traefik the highest priority: same order.
     assert priorities == sorted(priorities, reverse=True)
