@@ -15,6 +15,7 @@ import yaml
 import composestack
 from conftest import ROOT
 from envfile import SECRET_SETTING, create_env, read_env
+from images import prepare_wheels
 from swarm import Target, service_replicas, stack_file, with_port, write_secrets
 from test_compose import assert_valid, validator  # noqa: F401 (fixture)
 from testacme import public_names, write_acme_files
@@ -145,3 +146,9 @@ def test_public_names_carry_the_published_port(rendered):
         f"https://login.gw.example:{PORT}/cb,https://gw.example:{PORT}"
     assert with_port("https://gw.example.evil/x", names, PORT) == "https://gw.example.evil/x"
     assert with_port("https://gw.example/x", names, 443) == "https://gw.example/x"
+
+
+def test_a_stack_without_python_servers_fetches_no_wheels(servers):
+    # MCP_SERVICES naming only Node servers: nothing to download (`pip download` with no
+    # requirement fails, and `just up` with it).
+    prepare_wheels([s for s in servers if s.runtime == "node"])
