@@ -24,7 +24,7 @@ from mcp import types
 from client import connect
 from conftest import COMMON_SETTINGS
 from edges import ComposeEdge
-from envfile import read_env, set_values
+from envfile import SECRET_SETTING, read_env, set_values
 from fragments import load_servers
 
 pytestmark = pytest.mark.anyio
@@ -128,9 +128,9 @@ def test_replicas_running_and_secrets_not_in_the_service_definitions(swarm):
     assert not [s.service for s in load_servers() if s.name not in SERVERS and s.service in replicas]
     spec = json.loads(swarm.docker("service", "inspect", swarm.service("authd")))[0]["Spec"]
     env = spec["TaskTemplate"]["ContainerSpec"].get("Env", [])
-    assert not [e for e in env if e.startswith(("JWT_PRIVATE_KEY=", "REDIS_PASSWORD="))]
+    assert not [e for e in env if SECRET_SETTING.search(e.split("=", 1)[0])], env
     secrets = {s["File"]["Name"] for s in spec["TaskTemplate"]["ContainerSpec"]["Secrets"]}
-    assert secrets == {"jwt_private_key", "redis_password"}
+    assert {"jwt_private_key", "redis_password", "oidc_client_secret"} <= secrets
     assert spec["UpdateConfig"]["Order"] == "start-first"
 
 
