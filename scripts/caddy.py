@@ -2,10 +2,11 @@
 
 Same routes as the Traefik labels (`routes.py` is the only source), in priority order inside one
 `route` block so the first match wins exactly like Traefik's priorities. MCP routes: CORS
-(CLIENTS.md E3, `OPTIONS` answered 204 without a token), client-sent identity headers dropped,
-`forward_auth` to authd `/verify` copying the identity headers (a non-2xx answer, with its
-`WWW-Authenticate`, goes back to the client unchanged: CLIENTS.md E4), prefix stripped, and
-`flush_interval -1` so SSE is never buffered. No `encode` anywhere: SSE must not be compressed.
+(client requirement E3 of docs/architecture/client-requirements.md, `OPTIONS` answered 204 without a
+token), client-sent identity headers dropped, `forward_auth` to authd `/verify` copying the identity
+headers (a non-2xx answer, with its `WWW-Authenticate`, goes back to the client unchanged: client
+requirement E4), prefix stripped, and `flush_interval -1` so SSE is never buffered. No `encode`
+anywhere: SSE must not be compressed.
 A service with replicas (AUTHD_REPLICAS, MCP_REPLICAS*) gets all of them as upstreams, taken in
 turn (round robin: a legacy session's requests then mostly reach a replica that forwards them to
 the session's owner), each checked on `/health` (a replica that fails it, or drains, gets nothing
@@ -137,7 +138,7 @@ def _globals(log_dir: str, acme: Acme | None) -> list[str]:
         "\t}",
         "\tservers {",
         "\t\ttimeouts {",
-        # CLIENTS.md E4: idle timeouts on streams at least 300 s.
+        # Client requirement E4: idle timeouts on streams at least 300 s.
         "\t\t\tidle 10m",
         "\t\t}",
         "\t}",
@@ -184,7 +185,7 @@ def misdirected_site(scheme: str, host: str, port: int | None, public_url: str) 
     """Every other Host on the public port (`localhost` for `127.0.0.1`, a typo) gets 421 naming the
     URL to use, instead of Caddy's empty 200 that clients report as a bad content type. Not served
     as an alias: a resource URL must be byte-equal to the one the user pasted (RFC 9728 section 3.3,
-    CLIENTS.md P2), so only PUBLIC_URL's host can work."""
+    client requirement P2), so only PUBLIC_URL's host can work."""
     port = port or (443 if scheme == "https" else 80)
     message = (f"this gateway serves {public_url} (PUBLIC_URL): use {public_url}/<name>/mcp, "
                f"e.g. {public_url}/time/mcp")

@@ -1,9 +1,10 @@
 """Traefik v3 rendering of the route table: compose service definitions with router labels.
 
-Production edge (DESIGN.md section 5): routers carry priorities 4/3/2/1, MCP routers pass CORS
-(CLIENTS.md E3), identity-header stripping and ForwardAuth to authd `/verify`; host or path
-routing is chosen when rendering. The generated files land in `compose/generated/` and are
-included by `docker-compose.yml`.
+Production edge (docs/architecture/overview.md#one-source-of-truth-for-routes): routers carry
+priorities 4/3/2/1, MCP routers pass CORS (client requirement E3 of
+docs/architecture/client-requirements.md), identity-header stripping and ForwardAuth to authd
+`/verify`; host or path routing is chosen when rendering. The generated files land in
+`compose/generated/` and are included by `docker-compose.yml`.
 
 The shared middlewares live in a dynamic configuration file that Traefik's file provider loads
 (`traefik-dynamic.yml`, referenced as `<name>@file`), not in authd's container labels: labels
@@ -24,11 +25,11 @@ from fragments import DATA_TARGET, ROOT, Server, authd_env
 from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
 
 SIDECAR_PORT = 3000
-# Middlewares applied to every MCP router, in this order: CORS headers (CLIENTS.md E3), client-sent
+# Middlewares applied to every MCP router, in this order: CORS headers (client requirement E3), client-sent
 # identity headers dropped before authd's are copied, forward-auth, then the client's token dropped.
 MCP_MIDDLEWARES = ("mcp-cors@file", "strip-identity@file", "mcp-auth@file", "strip-authorization@file")
 # Where forward-auth reaches authd: the service name, which Docker's DNS resolves on the edge
-# network (to the task VIP under Swarm, so any healthy replica answers).
+# network (to every healthy task under Swarm).
 VERIFY_URL = "http://authd:8000/verify"
 DYNAMIC_FILE = "traefik-dynamic.yml"
 # Traefik joins every MCP server's own network through this generated service, which its
@@ -93,9 +94,9 @@ def middlewares(verify_url: str = VERIFY_URL) -> dict[str, dict]:
         }},
         # Identity headers a client sends itself are removed before forward-auth sets them.
         "strip-identity": {"headers": {"customRequestHeaders": {h: "" for h in IDENTITY_HEADERS}}},
-        # ForwardAuth (DESIGN 4.4): authd /verify decides; its 401 (with WWW-Authenticate) goes
-        # back to the client unchanged; on 2xx these headers (and the request id) are copied to
-        # the MCP request.
+        # ForwardAuth (docs/api/endpoints.md#verify-in-detail): authd /verify decides; its 401
+        # (with WWW-Authenticate) goes back to the client unchanged; on 2xx these headers (and the
+        # request id) are copied to the MCP request.
         "mcp-auth": {"forwardAuth": {"address": verify_url, "authResponseHeaders": list(AUTH_RESPONSE_HEADERS)}},
         # After forward-auth the client's bearer token has served its purpose: it never reaches a
         # sidecar (a token passed on could be replayed by anything behind the edge).
@@ -110,8 +111,8 @@ def dynamic_config() -> dict:
 
 def preflight_labels(route: Route) -> dict[str, str]:
     """A CORS preflight router in front of an MCP router, to authd, which answers every `OPTIONS`
-    with 204 and the CORS headers of CLIENTS.md E3 (Traefik's CORS middleware answers a preflight
-    itself, but with 200). Priority 3: above the MCP router, below the OAuth paths."""
+    with 204 and the CORS headers of client requirement E3 (Traefik's CORS middleware answers a
+    preflight itself, but with 200). Priority 3: above the MCP router, below the OAuth paths."""
     r = f"traefik.http.routers.{route.id}-preflight"
     return {
         f"{r}.rule": f"{traefik_rule(route)} && Method(`OPTIONS`)",
@@ -135,7 +136,7 @@ def compose_services(server: Server, own_routes: list[Route], routing: str) -> d
         "SIDECAR_LISTEN": f"0.0.0.0:{SIDECAR_PORT}",
         "SIDECAR_SESSION_MODE": server.session_mode,
         "SIDECAR_ALLOWED_HOSTS": host,
-        # Any origin, as the CORS policy says (CLIENTS.md E3): bearer tokens are no ambient
+        # Any origin, as the CORS policy says (client requirement E3): bearer tokens are no ambient
         # credential, and the Host check stops DNS rebinding.
         "SIDECAR_ALLOWED_ORIGINS": "*",
         "LOG_LEVEL": "${LOG_LEVEL:-info}",

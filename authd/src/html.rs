@@ -39,7 +39,7 @@ pub fn error_page(message: &str) -> Html<String> {
     )
 }
 
-/// What the consent page shows (DESIGN §4.2).
+/// What the consent page shows (docs/architecture/security.md#users-consent-and-allow-lists).
 pub struct ConsentView<'a> {
     pub action: &'a str,
     pub csrf: &'a str,

@@ -1,5 +1,6 @@
 //! Every route of authd in one function, plus the layers every request passes: request ids and
-//! the request span, CORS (CLIENTS.md E3), and the body size limit (413).
+//! the request span, CORS (client requirement E3 of docs/architecture/client-requirements.md), and
+//! the body size limit (413).
 
 use std::time::Instant;
 
@@ -87,7 +88,7 @@ async fn not_found() -> Response {
 
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name";
 
-/// CLIENTS.md E3: any origin, no credentials; `OPTIONS` answers 204 without a token.
+/// Client requirement E3: any origin, no credentials; `OPTIONS` answers 204 without a token.
 async fn cors(req: Request, next: Next) -> Response {
     let mut resp = if req.method() == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()

@@ -1,6 +1,7 @@
-//! Named limits and concurrency (DESIGN §3.3, STYLE rule 7): sessions (503 + Retry-After), sessions
-//! per user, body size (413), line size, concurrent requests per session, and id remapping under
-//! 200 concurrent requests that reuse the same client ids.
+//! Named limits and concurrency (docs/architecture/overview.md#children: every limit is named,
+//! configured and documented): sessions (503 + Retry-After), sessions per user, body size (413),
+//! line size, concurrent requests per session, and id remapping under 200 concurrent requests that
+//! reuse the same client ids.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,7 +1,8 @@
 //! SSE behaviour of the MCP endpoint (MCP 2025-11-25 "Streamable HTTP": sending messages, listening
-//! for messages, resumability; DESIGN §3.2): priming event, progress routed by `progressToken`,
-//! sampling and elicitation round trips answered by POSTing the response, the standalone GET
-//! stream with its queue, `Last-Event-ID` resumption and keep-alive comments.
+//! for messages, resumability; docs/architecture/overview.md#protocol-eras): priming event,
+//! progress routed by `progressToken`, sampling and elicitation round trips answered by POSTing the
+//! response, the standalone GET stream with its queue, `Last-Event-ID` resumption and keep-alive
+//! comments.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -201,7 +202,8 @@ async fn next_log(stream: &mut SseStream) -> Value {
 #[tokio::test]
 async fn standalone_get_stream_with_queue() {
     // The conformance fixture answers logging/setLevel and then logs without a related request:
-    // an unsolicited message for the standalone stream (DESIGN §3.2).
+    // an unsolicited message for the standalone stream
+    // (docs/architecture/overview.md#protocol-eras).
     let sc = sidecar(conformance_server()).start().await;
     let session = sc.initialize(V_2025_11_25).await;
     // Before any GET: the message is queued until a stream opens.
@@ -283,7 +285,8 @@ async fn last_event_id_resumes_a_broken_request_stream() {
 
 #[tokio::test]
 async fn standalone_queue_is_bounded() {
-    // Five unsolicited messages before any GET, with room for two (DESIGN §3.2: bounded queue).
+    // Five unsolicited messages before any GET, with room for two
+    // (`SIDECAR_STANDALONE_QUEUE`, docs/api/configuration.md: a bounded queue).
     let sc = sidecar(conformance_server())
         .env("SIDECAR_STANDALONE_QUEUE", 2)
         .start()

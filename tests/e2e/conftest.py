@@ -38,7 +38,8 @@ from stack import Stack  # noqa: E402
 
 PAGE_MARKER = "gateway-e2e-page-7f3a"
 USERS = {"dev": "dev-password-e2e", "alice": "alice-password-e2e", "bob": "bob-password-e2e"}
-# bob may use every server except `everything` (per-service allow list, DESIGN 4.2).
+# bob may use every server except `everything` (per-service allow list,
+# docs/architecture/security.md#users-consent-and-allow-lists).
 EVERYTHING_USERS = "dev,alice"
 EDGES = ("caddy", "traefik-path", "traefik-host")
 # Edges whose stack failed to start: their other tests fail at once instead of starting it again.

@@ -1,6 +1,7 @@
-"""What only the compose stack has to prove (DESIGN 5): the MCP containers cannot reach Redis, no
-sidecar port is published on the host, host routing serves the protected-resource metadata at
-the root of every MCP host (RFC 9728 section 3; CLIENTS.md P1), and the MCP routes outlive authd."""
+"""What only the compose stack has to prove (docs/architecture/overview.md#networks-docker): the
+MCP containers cannot reach Redis, no sidecar port is published on the host, host routing serves
+the protected-resource metadata at the root of every MCP host (RFC 9728 section 3; client
+requirement P1 of docs/architecture/client-requirements.md), and the MCP routes outlive authd."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def test_rebuild_replaces_one_container(stack):
 async def test_mcp_routes_outlive_authd(stack, users):
     # The MCP routers' middlewares come from Traefik's file provider, not from authd's labels:
     # while authd is away forward-auth fails closed (Traefik answers 500 when it cannot reach
-    # the auth server; DESIGN 4.4: never a pass), the route itself never vanishes (no 404).
+    # the auth server; docs/api/endpoints.md#verify-in-detail: never a pass), the route itself
+    # never vanishes (no 404).
     url = stack.url("time")
     async with connect(url, users["dev"]) as client:
         await client.list_tools()

@@ -1,6 +1,7 @@
-"""The edge as clients see it (CLIENTS.md E1-E4, M1, M2, P1, P2): every MCP route challenges with
-`resource_metadata`, the metadata of every resource is served, CORS preflight needs no token,
-nothing on the OAuth paths redirects, and a token for one server is refused by another."""
+"""The edge as clients see it (client requirements E1-E4, M1, M2, P1, P2 of
+docs/architecture/client-requirements.md): every MCP route challenges with `resource_metadata`, the
+metadata of every resource is served, CORS preflight needs no token, nothing on the OAuth paths
+redirects, and a token for one server is refused by another."""
 
 from __future__ import annotations
 
@@ -134,7 +135,7 @@ async def test_per_service_allow_list(stack, users):
 
 @pytest.mark.anyio
 async def test_browser_origin_with_token_is_served(stack, users):
-    # The MCP Inspector's web UI calls from its own origin (CLIENTS.md E3).
+    # The MCP Inspector's web UI calls from its own origin (client requirement E3).
     async with connect(stack.url("time"), users["dev"]) as client:
         await client.list_tools()
     token = users["dev"].store(stack.url("time")).tokens
@@ -147,8 +148,8 @@ async def test_browser_origin_with_token_is_served(stack, users):
 
 @pytest.mark.anyio
 async def test_client_in_auto_mode_negotiates_through_the_edge(stack, users):
-    # CLIENTS.md M3: the SDK's default mode probes `server/discover` first and falls back to the
-    # initialize handshake where the server answers -32601; either way the tools are reachable.
+    # Client requirement M3: the SDK's default mode probes `server/discover` first and falls back to
+    # the initialize handshake where the server answers -32601; either way the tools are reachable.
     async with connect(stack.url("time"), users["dev"], mode="auto") as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert "convert_time" in names

@@ -1,8 +1,8 @@
 """Forward-auth as the sidecar sees it, read off the wire between the edge and the sidecar (wire.py),
 through every edge: the identity headers authd decided reach the sidecar, identity headers a client
-forged do not, and neither does the client's bearer token (DESIGN 4.4, 5); one request id in the
-logs of edge, authd and sidecar. Also: a sidecar setting of the settings file takes effect behind
-every edge."""
+forged do not, and neither does the client's bearer token (docs/api/endpoints.md#verify-in-detail,
+docs/architecture/overview.md#one-source-of-truth-for-routes); one request id in the logs of edge,
+authd and sidecar. Also: a sidecar setting of the settings file takes effect behind every edge."""
 
 from __future__ import annotations
 

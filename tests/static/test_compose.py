@@ -1,6 +1,7 @@
 """Compose output: every file valid against the compose-spec JSON schema (vendored in the pinned
-check-jsonschema package, no network), Traefik routers following DESIGN.md section 5, networks
-keeping the MCP services apart and away from Redis, a healthcheck on every service."""
+check-jsonschema package, no network), Traefik routers following
+docs/architecture/overview.md#one-source-of-truth-for-routes, networks keeping the MCP services
+apart and away from Redis, a healthcheck on every service."""
 
 from __future__ import annotations
 

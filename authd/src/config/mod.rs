@@ -60,8 +60,9 @@ pub struct Limits {
     pub cimd_insecure_loopback: bool,
 }
 
-/// Operator-pinned Client ID Metadata Documents by `client_id` (CLIENTS.md C3), used when the
-/// live fetch fails (some vendors' documents sit behind bot protection).
+/// Operator-pinned Client ID Metadata Documents by `client_id` (client requirement C3 of
+/// docs/architecture/client-requirements.md), used when the live fetch fails (some vendors'
+/// documents sit behind bot protection).
 pub type PinnedDocuments = HashMap<String, Vec<u8>>;
 
 #[derive(Debug)]

@@ -28,7 +28,8 @@ pub fn parse_query(raw: Option<&str>) -> Result<HashMap<String, String>, PageErr
 #[derive(Debug, PartialEq, Eq)]
 pub struct Checked {
     pub code_challenge: String,
-    /// The configured resource the request names (normalised, CLIENTS.md Z3).
+    /// The configured resource the request names (normalised, client requirement Z3 of
+    /// docs/architecture/client-requirements.md).
     pub resource: String,
     pub scope: String,
     pub prompt: Prompt,

@@ -1,5 +1,6 @@
 //! `GET /callback`: the upstream provider's redirect. Exchanges its code, looks the user up,
-//! checks the allow lists (DESIGN §4.2), then asks for consent or issues our authorization code.
+//! checks the allow lists (docs/architecture/security.md#users-consent-and-allow-lists), then asks
+//! for consent or issues our authorization code.
 //! Once the pending request is found, every failure goes back to the client's redirect URI
 //! (RFC 6749 §4.1.2.1), never to a page the client cannot see.
 

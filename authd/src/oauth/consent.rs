@@ -1,7 +1,7 @@
-//! Consent per (user, client) (DESIGN §4.2; MCP authorization spec "Confused deputy": consent for
-//! each dynamically registered client when one upstream client id is shared). The form carries a
-//! one-time CSRF token that must also come back in a `SameSite=Lax` cookie (double submit), so a
-//! cross-site page cannot post a decision.
+//! Consent per (user, client) (docs/architecture/security.md#users-consent-and-allow-lists; MCP
+//! authorization spec "Confused deputy": consent for each dynamically registered client when one
+//! upstream client id is shared). The form carries a one-time CSRF token that must also come back
+//! in a `SameSite=Lax` cookie (double submit), so a cross-site page cannot post a decision.
 
 use axum::Form;
 use axum::extract::State;

@@ -1,12 +1,14 @@
 //! An authorization request being processed: what `/authorize` validated, kept in Redis under our
 //! upstream `state` while the user logs in at the provider, then under the consent form's CSRF
-//! token while the user decides (DESIGN §4.3 `state:*`, `consent_pending:*`).
+//! token while the user decides (the `state:*` and `consent_pending:*` keys of
+//! docs/architecture/security.md#what-redis-holds).
 
 use serde::{Deserialize, Serialize};
 
 use super::prompt::Prompt;
 
-/// Seconds a user has to finish the upstream login (DESIGN §4.3 `state:*`).
+/// Seconds a user has to finish the upstream login (the `state:*` keys of
+/// docs/architecture/security.md#what-redis-holds).
 pub const LOGIN_TTL: u64 = 300;
 
 /// An authorization request being processed, stored under our upstream `state`.

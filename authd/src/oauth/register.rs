@@ -218,7 +218,7 @@ pub async fn update(
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3): 204; the client's tokens stop working at
-/// `/token` at once (CLIENTS.md D3).
+/// `/token` at once (client requirement D3 of docs/architecture/client-requirements.md).
 pub async fn delete(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -46,7 +46,7 @@ pub struct TokenRecord {
 }
 
 /// RFC 8707 §2.2: a `resource` at the token endpoint must name the granted resource; none keeps it
-/// (CLIENTS.md T2).
+/// (client requirement T2 of docs/architecture/client-requirements.md).
 pub fn same_resource(requested: Option<&str>, granted: &str) -> Result<(), OAuthError> {
     match requested {
         Some(r) if crate::resource::normalize(r).as_deref() != Some(granted) => Err(

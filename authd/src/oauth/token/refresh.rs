@@ -1,6 +1,7 @@
 //! The refresh token grant (RFC 6749 §6) with rotation (OAuth 2.1 §4.3.1): each use returns a new
 //! refresh token; a replay of a rotated one revokes the family, except within a short grace window
-//! for the immediately previous token, where the retry gets the same new pair (CLIENTS.md T3).
+//! for the immediately previous token, where the retry gets the same new pair (client requirement
+//! T3 of docs/architecture/client-requirements.md).
 //!
 //! No token is stored in clear: the new refresh token is an HMAC of the old one under a server
 //! secret, and the answer kept for the grace window is sealed (AES-256-GCM) under a key derived
@@ -99,7 +100,7 @@ pub async fn exchange(
         .ok_or_else(|| OAuthError::InvalidGrant("the refresh token was revoked".into()))?;
     let granted_scope = scope::narrow(&family.scope, f.scope.as_deref())
         .ok_or_else(|| OAuthError::InvalidRequest("scope exceeds the original grant".into()))?;
-    // CLIENTS.md T2: no resource keeps the grant's resource.
+    // Client requirement T2: no resource keeps the grant's resource.
     same_resource(f.resource.as_deref(), &family.resource)?;
     let service = app
         .config
