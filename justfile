@@ -145,6 +145,18 @@ down:
 rebuild SERVICE:
     python3 scripts/composestack.py rebuild {{SERVICE}}
 
+# Deploy to Docker Swarm (one-node swarm if none) as `just up-test` (MODE=production: Let's Encrypt), replicas from .env; returns when all are healthy.
+stack-deploy MODE="test": setup-docker
+    python3 scripts/swarm.py deploy {{ if MODE == "test" { "--test" } else if MODE == "production" { "" } else { error("MODE must be test or production") } }}
+
+# Remove the Swarm stack `just stack-deploy` deployed (volumes kept).
+stack-rm:
+    python3 scripts/swarm.py rm
+
+# Kubernetes manifests from the fragments and .env into data/k8s/gateway.yaml (holds secrets: mode 600).
+render-k8s *ARGS:
+    python3 scripts/k8s.py {{ARGS}}
+
 # The external network Traefik and authd share.
 network-create:
     docker network inspect "${EDGE_NETWORK:-mcp-edge}" >/dev/null 2>&1 || docker network create "${EDGE_NETWORK:-mcp-edge}"

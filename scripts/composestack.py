@@ -71,8 +71,9 @@ def compose_env(state: dict, extra: dict[str, str] | None = None) -> dict[str, s
     return env
 
 
-def check_settings(env: dict[str, str]) -> None:
-    """What compose cannot check itself: an https PUBLIC_URL that matches the routing."""
+def check_settings(env: dict[str, str], any_port: bool = False) -> None:
+    """What compose cannot check itself: an https PUBLIC_URL that matches the routing. Compose
+    publishes port 443; `any_port`: the orchestrator publishes PUBLIC_URL's port (swarm.py)."""
     problems = []
     routing = env.get("ROUTING", "path")
     url = urlsplit(env.get("PUBLIC_URL", ""))
@@ -83,7 +84,9 @@ def check_settings(env: dict[str, str]) -> None:
         problems.append("BASE_DOMAIN must be your domain (its names must point at this server)")
     if url.scheme != "https":
         problems.append(f"PUBLIC_URL must be https://... behind Traefik, not {env.get('PUBLIC_URL')!r}")
-    elif routing == "path" and url.netloc != base:
+    elif url.port and not any_port:
+        problems.append(f"PUBLIC_URL must not name a port (Traefik serves 443), not {url.geturl()}")
+    elif routing == "path" and url.hostname != base:
         problems.append(f"PUBLIC_URL must be https://{base} in path routing (BASE_DOMAIN), not {url.geturl()}")
     if problems:
         raise SettingsError("\n  ".join(["invalid settings:", *problems]))
@@ -107,7 +110,10 @@ def release_binaries() -> Path:
     return target / "release"
 
 
-def up(state: dict, test: bool, log=print) -> None:
+def prepare_stack(state: dict, test: bool, log=print) -> tuple[dict[str, str], list, dict[str, str]]:
+    """Everything `up` needs before the orchestrator starts (shared with swarm.py): the settings
+    file and its secrets, compose/generated/, the test CA's files, the images, the signing key and
+    the test names. Returns the settings, the servers and the compose process environment."""
     env_file = Path(state["env_file"])
     data = Path(state["data_dir"])
     data.mkdir(parents=True, exist_ok=True)
@@ -117,7 +123,7 @@ def up(state: dict, test: bool, log=print) -> None:
     for name in fill_internal_secrets(env_file):
         log(f"composestack: generated {name} in {env_file}")
     env = read_env(env_file)
-    check_settings(env)
+    check_settings(env, any_port=state.get("swarm", False))
     servers = selected_servers(env.get("MCP_SERVICES", ""))
     write_compose(servers, env.get("ROUTING", "path"), ROOT / "compose" / "generated")
     extra = acme_settings(data) if test else {}
@@ -128,10 +134,7 @@ def up(state: dict, test: bool, log=print) -> None:
     if os.environ.get("GATEWAY_COVERAGE_DIR"):
         add_coverage(state, servers)
     save_state(state)
-    edge = env.get("EDGE_NETWORK", "mcp-edge")
-    if subprocess.run(["docker", "network", "inspect", edge], capture_output=True).returncode != 0:
-        subprocess.run(["docker", "network", "create", edge], check=True, stdout=subprocess.DEVNULL)
-    cmd, cenv = compose_cmd(state), compose_env(state, extra)
+    cenv = compose_env(state, extra)
     build(state, env, servers, cenv, log=log)
     if not env.get("JWT_PRIVATE_KEY"):
         write_key(env_file, keygen_in_image())
@@ -139,10 +142,18 @@ def up(state: dict, test: bool, log=print) -> None:
     if test:
         names = public_names(env, servers)
         write_block(state["project"], env.get("PUBLISH_ADDRESS") or "127.0.0.1", names)
-    subprocess.run([*cmd, "up", "-d", "--no-build", "--remove-orphans", "--wait",
+    return read_env(env_file), servers, cenv
+
+
+def up(state: dict, test: bool, log=print) -> None:
+    env, servers, cenv = prepare_stack(state, test, log)
+    edge = env.get("EDGE_NETWORK", "mcp-edge")
+    if subprocess.run(["docker", "network", "inspect", edge], capture_output=True).returncode != 0:
+        subprocess.run(["docker", "network", "create", edge], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*compose_cmd(state), "up", "-d", "--no-build", "--remove-orphans", "--wait",
                     "--wait-timeout", str(UP_TIMEOUT_SECS)], env=cenv, check=True)
     if test:
-        wait_for_certificates(env, servers, data / "test-ca.pem")
+        wait_for_certificates(env, servers, Path(state["data_dir"]) / "test-ca.pem")
 
 
 def build(state: dict, env: dict[str, str], servers, cenv: dict[str, str], services: tuple[str, ...] = (),

@@ -10,10 +10,16 @@ terminal).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
 from pathlib import Path
+
+
+# Settings whose values are secret by their name (keys, passwords, client secrets): orchestrators
+# hand them over as secrets (Docker secrets, a Kubernetes Secret), never in a service definition.
+SECRET_SETTING = re.compile(r"SECRET|PASSWORD|PRIVATE_KEY|_KEY$")
 
 
 def read_env(path: Path) -> dict[str, str]:

@@ -91,8 +91,10 @@ def _image_python() -> tuple[str, int]:
 def prepare_wheels(servers: list[Server], log=print) -> None:
     """Wheels of every Python server and its dependencies, chosen for the image's own Python
     version (requirements such as `Requires-Python >= 3.11.5` are honoured) and glibc."""
-    python, glibc = _image_python()
     specs = sorted(f"{s.package}=={s.version}" for s in servers if s.runtime == "python")
+    if not specs:  # MCP_SERVICES names no Python server: no wheels to fetch
+        return
+    python, glibc = _image_python()
     specs.append(f"python {python} glibc 2.{glibc}")
     wheels = DOCKER_DIR / "packages" / "wheels"
     if not _needs_filling(wheels, specs):

@@ -64,18 +64,18 @@ def write_acme_files(data: Path, env: dict[str, str], servers: list[Server]) -> 
                                          + yaml.safe_dump(aliases, sort_keys=False))
 
 
-def serves_certificate(address: str, name: str, ca: Path) -> bool:
+def serves_certificate(address: str, name: str, ca: Path, port: int = 443) -> bool:
     context = ssl.create_default_context(cafile=str(ca))
     try:
-        with socket.create_connection((address, 443), timeout=5) as raw:
+        with socket.create_connection((address, port), timeout=5) as raw:
             with context.wrap_socket(raw, server_hostname=name):
                 return True
     except (OSError, ssl.SSLError):
         return False
 
 
-def wait_for_certificates(env: dict[str, str], servers: list[Server], ca: Path) -> None:
-    """Until every public name serves a certificate that chains to the test CA (bounded)."""
+def wait_for_certificates(env: dict[str, str], servers: list[Server], ca: Path, port: int = 443) -> None:
+    """Until every public name serves a certificate that chains to the test CA on `port` (bounded)."""
     address = env.get("PUBLISH_ADDRESS") or "127.0.0.1"
     if address == "0.0.0.0":
         address = "127.0.0.1"
@@ -84,7 +84,7 @@ def wait_for_certificates(env: dict[str, str], servers: list[Server], ca: Path) 
     while pending and time.monotonic() < deadline:
         if not ca.exists():
             raise RuntimeError(f"no test CA root at {ca}")
-        pending = [n for n in pending if not serves_certificate(address, n, ca)]
+        pending = [n for n in pending if not serves_certificate(address, n, ca, port)]
         if pending:
             time.sleep(1)  # poll interval between real TLS handshakes, bounded by the deadline
     if pending:

@@ -3,9 +3,14 @@
 Production edge (docs/architecture/overview.md#one-source-of-truth-for-routes): routers carry
 priorities 4/3/2/1, MCP routers pass CORS (client requirement E3 of
 docs/architecture/client-requirements.md), identity-header stripping and ForwardAuth to authd
-`/verify` (middlewares defined on the authd service in `compose/core.yml`); host or path routing is
-chosen when rendering. The generated files land in `compose/generated/` and are included by
-`docker-compose.yml`.
+`/verify`; host or path routing is chosen when rendering. The generated files land in
+`compose/generated/` and are included by `docker-compose.yml`.
+
+The shared middlewares live in a dynamic configuration file that Traefik's file provider loads
+(`traefik-dynamic.yml`, referenced as `<name>@file`), not in authd's container labels: labels
+vanish with their container, so while authd restarted every MCP router lost its forward-auth
+middleware and answered 404. From the file they outlive any container, and the same file serves
+compose, Docker Swarm (`swarm.py`) and, as Traefik CRDs, Kubernetes (`k8s.py`).
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import yaml
 import container
 from envfile import read_env
 from fragments import DATA_TARGET, ROOT, Server, authd_env
-from routes import Route, routes
+from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
 
 SIDECAR_PORT = 3000
-# Middlewares applied to every MCP router, in this order: CORS headers (client requirement E3),
-# client-sent identity headers dropped before authd's are copied, forward-auth, then the client's
-# token dropped.
-MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker", "strip-authorization@docker")
+# Middlewares applied to every MCP router, in this order: CORS headers (client requirement E3), client-sent
+# identity headers dropped before authd's are copied, forward-auth, then the client's token dropped.
+MCP_MIDDLEWARES = ("mcp-cors@file", "strip-identity@file", "mcp-auth@file", "strip-authorization@file")
+# Where forward-auth reaches authd: the service name, which Docker's DNS resolves on the edge
+# network (to every healthy task under Swarm).
+VERIFY_URL = "http://authd:8000/verify"
+DYNAMIC_FILE = "traefik-dynamic.yml"
 # Traefik joins every MCP server's own network through this generated service, which its
 # definition in compose/core.yml extends (the list changes with the fragments).
 EDGE_NETWORKS = "edge-networks"
@@ -52,7 +60,8 @@ def traefik_rule(route: Route) -> str:
 
 
 def traefik_labels(route: Route) -> dict[str, str]:
-    """Labels of one router (on the service that owns it); middlewares are defined in core.yml."""
+    """Labels of one router (on the service that owns it); the shared middlewares are in the
+    dynamic file (`dynamic_config`), the prefix strip of path routing on the router's own service."""
     r = f"traefik.http.routers.{route.id}"
     labels = {
         f"{r}.rule": traefik_rule(route),
@@ -69,6 +78,35 @@ def traefik_labels(route: Route) -> dict[str, str]:
     if middlewares:
         labels[f"{r}.middlewares"] = ",".join(middlewares)
     return labels
+
+
+def middlewares(verify_url: str = VERIFY_URL) -> dict[str, dict]:
+    """The middlewares every MCP router uses (MCP_MIDDLEWARES), in Traefik's dynamic-configuration
+    schema: the file provider loads them as they are, and k8s.py wraps each in a `Middleware`."""
+    cors = {k: [v.strip() for v in value.split(",")] for k, value in CORS.items()}
+    return {
+        "mcp-cors": {"headers": {
+            "accessControlAllowOriginList": cors["Access-Control-Allow-Origin"],
+            "accessControlAllowMethods": cors["Access-Control-Allow-Methods"],
+            "accessControlAllowHeaders": cors["Access-Control-Allow-Headers"],
+            "accessControlExposeHeaders": cors["Access-Control-Expose-Headers"],
+            "accessControlMaxAge": int(CORS["Access-Control-Max-Age"]),
+        }},
+        # Identity headers a client sends itself are removed before forward-auth sets them.
+        "strip-identity": {"headers": {"customRequestHeaders": {h: "" for h in IDENTITY_HEADERS}}},
+        # ForwardAuth (docs/api/endpoints.md#verify-in-detail): authd /verify decides; its 401
+        # (with WWW-Authenticate) goes back to the client unchanged; on 2xx these headers (and the
+        # request id) are copied to the MCP request.
+        "mcp-auth": {"forwardAuth": {"address": verify_url, "authResponseHeaders": list(AUTH_RESPONSE_HEADERS)}},
+        # After forward-auth the client's bearer token has served its purpose: it never reaches a
+        # sidecar (a token passed on could be replayed by anything behind the edge).
+        "strip-authorization": {"headers": {"customRequestHeaders": {"Authorization": ""}}},
+    }
+
+
+def dynamic_config() -> dict:
+    """Traefik's dynamic configuration file (file provider): the shared MCP middlewares."""
+    return {"http": {"middlewares": middlewares()}}
 
 
 def preflight_labels(route: Route) -> dict[str, str]:
@@ -185,6 +223,9 @@ def write_compose(servers: list[Server], routing: str, out: Path) -> list[Path]:
         path = out / name
         path.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=200))
         written.append(path)
+    dynamic = out / DYNAMIC_FILE
+    dynamic.write_text(header + yaml.safe_dump(dynamic_config(), sort_keys=False, width=200))
+    written.append(dynamic)
     env_path = out / "authd.env"
     env_path.write_text(header + "".join(f"{k}={v}\n" for k, v in authd_env(servers).items()))
     return written + [env_path]

@@ -176,8 +176,8 @@ class ComposeEdge:
 
     def restart(self, service: str) -> None:
         """`docker compose restart`, then wait until the service is healthy again and Traefik
-        routes through it (its docker provider drops a container's routes and middlewares, the
-        forward-auth ones live on authd's, while it is not healthy)."""
+        routes through it (its docker provider drops a container's routes while it is not
+        healthy; the MCP routers' middlewares come from the file provider and stay)."""
         self.compose("restart", service)
         self.compose("up", "-d", "--no-build", "--wait", service)
         self.wait_routed(service)

@@ -1,7 +1,7 @@
 """What only the compose stack has to prove (docs/architecture/overview.md#networks-docker): the
-MCP containers cannot reach Redis, no sidecar port is published on the host, and host routing
-serves the protected-resource metadata at the root of every MCP host (RFC 9728 section 3; client
-requirement P1 of docs/architecture/client-requirements.md)."""
+MCP containers cannot reach Redis, no sidecar port is published on the host, host routing serves
+the protected-resource metadata at the root of every MCP host (RFC 9728 section 3; client
+requirement P1 of docs/architecture/client-requirements.md), and the MCP routes outlive authd."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import json
 
 import httpx
 import pytest
+
+import raw
+from client import connect
 
 pytestmark = pytest.mark.edges("traefik-path", "traefik-host")
 
@@ -67,3 +70,26 @@ def test_rebuild_replaces_one_container(stack):
     after = {s: stack.container(s) for s in before}
     assert after["mcp-time"] != before["mcp-time"]
     assert after["mcp-git"] == before["mcp-git"] and after["authd"] == before["authd"]
+
+
+@pytest.mark.anyio
+@pytest.mark.edges("traefik-path")
+async def test_mcp_routes_outlive_authd(stack, users):
+    # The MCP routers' middlewares come from Traefik's file provider, not from authd's labels:
+    # while authd is away forward-auth fails closed (Traefik answers 500 when it cannot reach
+    # the auth server; docs/api/endpoints.md#verify-in-detail: never a pass), the route itself
+    # never vanishes (no 404).
+    url = stack.url("time")
+    async with connect(url, users["dev"]) as client:
+        await client.list_tools()
+    token = users["dev"].store(url).tokens.access_token
+    session = raw.initialize(url, token)
+    stack.compose("stop", "authd")
+    try:
+        for answer in (raw.tools_list(url, token, session), raw.post(url, raw.INITIALIZE)):
+            assert 500 <= answer.status_code <= 504, (answer.status_code, answer.text[:200])
+            assert answer.headers.get("mcp-session-id") is None  # the sidecar was never reached
+    finally:
+        stack.compose("up", "-d", "--no-build", "--wait", "authd")
+    seen = raw.eventually(lambda: raw.tools_list(url, token, session), 200, timeout=60)
+    assert 404 not in seen, seen

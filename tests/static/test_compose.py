@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from routes import AUTH_RESPONSE_HEADERS, IDENTITY_HEADERS
-from traefik import MCP_MIDDLEWARES, render_compose
+from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS
+from traefik import MCP_MIDDLEWARES, dynamic_config, render_compose
 
 ROUTINGS = ["path", "host"]
 
@@ -87,7 +87,7 @@ def test_priorities_and_middlewares_follow_design(servers, routing):
         middlewares = mcp["middlewares"].split(",")
         # CORS, identity strip, forward-auth, then the client's token dropped.
         assert middlewares[:len(MCP_MIDDLEWARES)] == list(MCP_MIDDLEWARES)
-        assert middlewares.index("mcp-auth@docker") < middlewares.index("strip-authorization@docker")
+        assert middlewares.index("mcp-auth@file") < middlewares.index("strip-authorization@file")
         preflight = table[f"{s.service}-preflight"]
         assert preflight["rule"] == f"{mcp['rule']} && Method(`OPTIONS`)"
         assert preflight["service"] == "authd" and int(preflight["priority"]) > int(mcp["priority"])
@@ -95,7 +95,7 @@ def test_priorities_and_middlewares_follow_design(servers, routing):
         assert table[f"{s.service}-prm"]["service"] == "authd"
     for name in by_priority[4] + by_priority[3] + by_priority[1]:
         assert table[name]["service"] == "authd"
-        assert "mcp-auth@docker" not in table[name].get("middlewares", "")
+        assert "mcp-auth@file" not in table[name].get("middlewares", "")
 
 
 def test_host_routing_uses_one_host_per_server(servers):
@@ -105,17 +105,34 @@ def test_host_routing_uses_one_host_per_server(servers):
     assert table["auth-support"]["rule"] == "Host(`auth.${BASE_DOMAIN}`)"
 
 
-def test_core_defines_the_middlewares_routers_use():
-    labels = load("compose/core.yml")["services"]["authd"]["labels"]
-    assert labels["traefik.http.middlewares.mcp-auth.forwardauth.address"] == "http://authd:8000/verify"
-    copied = labels["traefik.http.middlewares.mcp-auth.forwardauth.authResponseHeaders"].split(",")
-    assert copied == list(AUTH_RESPONSE_HEADERS)
-    for header in IDENTITY_HEADERS:
-        assert labels[f"traefik.http.middlewares.strip-identity.headers.customrequestheaders.{header}"] == ""
+def test_dynamic_file_defines_the_middlewares_routers_use(servers):
+    defined = dynamic_config()["http"]["middlewares"]
+    for routing in ROUTINGS:
+        used = {m for r in routers(all_labels(servers, routing)).values()
+                for m in r.get("middlewares", "").split(",") if m.endswith("@file")}
+        assert used == {f"{name}@file" for name in defined}
+    auth = defined["mcp-auth"]["forwardAuth"]
+    assert auth["address"] == "http://authd:8000/verify"
+    assert auth["authResponseHeaders"] == list(AUTH_RESPONSE_HEADERS)
+    assert defined["strip-identity"]["headers"]["customRequestHeaders"] == {h: "" for h in IDENTITY_HEADERS}
     # The client's token is dropped after forward-auth (a sidecar never sees it).
-    assert labels["traefik.http.middlewares.strip-authorization.headers.customrequestheaders.Authorization"] == ""
-    exposed = labels["traefik.http.middlewares.mcp-cors.headers.accesscontrolexposeheaders"]
-    assert exposed == "Mcp-Session-Id,WWW-Authenticate,MCP-Protocol-Version"
+    assert defined["strip-authorization"]["headers"]["customRequestHeaders"] == {"Authorization": ""}
+    cors = defined["mcp-cors"]["headers"]
+    assert cors["accessControlExposeHeaders"] == ["Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version"]
+    assert cors["accessControlAllowOriginList"] == ["*"]
+    assert ", ".join(cors["accessControlAllowHeaders"]) == CORS["Access-Control-Allow-Headers"]
+
+
+def test_no_middleware_lives_on_a_container():
+    # Labels vanish with their container: a middleware defined on authd's took every MCP route
+    # down (404) while authd restarted. The generated labels define only per-route prefix strips.
+    core = load("compose/core.yml")
+    labels = core["services"]["authd"]["labels"]
+    assert not [k for k in labels if ".middlewares." in k]
+    traefik = core["services"]["traefik"]
+    assert "--providers.file.filename=/etc/traefik/dynamic.yml" in traefik["command"]
+    assert traefik["configs"] == [{"source": "traefik-dynamic", "target": "/etc/traefik/dynamic.yml"}]
+    assert core["configs"]["traefik-dynamic"] == {"file": "generated/traefik-dynamic.yml"}
 
 
 def test_networks_keep_mcp_services_apart_and_away_from_redis(servers):

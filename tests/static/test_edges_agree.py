@@ -91,7 +91,7 @@ def test_routes_agree_route_for_route(servers, caddyfile):
         name, r = matches[0]
         priorities.append(int(r["priority"]))
         assert r["service"] == c["target"], name
-        assert ("mcp-auth@docker" in r.get("middlewares", "")) == c["forward_auth"], name
+        assert ("mcp-auth@file" in r.get("middlewares", "")) == c["forward_auth"], name
         assert strips.get(f"{name}-strip") == c["strip"], name
         if c["forward_auth"]:
             assert c["copied"] == sorted(AUTH_RESPONSE_HEADERS)
