@@ -27,10 +27,10 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Set-up (Docker too), lints, dependency audit, Rust tests, fuzzing (corpus replay and a short run per
-# target), conformance, static and end-to-end suites (both edges, browser tests included), the
-# documentation build and its coverage test.
+# target), conformance, static and end-to-end suites (both edges, browser tests included), the short
+# soak test, the documentation build and its coverage test.
 # Everything CI checks.
-test: setup setup-docker lint audit test-rust test-fuzz test-conformance test-static test-e2e test-docs
+test: setup setup-docker lint audit test-rust test-fuzz test-conformance test-static test-e2e test-soak test-docs
 
 # The stages of `just test`, each timed (reports/test-stages.txt).
 test-stages:
@@ -70,8 +70,25 @@ fuzz-seed: setup
 test-conformance:
     bash scripts/conformance.sh
 
+# Soak test: the native stack under mixed, checked load (legacy sessions with JSON and SSE answers,
+# a standalone GET stream, resumption with Last-Event-ID, 2026-07-28 stateless requests) while
+# faults are injected (kill -9 of an MCP server and of a sidecar, authd and Redis restarts, malformed
+# requests); fails on a hung, wrong or duplicate answer, a client that does not recover, a process
+# left over, or fds/RSS that grow. DURATION like 150s, 30m, 1h. Writes reports/soak.{json,md} and
+# reports/soak-resources.csv.
+soak DURATION="30m": setup
+    python3 scripts/soak.py {{DURATION}} --report reports/soak
+
+# The short soak test of `just test` (every fault at least once): reports/soak-short.*.
+test-soak: setup
+    python3 scripts/soak.py 150s --report reports/soak-short
+
 # All benchmarks.
-bench: bench-sidecar bench-verify
+bench: bench-sidecar bench-verify bench-connect
+
+# `sidecar connect` against mcp-remote (pinned), same stdio workload and endpoint; writes reports/.
+bench-connect: setup
+    bash scripts/bench-connect.sh
 
 # Sidecar against peer bridges and direct stdio; writes reports/.
 bench-sidecar: setup
@@ -155,6 +172,13 @@ generate-jwt-secret:
 # Mint an access token from the running `just run` stack.
 mint-token USER RESOURCE *ARGS:
     python3 scripts/admin.py token mint --user {{USER}} --resource {{RESOURCE}} {{ARGS}}
+
+# e.g. `TOKEN=$(just login http://127.0.0.1:8080/time/mcp --device)`: logs in as a user (in a
+# browser, or with --device a code to enter on any device), keeps the tokens for the next time
+# (sidecar connect's token file) and prints an access token on stdout, for scripts and CI.
+# Print an access token for one MCP server of a gateway, logging in when needed.
+login URL *ARGS: build
+    @"$CARGO_TARGET_DIR/debug/sidecar" connect {{URL}} --print-token {{ARGS}}
 
 # Any authd admin subcommand against the running `just run` stack, e.g. `just admin clients list`.
 admin *ARGS:

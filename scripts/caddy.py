@@ -2,10 +2,11 @@
 
 Same routes as the Traefik labels (`routes.py` is the only source), in priority order inside one
 `route` block so the first match wins exactly like Traefik's priorities. MCP routes: CORS
-(CLIENTS.md E3, `OPTIONS` answered 204 without a token), client-sent identity headers dropped,
-`forward_auth` to authd `/verify` copying the identity headers (a non-2xx answer, with its
-`WWW-Authenticate`, goes back to the client unchanged: CLIENTS.md E4), prefix stripped, and
-`flush_interval -1` so SSE is never buffered. No `encode` anywhere: SSE must not be compressed.
+(client requirement E3 of docs/architecture/client-requirements.md, `OPTIONS` answered 204 without a
+token), client-sent identity headers dropped, `forward_auth` to authd `/verify` copying the identity
+headers (a non-2xx answer, with its `WWW-Authenticate`, goes back to the client unchanged: client
+requirement E4), prefix stripped, and `flush_interval -1` so SSE is never buffered. No `encode`
+anywhere: SSE must not be compressed.
 An https PUBLIC_URL is served with certificates from an ACME CA (`Acme`), HTTP redirected to HTTPS.
 """
 
@@ -16,7 +17,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fragments import Server
-from routes import CORS, IDENTITY_HEADERS, Route, routes
+from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
+
+
+# A request body for a sidecar is read whole before it goes upstream. Streamed, it races Go's HTTP/1
+# server (Caddy 2.6 is built with Go 1.19): a sidecar that answers as soon as it has the body lets
+# Caddy start the response, and starting it closes the client's request body while the upstream
+# transport may still be reading that body to its end; the read fails, the transport closes the
+# sidecar connection, and a response longer than one read buffer (4 KiB) reaches the client
+# truncated ("use of closed network connection" in Caddy's log). No `max_buffer_size`: in Caddy 2.6
+# a body shorter than it is not closed after buffering, which keeps the race. Only behind
+# forward-auth (a caller with a valid token): authd's routes are open to anyone, and an unbounded
+# buffer there would let any client fill Caddy's memory.
+BUFFER_REQUESTS = "buffer_requests"
 
 
 def _matcher(route: Route) -> str | None:
@@ -46,7 +59,7 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
         *[f"\t\t\trequest_header -{h}" for h in IDENTITY_HEADERS],
         f"\t\t\tforward_auth {authd} {{",
         "\t\t\t\turi /verify",
-        f"\t\t\t\tcopy_headers {' '.join(IDENTITY_HEADERS)}",
+        f"\t\t\t\tcopy_headers {' '.join(AUTH_RESPONSE_HEADERS)}",
         "\t\t\t}",
         # The client's token has served its purpose: it never reaches a sidecar.
         "\t\t\trequest_header -Authorization",
@@ -56,6 +69,7 @@ def _handle(route: Route, authd: str, sidecars: dict[str, str]) -> list[str]:
     lines += [
         f"\t\t\treverse_proxy {upstream} {{",
         "\t\t\t\tflush_interval -1",
+        f"\t\t\t\t{BUFFER_REQUESTS}",
         "\t\t\t}",
         "\t\t}",
         "\t}",
@@ -104,7 +118,7 @@ def _globals(log_dir: str, acme: Acme | None) -> list[str]:
         "\t}",
         "\tservers {",
         "\t\ttimeouts {",
-        # CLIENTS.md E4: idle timeouts on streams at least 300 s.
+        # Client requirement E4: idle timeouts on streams at least 300 s.
         "\t\t\tidle 10m",
         "\t\t}",
         "\t}",
@@ -150,7 +164,7 @@ def misdirected_site(scheme: str, host: str, port: int | None, public_url: str) 
     """Every other Host on the public port (`localhost` for `127.0.0.1`, a typo) gets 421 naming the
     URL to use, instead of Caddy's empty 200 that clients report as a bad content type. Not served
     as an alias: a resource URL must be byte-equal to the one the user pasted (RFC 9728 section 3.3,
-    CLIENTS.md P2), so only PUBLIC_URL's host can work."""
+    client requirement P2), so only PUBLIC_URL's host can work."""
     port = port or (443 if scheme == "https" else 80)
     message = (f"this gateway serves {public_url} (PUBLIC_URL): use {public_url}/<name>/mcp, "
                f"e.g. {public_url}/time/mcp")

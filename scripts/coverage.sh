@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `just coverage`: coverage of authd and sidecar measured from the real running binaries (DESIGN 7).
+# `just coverage`: coverage of authd and sidecar measured from the real running binaries
+# (docs/architecture/tested.md).
 # Builds both with `-C instrument-coverage` into their own target directory, runs the end-to-end
 # suite against them (E2E_BIN_DIR): natively, and in the compose stacks, whose images then carry
 # these binaries with docker-compose.coverage.yml collecting their profiles (GATEWAY_COVERAGE_DIR);

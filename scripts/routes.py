@@ -1,4 +1,5 @@
-"""The edge route table (DESIGN.md section 5), derived from the fragments; rendered by both edges.
+"""The edge route table (docs/architecture/overview.md#one-source-of-truth-for-routes), derived from
+the fragments; rendered by both edges.
 
 Priorities: 4 = OAuth endpoints, the well-known tree and the protected-resource metadata path of
 every MCP resource (RFC 9728 section 3); 3 = authd support pages; 2 = MCP endpoints behind
@@ -12,17 +13,24 @@ import dataclasses
 
 from fragments import Server
 
-# RFC 8414 / 7591 / 7592 / 7009 / 7662 / 7517 endpoints and the callback (authd/CONTRACT.md).
+# RFC 8414 / 7591 / 7592 / 7009 / 7662 / 7517 / 8628 endpoints and the callback (authd/CONTRACT.md).
 OAUTH_PATHS = ("/register", "/register/*", "/authorize", "/token", "/callback", "/revoke",
-               "/introspect", "/jwks", "/.well-known/*")
-# authd pages that are not OAuth endpoints (authd/CONTRACT.md: the consent form post).
-SUPPORT_PATHS = ("/consent",)
-# Headers the edge copies from a 2xx forward-auth answer to the MCP request (DESIGN 4.4).
+               "/introspect", "/jwks", "/device_authorization", "/.well-known/*")
+# authd pages that are not OAuth endpoints (authd/CONTRACT.md: the consent form post, the device
+# verification page of RFC 8628 section 3.3).
+SUPPORT_PATHS = ("/consent", "/device")
+# Headers the edge copies from a 2xx forward-auth answer to the MCP request
+# (docs/api/endpoints.md#verify-in-detail).
 IDENTITY_HEADERS = ("X-User-Id", "X-User-Name", "X-Client-Id", "X-Scopes")
-# CLIENTS.md E3 for the MCP routes (authd answers CORS itself on its routes, and the edge must not
-# duplicate Access-Control-* there). `*` lets the Mcp-Param-<name> headers of 2026-07-28 through
-# (one per annotated tool argument: no fixed list); for requests without credentials it covers
-# every header but Authorization, which stays named (Fetch standard, "CORS protocol").
+# ... and the request id: authd keeps the client's `X-Request-Id` when sane or mints one, so with it
+# copied the sidecar logs the same id as authd and the edge (neither edge can mint one itself in
+# every version we support; authd always can). One id per request across all three logs.
+AUTH_RESPONSE_HEADERS = (*IDENTITY_HEADERS, "X-Request-Id")
+# Client requirement E3 (docs/architecture/client-requirements.md) for the MCP routes (authd answers
+# CORS itself on its routes, and the edge must not duplicate Access-Control-* there). `*` lets the
+# Mcp-Param-<name> headers of 2026-07-28 through (one per annotated tool argument: no fixed list);
+# for requests without credentials it covers every header but Authorization, which stays named
+# (Fetch standard, "CORS protocol").
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",

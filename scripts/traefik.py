@@ -1,9 +1,11 @@
 """Traefik v3 rendering of the route table: compose service definitions with router labels.
 
-Production edge (DESIGN.md section 5): routers carry priorities 4/3/2/1, MCP routers pass CORS
-(CLIENTS.md E3), identity-header stripping and ForwardAuth to authd `/verify` (middlewares defined
-on the authd service in `compose/core.yml`); host or path routing is chosen when rendering. The
-generated files land in `compose/generated/` and are included by `docker-compose.yml`.
+Production edge (docs/architecture/overview.md#one-source-of-truth-for-routes): routers carry
+priorities 4/3/2/1, MCP routers pass CORS (client requirement E3 of
+docs/architecture/client-requirements.md), identity-header stripping and ForwardAuth to authd
+`/verify` (middlewares defined on the authd service in `compose/core.yml`); host or path routing is
+chosen when rendering. The generated files land in `compose/generated/` and are included by
+`docker-compose.yml`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from fragments import DATA_TARGET, ROOT, Server, authd_env
 from routes import Route, routes
 
 SIDECAR_PORT = 3000
-# Middlewares applied to every MCP router, in this order: CORS headers (CLIENTS.md E3), client-sent
-# identity headers dropped before authd's are copied, forward-auth, then the client's token dropped.
+# Middlewares applied to every MCP router, in this order: CORS headers (client requirement E3),
+# client-sent identity headers dropped before authd's are copied, forward-auth, then the client's
+# token dropped.
 MCP_MIDDLEWARES = ("mcp-cors@docker", "strip-identity@docker", "mcp-auth@docker", "strip-authorization@docker")
 # Traefik joins every MCP server's own network through this generated service, which its
 # definition in compose/core.yml extends (the list changes with the fragments).
@@ -70,8 +73,8 @@ def traefik_labels(route: Route) -> dict[str, str]:
 
 def preflight_labels(route: Route) -> dict[str, str]:
     """A CORS preflight router in front of an MCP router, to authd, which answers every `OPTIONS`
-    with 204 and the CORS headers of CLIENTS.md E3 (Traefik's CORS middleware answers a preflight
-    itself, but with 200). Priority 3: above the MCP router, below the OAuth paths."""
+    with 204 and the CORS headers of client requirement E3 (Traefik's CORS middleware answers a
+    preflight itself, but with 200). Priority 3: above the MCP router, below the OAuth paths."""
     r = f"traefik.http.routers.{route.id}-preflight"
     return {
         f"{r}.rule": f"{traefik_rule(route)} && Method(`OPTIONS`)",
@@ -95,7 +98,7 @@ def compose_services(server: Server, own_routes: list[Route], routing: str) -> d
         "SIDECAR_LISTEN": f"0.0.0.0:{SIDECAR_PORT}",
         "SIDECAR_SESSION_MODE": server.session_mode,
         "SIDECAR_ALLOWED_HOSTS": host,
-        # Any origin, as the CORS policy says (CLIENTS.md E3): bearer tokens are no ambient
+        # Any origin, as the CORS policy says (client requirement E3): bearer tokens are no ambient
         # credential, and the Host check stops DNS rebinding.
         "SIDECAR_ALLOWED_ORIGINS": "*",
         "LOG_LEVEL": "${LOG_LEVEL:-info}",

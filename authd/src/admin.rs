@@ -1,5 +1,6 @@
-//! The admin CLI (DESIGN §4.3): key generation and rotation, token minting for scripts and CI,
-//! client, token and user management. Output is JSON lines or the single value asked for.
+//! The admin CLI (docs/api/commands.md#authd): key generation and rotation,
+//! token minting for scripts and CI, client, token and user management. Output is JSON lines or the
+//! single value asked for.
 
 use clap::Subcommand;
 use jsonwebtoken::jwk::Jwk;
@@ -97,7 +98,8 @@ pub enum ConsentsCommand {
         #[arg(long, allow_hyphen_values = true)]
         user: Option<String>,
     },
-    /// Forget a user's consent for a client: the next login asks again (DESIGN §4.2).
+    /// Forget a user's consent for a client: the next login asks again
+    /// (docs/architecture/security.md#users-consent-and-allow-lists).
     Revoke {
         #[arg(long, allow_hyphen_values = true)]
         user: String,

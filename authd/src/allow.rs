@@ -1,5 +1,5 @@
-//! Allow lists (DESIGN §4.2): who may log in and use which service. Pure decisions, checked at
-//! login, at refresh and at every `/verify`.
+//! Allow lists (docs/architecture/security.md#users-consent-and-allow-lists): who may log in and
+//! use which service. Pure decisions, checked at login, at refresh and at every `/verify`.
 
 use std::collections::HashMap;
 

@@ -33,6 +33,18 @@ pub enum OAuthError {
     /// RFC 8707 §2: the resource is not one we serve.
     #[error("invalid_target: {0}")]
     InvalidTarget(String),
+    /// RFC 8628 §3.5: the user has not answered yet; poll again.
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled before the interval passed; wait 5 seconds longer from now on.
+    #[error("slow_down")]
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start a new device authorization.
+    #[error("expired_token")]
+    ExpiredToken,
+    /// RFC 8628 §3.5: the user refused (or may not use the server).
+    #[error("access_denied")]
+    AccessDenied,
     /// RFC 7591 §3.2.2.
     #[error("invalid_redirect_uri: {0}")]
     InvalidRedirectUri(String),
@@ -98,6 +110,26 @@ impl IntoResponse for OAuthError {
                 "grant type not supported",
             ),
             OAuthError::InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", d.as_str()),
+            OAuthError::AuthorizationPending => (
+                StatusCode::BAD_REQUEST,
+                "authorization_pending",
+                "the user has not answered yet",
+            ),
+            OAuthError::SlowDown => (
+                StatusCode::BAD_REQUEST,
+                "slow_down",
+                "polling too fast: add 5 seconds to the interval",
+            ),
+            OAuthError::ExpiredToken => (
+                StatusCode::BAD_REQUEST,
+                "expired_token",
+                "the device code expired; start again",
+            ),
+            OAuthError::AccessDenied => (
+                StatusCode::BAD_REQUEST,
+                "access_denied",
+                "the user denied the request",
+            ),
             OAuthError::InvalidRedirectUri(d) => {
                 (StatusCode::BAD_REQUEST, "invalid_redirect_uri", d.as_str())
             }

@@ -1,7 +1,21 @@
 //! HTML pages (consent, errors). Every value shown is escaped (OWASP XSS rule #1): client names,
 //! URIs and messages all come from untrusted input.
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Html;
+
+/// The headers of a page where the user decides something (consent, device code): never cached,
+/// never framed (clickjacking), no script, no other origin's content.
+pub fn protect(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+}
 
 /// Escapes text for HTML element content and double-quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -39,7 +53,7 @@ pub fn error_page(message: &str) -> Html<String> {
     )
 }
 
-/// What the consent page shows (DESIGN §4.2).
+/// What the consent page shows (docs/architecture/security.md#users-consent-and-allow-lists).
 pub struct ConsentView<'a> {
     pub action: &'a str,
     pub csrf: &'a str,
@@ -52,6 +66,9 @@ pub struct ConsentView<'a> {
     /// could claim to be this client, so the page says so (MCP authorization 2026-07-28
     /// "Localhost Redirect URI Risks").
     pub local_only: bool,
+    /// A device authorization (RFC 8628 §5.4): no redirect, and the user must be sure the device
+    /// is theirs, since a code can be sent to them by someone else.
+    pub device: bool,
 }
 
 /// The warning shown for clients whose redirect URIs are all on loopback.
@@ -59,11 +76,25 @@ pub const LOCAL_ONLY_WARNING: &str = "This application receives the permission o
     computer (a localhost address). Allow only if you just started it yourself: any program \
     on this computer can use that name.";
 
+/// The warning shown for a device authorization (RFC 8628 §5.4, remote phishing).
+pub const DEVICE_WARNING: &str = "A device is asking for this access with a code. Allow only \
+    if you started this login yourself and the device is yours: whoever holds it gets your access.";
+
 pub fn consent_page(v: &ConsentView<'_>) -> Html<String> {
+    let (target_label, target) = if v.device {
+        ("Requested by", "a device, with the code you entered")
+    } else {
+        ("Redirects to", v.redirect_host)
+    };
+    let warning = match (v.device, v.local_only) {
+        (true, _) => format!("<p><strong>{}</strong></p>", escape(DEVICE_WARNING)),
+        (false, true) => format!("<p><strong>{}</strong></p>", escape(LOCAL_ONLY_WARNING)),
+        (false, false) => String::new(),
+    };
     let body = format!(
         "<h1>Allow access?</h1>\
          <p>Signed in as <strong>{user}</strong>.</p>\
-         <dl><dt>Application</dt><dd>{client}</dd><dt>Redirects to</dt><dd>{host}</dd>\
+         <dl><dt>Application</dt><dd>{client}</dd><dt>{target_label}</dt><dd>{host}</dd>\
          <dt>MCP server</dt><dd>{resource}</dd><dt>Permissions</dt><dd>{scope}</dd></dl>{warning}\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -71,16 +102,11 @@ pub fn consent_page(v: &ConsentView<'_>) -> Html<String> {
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
         user = escape(v.user),
         client = escape(v.client_name),
-        host = escape(v.redirect_host),
+        host = escape(target),
         resource = escape(v.resource),
         scope = escape(v.scope),
         action = escape(v.action),
         csrf = escape(v.csrf),
-        warning = if v.local_only {
-            format!("<p><strong>{}</strong></p>", escape(LOCAL_ONLY_WARNING))
-        } else {
-            String::new()
-        },
     );
     page("Allow access?", &body)
 }
@@ -102,6 +128,7 @@ mod tests {
             resource: payload,
             scope: payload,
             local_only: true,
+            device: false,
         })
         .0;
         assert!(!html.contains("<script>"));

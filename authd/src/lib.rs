@@ -1,5 +1,6 @@
-//! authd: the gateway's OAuth 2.1 authorization server and forward-auth verifier (DESIGN §4 of
-//! the project's architecture; `authd/CONTRACT.md` is what the rest of the gateway relies on).
+//! authd: the gateway's OAuth 2.1 authorization server and forward-auth verifier
+//! (docs/architecture/overview.md#three-roles, docs/api/endpoints.md#authd; `authd/CONTRACT.md` is
+//! what the rest of the gateway relies on).
 //!
 //! A library so that the binary (`src/main.rs`, only the command line) and fuzz targets share one
 //! implementation: the pure parsing functions are reachable from outside, e.g.

@@ -2,9 +2,10 @@
 //! the derivation of the resource a request targets from the edge's forwarded headers.
 //!
 //! RFC 8707 §2: the resource is an absolute URI without fragment; we compare normalised forms
-//! (lower-case scheme and host, default port dropped, no trailing slash; CLIENTS.md P2, Z3).
+//! (lower-case scheme and host, default port dropped, no trailing slash; client requirements P2, Z3
+//! of docs/architecture/client-requirements.md).
 
-/// How MCP services are addressed (DESIGN §5).
+/// How MCP services are addressed (docs/guides/clients.md#the-url-of-a-server).
 #[derive(Debug, Clone)]
 pub enum Routing {
     /// One origin: `${public_url}/<name>/mcp`, issuer `public_url`.
@@ -85,8 +86,8 @@ impl Resources {
         ))
     }
 
-    /// The service addressed by a forwarded request (DESIGN §4.4): the resource is built only from
-    /// `X-Forwarded-Proto/Host/Uri` and must be a configured resource.
+    /// The service addressed by a forwarded request (docs/api/endpoints.md#verify-in-detail): the
+    /// resource is built only from `X-Forwarded-Proto/Host/Uri` and must be a configured resource.
     pub fn service_forwarded(&self, proto: &str, host: &str, uri: &str) -> Option<&str> {
         let path = uri.split(['?', '#']).next().unwrap_or("");
         let (by_path, by_host);

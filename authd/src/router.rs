@@ -1,5 +1,6 @@
 //! Every route of authd in one function, plus the layers every request passes: request ids and
-//! the request span, CORS (CLIENTS.md E3), and the body size limit (413).
+//! the request span, CORS (client requirement E3 of docs/architecture/client-requirements.md), and
+//! the body size limit (413).
 
 use std::time::Instant;
 
@@ -14,7 +15,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tracing::Instrument;
 
 use crate::error::json_error;
-use crate::oauth::{authorize, callback, consent, introspect, metadata, register, revoke, token};
+use crate::oauth::{
+    authorize, callback, consent, device, introspect, metadata, register, revoke, token,
+};
 use crate::state::AppState;
 use crate::{status_page, verify};
 
@@ -48,6 +51,14 @@ pub fn router(app: AppState) -> Router {
         .route("/authorize", get(authorize::authorize))
         .route("/callback", get(callback::callback))
         .route("/consent", post(consent::decide))
+        .route(
+            "/device_authorization",
+            post(device::authorization::device_authorization),
+        )
+        .route(
+            "/device",
+            get(device::verification::show).post(device::verification::submit),
+        )
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
         .route("/introspect", post(introspect::introspect))
@@ -87,7 +98,7 @@ async fn not_found() -> Response {
 
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name";
 
-/// CLIENTS.md E3: any origin, no credentials; `OPTIONS` answers 204 without a token.
+/// Client requirement E3: any origin, no credentials; `OPTIONS` answers 204 without a token.
 async fn cors(req: Request, next: Next) -> Response {
     let mut resp = if req.method() == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()

@@ -1,4 +1,5 @@
-//! `/verify`: the edge's forward-auth target, called for every MCP request (DESIGN §4.4).
+//! `/verify`: the edge's forward-auth target, called for every MCP request
+//! (docs/api/endpoints.md#verify-in-detail).
 //!
 //! Hot path: the decoding key is cached, the allow lists are in memory, and Redis is asked once
 //! (a pipeline: is the token id still live, is the user disabled). Redis down is 503, never a pass.
@@ -44,7 +45,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-/// What the edge copies from a 200 (DESIGN §4.4), in this order.
+/// What the edge copies from a 200 (docs/api/endpoints.md#verify-in-detail), in this order.
 const COPIED: [HeaderName; 4] = [
     HeaderName::from_static("x-user-id"),
     HeaderName::from_static("x-user-name"),
@@ -168,7 +169,7 @@ async fn check(
     Ok(verified)
 }
 
-/// 200 with every header the edge copies, always present (DESIGN §4.4).
+/// 200 with every header the edge copies, always present (docs/api/endpoints.md#verify-in-detail).
 fn allowed(user: &str, name: &str, client: &str, scopes: &str) -> Response {
     let mut h = HeaderMap::with_capacity(RESPONSE_HEADERS);
     for (header, v) in COPIED.into_iter().zip([user, name, client, scopes]) {
@@ -194,7 +195,8 @@ pub async fn verify(State(app): State<AppState>, headers: HeaderMap) -> Response
         return refuse(&VerifyError::NoService, None);
     };
     // A CORS preflight carries no credentials (Fetch standard §4.8); it reaches no MCP method,
-    // so it passes anonymously (CLIENTS.md E3: OPTIONS without a token answers 204).
+    // so it passes anonymously (client requirement E3 of docs/architecture/client-requirements.md:
+    // OPTIONS without a token answers 204).
     if header_str(&headers, &X_FORWARDED_METHOD).is_some_and(|m| m.eq_ignore_ascii_case("OPTIONS"))
     {
         return allowed("", "", "", "");

@@ -108,8 +108,9 @@ async fn mint_refuses_an_unknown_resource() {
     assert!(out.stdout.is_empty());
 }
 
-/// Host routing (DESIGN §5): issuer `https://auth.${BASE_DOMAIN}`, resource
-/// `https://mcp-<name>.${BASE_DOMAIN}/mcp`, both derived from the forwarded headers.
+/// Host routing (docs/architecture/overview.md#one-source-of-truth-for-routes): issuer
+/// `https://auth.${BASE_DOMAIN}`, resource `https://mcp-<name>.${BASE_DOMAIN}/mcp`, both derived
+/// from the forwarded headers.
 #[tokio::test]
 async fn host_routing_metadata_and_verify() {
     let stack = Stack::with(&[("ROUTING", "host"), ("BASE_DOMAIN", "example.test")]).await;
@@ -126,7 +127,8 @@ async fn host_routing_metadata_and_verify() {
     };
     let m = prm("/.well-known/oauth-protected-resource/mcp").await;
     assert_eq!(m["resource"], "https://mcp-memory.example.test/mcp");
-    // CLIENTS.md P1: a host that carries a single resource also answers at the root path.
+    // Client requirement P1 (docs/architecture/client-requirements.md): a host that carries a
+    // single resource also answers at the root path.
     assert_eq!(prm("/.well-known/oauth-protected-resource").await, m);
     assert_eq!(
         m["authorization_servers"],
@@ -173,7 +175,8 @@ async fn ids_starting_with_a_dash_are_values_not_options() {
     stack.cli(&["tokens", "revoke", "-Xq3vYk8Lrj0t4Fb7eMZ0aQ"]);
 }
 
-/// DESIGN §4.2: consent is remembered and revocable; after revocation the next login asks again.
+/// docs/architecture/security.md#users-consent-and-allow-lists: consent is remembered and
+/// revocable; after revocation the next login asks again.
 #[tokio::test]
 async fn revoked_consent_is_asked_again() {
     let stack = Stack::start().await;
@@ -205,9 +208,10 @@ fn jti_of(token: &str) -> String {
         .to_owned()
 }
 
-/// DESIGN §4.3 `user_tokens:{user}`: one user's access tokens and refresh families are listed
-/// and revoked from its index (no keyspace scan), and the revocation holds on the next /verify
-/// and the next refresh, without touching another user's tokens.
+/// The `user_tokens:{user}` index (docs/architecture/security.md#what-redis-holds): one user's
+/// access tokens and refresh families are listed and revoked from its index (no keyspace scan),
+/// and the revocation holds on the next /verify and the next refresh, without touching another
+/// user's tokens.
 #[tokio::test]
 async fn tokens_of_one_user_are_listed_and_revoked_together() {
     let stack = Stack::start().await;

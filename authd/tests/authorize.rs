@@ -1,6 +1,7 @@
-//! `/authorize` (OAuth 2.1 §4.1.1, RFC 8707, RFC 9207; CLIENTS.md Z1-Z4): no redirect on a bad
-//! client or redirect URI, errors redirected with `state` and `iss` otherwise, PKCE S256 required,
-//! `resource` required and normalised, `state` verbatim, escaped output everywhere.
+//! `/authorize` (OAuth 2.1 §4.1.1, RFC 8707, RFC 9207; client requirements Z1-Z4 of
+//! docs/architecture/client-requirements.md): no redirect on a bad client or redirect URI, errors
+//! redirected with `state` and `iss` otherwise, PKCE S256 required, `resource` required and
+//! normalised, `state` verbatim, escaped output everywhere.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

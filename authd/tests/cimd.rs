@@ -1,4 +1,5 @@
-//! Client ID Metadata Documents (CLIENTS.md C1, C2): the test serves a real document over HTTP on
+//! Client ID Metadata Documents (client requirements C1, C2 of
+//! docs/architecture/client-requirements.md): the test serves a real document over HTTP on
 //! loopback, which authd fetches only with its test-only switch (off by default: the SSRF guard
 //! refuses loopback and plain http).
 #![allow(clippy::unwrap_used, clippy::expect_used)]

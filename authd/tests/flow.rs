@@ -10,7 +10,8 @@ use common::jwt::{self, now};
 use common::{ALICE, BOB, Stack, header};
 use serde_json::Value;
 
-/// Checks a successful token response (RFC 6749 §5.1, CLIENTS.md T1) and returns it.
+/// Checks a successful token response (RFC 6749 §5.1, client requirement T1 of
+/// docs/architecture/client-requirements.md) and returns it.
 async fn ok_tokens(resp: reqwest::Response) -> Value {
     assert_eq!(resp.status(), 200);
     assert!(header(&resp, "cache-control").contains("no-store"));
@@ -95,7 +96,7 @@ async fn logged_in(method: &str) -> (Stack, Client, Value) {
 async fn refresh_rotates_and_keeps_the_resource() {
     let (stack, client, t) = logged_in("none").await;
     let r1 = t["refresh_token"].as_str().unwrap();
-    // CLIENTS.md T2: no `resource` in the refresh request keeps the grant's resource.
+    // Client requirement T2: no `resource` in the refresh request keeps the grant's resource.
     let t2 = ok_tokens(stack.refresh(&client, r1).await).await;
     let r2 = t2["refresh_token"].as_str().unwrap();
     assert_ne!(r1, r2, "refresh token not rotated");
@@ -115,7 +116,7 @@ async fn refresh_by_another_client_is_invalid_grant_and_does_not_consume() {
     assert_eq!(resp.status(), 400);
     let e: Value = resp.json().await.unwrap();
     assert_eq!(e["error"], "invalid_grant");
-    // CLIENTS.md T3: a failed validation never consumes the token.
+    // Client requirement T3: a failed validation never consumes the token.
     ok_tokens(stack.refresh(&client, r1).await).await;
 }
 
@@ -326,7 +327,8 @@ async fn upstream_denial_reaches_the_client_as_access_denied() {
     assert!(End::param(&url, "code").is_none());
 }
 
-/// DESIGN §4.1: the allow list is checked again at refresh, so a removed user cannot renew.
+/// The allow list is checked again at refresh, so a removed user cannot renew
+/// (docs/architecture/security.md#users-consent-and-allow-lists).
 #[tokio::test]
 async fn refresh_of_a_removed_user_is_invalid_grant() {
     let mut stack = Stack::start().await;

@@ -1,5 +1,5 @@
-//! The shape of authd's source (house style): no import cycles between modules, and files that
-//! stay small. Reads `authd/src` as text: every `crate::`, `super::` and `self::` path (outside
+//! The shape of authd's source: no import cycles between modules, and files small enough to read
+//! whole. Reads `authd/src` as text: every `crate::`, `super::` and `self::` path (outside
 //! the trailing `#[cfg(test)]` module) is an edge from its module to the module it names; two
 //! sibling modules that depend on each other, directly or through others, are a cycle.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Lines a source file may have (the house style says "about 400").
+/// Lines a source file may have: about 400, so that a module is read in one sitting.
 const MAX_LINES: usize = 420;
 
 type Module = Vec<String>;

@@ -1,5 +1,6 @@
-//! Discovery documents and CORS: RFC 8414 authorization-server metadata (CLIENTS.md A1, A2), RFC 9728
-//! protected-resource metadata (P1, P2), the JWKS (RFC 7517) and the CORS rules browser clients need (E3).
+//! Discovery documents and CORS: RFC 8414 authorization-server metadata (client requirements A1, A2
+//! of docs/architecture/client-requirements.md), RFC 9728 protected-resource metadata (P1, P2), the
+//! JWKS (RFC 7517) and the CORS rules browser clients need (E3).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -40,7 +41,7 @@ async fn authorization_server_metadata_has_every_required_field() {
         grants.contains(&"authorization_code") && grants.contains(&"refresh_token"),
         "{grants:?}"
     );
-    // OAuth 2.1 §4.1.1: S256 only, never `plain` (CLIENTS.md Z1).
+    // OAuth 2.1 §4.1.1: S256 only, never `plain` (client requirement Z1).
     assert_eq!(strings(&m["code_challenge_methods_supported"]), ["S256"]);
     let methods = strings(&m["token_endpoint_auth_methods_supported"]);
     for method in [
@@ -90,14 +91,15 @@ async fn protected_resource_metadata_names_the_exact_resource() {
                 "/.well-known/oauth-protected-resource/{service}/mcp"
             ))
             .await;
-        // CLIENTS.md P2: byte-equal to the URL the user pastes, exactly one authorization server.
+        // Client requirement P2: byte-equal to the URL the user pastes, exactly one authorization
+        // server.
         assert_eq!(m["resource"], stack.resource(service).as_str());
         assert_eq!(
             strings(&m["authorization_servers"]),
             [stack.issuer().as_str()]
         );
         // MCP authorization 2026-07-28 "Refresh Tokens": the resource does not list
-        // `offline_access`; the authorization server's metadata does (CLIENTS.md A2).
+        // `offline_access`; the authorization server's metadata does (client requirement A2).
         assert_eq!(strings(&m["scopes_supported"]), ["mcp"], "{m}");
         assert_eq!(strings(&m["bearer_methods_supported"]), ["header"]);
     }
@@ -145,8 +147,8 @@ async fn health_is_ok_with_redis_and_key() {
     assert_eq!(resp.status(), 200);
 }
 
-/// CLIENTS.md E3: every public route answers CORS preflights without a token (204) and exposes the
-/// headers MCP clients read.
+/// Client requirement E3: every public route answers CORS preflights without a token (204) and
+/// exposes the headers MCP clients read.
 #[tokio::test]
 async fn cors_preflight_on_every_public_route() {
     let stack = Stack::start().await;
@@ -213,7 +215,7 @@ async fn cors_headers_on_actual_responses_expose_www_authenticate() {
     }
 }
 
-/// CLIENTS.md E1: discovery never redirects (clients do not follow 30x there).
+/// Client requirement E1: discovery never redirects (clients do not follow 30x there).
 #[tokio::test]
 async fn discovery_never_redirects() {
     let stack = Stack::start().await;

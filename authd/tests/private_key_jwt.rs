@@ -1,8 +1,9 @@
 //! `private_key_jwt` client authentication (RFC 7523 §2.2, §3; OpenID Connect Core §9), as
-//! ChatGPT uses it (CLIENTS.md C4): the client's Client ID Metadata Document names a `jwks_uri`,
-//! authd fetches the keys through its SSRF guard and verifies a signed assertion at `/token`,
-//! `/revoke` and `/introspect`, each `jti` once, `aud` naming authd. Documents and keys are served
-//! for real on loopback (the test-only switch lets authd fetch them).
+//! ChatGPT uses it (client requirement C4 of docs/architecture/client-requirements.md): the
+//! client's Client ID Metadata Document names a `jwks_uri`, authd fetches the keys through its SSRF
+//! guard and verifies a signed assertion at `/token`, `/revoke` and `/introspect`, each `jti` once,
+//! `aud` naming authd. Documents and keys are served for real on loopback (the test-only switch
+//! lets authd fetch them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,5 +1,5 @@
 //! Dynamic client registration (RFC 7591) and its management protocol (RFC 7592), with the rules
-//! real clients need (CLIENTS.md D1-D3).
+//! real clients need (client requirements D1-D3 of docs/architecture/client-requirements.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -237,7 +237,8 @@ async fn rfc7592_update_with_a_bad_redirect_uri_is_rejected() {
     assert_eq!(e["error"], "invalid_redirect_uri");
 }
 
-/// CLIENTS.md D3: a deleted client is `invalid_client` at /token, even with a valid refresh token.
+/// Client requirement D3: a deleted client is `invalid_client` at /token, even with a valid refresh
+/// token.
 #[tokio::test]
 async fn deleted_client_is_invalid_client_at_token() {
     let stack = Stack::start().await;
@@ -258,8 +259,9 @@ async fn deleted_client_is_invalid_client_at_token() {
     assert_eq!(e["error"], "invalid_client");
 }
 
-/// DESIGN §4.3: a leaked Redis dump grants nothing: no secret, registration token, code or refresh
-/// token is stored in clear, and every key but clients and the admin set expires.
+/// A leaked Redis dump grants nothing
+/// (docs/architecture/security.md#what-a-stolen-redis-dump-yields): no secret, registration token,
+/// code or refresh token is stored in clear, and every key but clients and the admin set expires.
 #[tokio::test]
 async fn redis_holds_only_hashes_and_every_key_expires() {
     let stack = Stack::start().await;

@@ -1,6 +1,7 @@
-//! `X-Request-Id` (DESIGN §6): authd takes the incoming id (or makes one), puts it in every log
-//! line of the request, and returns it on every answer, `/verify`'s included, so the edge can copy
-//! it to the MCP request with the identity headers and the sidecar logs the same id.
+//! `X-Request-Id` (docs/guides/operations.md#logs): authd takes the incoming id (or makes one),
+//! puts it in every log line of the request, and returns it on every answer, `/verify`'s included,
+//! so the edge can copy it to the MCP request with the identity headers and the sidecar logs the
+//! same id.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

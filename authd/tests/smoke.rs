@@ -214,8 +214,9 @@ async fn discovery_registration_jwks_verify_and_rotation() {
         "{www}"
     );
 
-    // CLIENTS.md C3: the pinned document stands in for an unreachable one: the client is known
-    // (its redirect URI is checked), while an unknown URL client is not.
+    // Client requirement C3 (docs/architecture/client-requirements.md): the pinned document stands
+    // in for an unreachable one: the client is known (its redirect URI is checked), while an
+    // unknown URL client is not.
     let page = authorize_page(&http, &base, PINNED_CLIENT, "https://evil.example/cb").await;
     assert!(page.contains("redirect_uri is not registered"), "{page}");
     let page = authorize_page(

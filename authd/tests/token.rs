@@ -1,6 +1,6 @@
-//! `/token` (OAuth 2.1 §3.2, §4.1.3, §4.3; RFC 6749 §5.2; CLIENTS.md T1-T3): PKCE, code binding and
-//! single use, replay, refresh rotation with family revocation and grace window, client
-//! authentication and error format.
+//! `/token` (OAuth 2.1 §3.2, §4.1.3, §4.3; RFC 6749 §5.2; client requirements T1-T3 of
+//! docs/architecture/client-requirements.md): PKCE, code binding and single use, replay, refresh
+//! rotation with family revocation and grace window, client authentication and error format.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,4 +1,5 @@
-//! `/verify`, the forward-auth hot path (DESIGN §4.4, CLIENTS.md M1, M2): challenges, audience,
+//! `/verify`, the forward-auth hot path (docs/api/endpoints.md#verify-in-detail, client
+//! requirements M1, M2 of docs/architecture/client-requirements.md): challenges, audience,
 //! signature and time checks, forgeries, revocation and user removal. Every token a test forges is
 //! matched by a positive control signed the same way that passes, so a pass is never an accident.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -139,7 +139,8 @@ async fn run(
     let warm_pool = Arc::new(WarmPool::new(spec.clone(), warm));
     let hub = Arc::new(Hub::default());
     let shared = config.shared.then(|| {
-        // Initialized without client capabilities: no server-to-client requests (DESIGN §3.3).
+        // Initialized without client capabilities: no server-to-client requests
+        // (docs/architecture/overview.md#children).
         let settings = PoolSettings {
             size: config.shared_pool,
             label: "shared".to_owned(),

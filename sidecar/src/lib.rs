@@ -4,12 +4,14 @@
 //!
 //! Modules by protocol layer: `http` (server, router, bodies), `protocol` (the wire format, pure),
 //! `child` (one stdio server process), `pool` (where children come from), `legacy` (the
-//! session-based revisions), `modern` (the stateless revision); `app` wires them together.
+//! session-based revisions), `modern` (the stateless revision); `app` wires them together. `connect` is the client side:
+//! a stdio MCP client bridged to a gateway URL, with OAuth.
 
 pub mod app;
 pub mod child;
 pub mod clock;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod health;
 pub mod http;

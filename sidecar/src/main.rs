@@ -1,6 +1,7 @@
 //! The `sidecar` command line: `sidecar serve [OPTIONS] -- CMD [ARGS...]` runs the bridge
-//! (`sidecar::app`); `sidecar healthcheck --url URL` exits 0 when `/health` answers 200 (for Docker
-//! HEALTHCHECK: images have no curl).
+//! (`sidecar::app`); `sidecar connect URL` bridges a stdio MCP client to a gateway URL
+//! (`sidecar::connect`); `sidecar healthcheck --url URL` exits 0 when `/health` answers 200 (for
+//! Docker HEALTHCHECK: images have no curl).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Serve MCP over Streamable HTTP in front of `-- CMD [ARGS...]`.
     Serve(Box<ServeArgs>),
+    /// Bridge a stdio MCP client to the gateway's MCP server at URL (with OAuth login).
+    Connect(Box<sidecar::connect::args::ConnectArgs>),
     /// Exit 0 when the health endpoint answers 200, else 1.
     Healthcheck {
         #[arg(
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EX_USAGE)
             }
         },
+        Command::Connect(args) => sidecar::connect::main(*args, &from_dotenv),
         Command::Healthcheck { url, timeout_secs } => {
             match health::check(&url, Duration::from_secs(timeout_secs)) {
                 Ok(true) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
-//! Children that misbehave (DESIGN §3.3): real processes from `tests/fixtures/faulty_server.py`
-//! that crash mid-request, flood stderr, print one 10 MiB line, never answer or print garbage.
+//! Children that misbehave (docs/architecture/overview.md#children): real processes from
+//! `tests/fixtures/faulty_server.py` that crash mid-request, flood stderr, print one 10 MiB line,
+//! never answer or print garbage.
 //! After each: the pending request got a JSON-RPC answer, the sidecar still serves, and no child
 //! process is left behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -149,8 +150,9 @@ async fn child_that_never_answers_times_out_and_is_cancelled() {
     let idle = sc.steady_children().await;
     let session = sc.initialize(V_2025_11_25).await;
     error_within(&session, 3, Duration::from_secs(30), "timeout").await;
-    // On expiry the child gets notifications/cancelled for the request (DESIGN §3.3; MCP
-    // "Cancellation"): the fixture records it in the marker file.
+    // On expiry the child gets notifications/cancelled for the request
+    // (docs/architecture/overview.md#children; MCP "Cancellation"): the fixture records it in the
+    // marker file.
     let start = Instant::now();
     while !marker.exists() {
         assert!(
@@ -198,8 +200,9 @@ async fn child_that_never_answers_times_out_and_is_cancelled() {
 #[tokio::test]
 async fn garbage_on_stdout_fails_the_request_and_ends_the_session() {
     // MCP 2025-11-25 "Transports" > stdio: the server MUST NOT write anything to stdout that is not
-    // a valid MCP message; DESIGN §3.3: a child that breaks the protocol fails its pending requests
-    // at once and its session ends. The timeout is long so that a timeout answer cannot pass.
+    // a valid MCP message; docs/architecture/overview.md#children: a child that breaks the protocol
+    // fails its pending requests at once and its session ends. The timeout is long so that a
+    // timeout answer cannot pass.
     let sc = sidecar(fixture("garbage"))
         .env("SIDECAR_REQUEST_TIMEOUT_SECS", 20)
         .start()

@@ -1,5 +1,7 @@
-//! Bad input and refused requests on the MCP endpoint (DESIGN §3.2, §3.4; MCP 2025-11-25,
-//! Transports: "Streamable HTTP", "Session Management", "Protocol Version Header"; CLIENTS M3, M4):
+//! Bad input and refused requests on the MCP endpoint (docs/architecture/overview.md#protocol-eras,
+//! docs/architecture/security.md#who-trusts-whom; MCP 2025-11-25, Transports: "Streamable HTTP",
+//! "Session Management", "Protocol Version Header"; client requirements M3, M4
+//! (docs/architecture/client-requirements.md)):
 //! missing or foreign sessions, version header, malformed JSON, content type, Origin/Host, methods.
 //! After each, the sidecar still serves and no child beyond the idle pools is left.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -88,7 +90,7 @@ async fn protocol_version_header_rules() {
     let sc = sidecar(fixture("echo")).start().await;
     let session = sc.initialize(V_2025_11_25).await;
     let ping = request_body(json!(5), "ping", json!({}));
-    // Absent: accepted (VS Code sends none after initialize, CLIENTS M3).
+    // Absent: accepted (VS Code sends none after initialize, client requirement M3).
     let absent = sc
         .post_raw(&ping)
         .header("mcp-session-id", &session.id)
@@ -233,7 +235,8 @@ async fn wrong_method_is_405_and_unknown_path_404() {
     let post_health = sc.client.post(sc.url("/health")).send().await.unwrap();
     assert_eq!(post_health.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(sc.get_status("/nope").await, StatusCode::NOT_FOUND);
-    // GET and DELETE without a legacy session: 405 (DESIGN §3.2, modern era).
+    // GET and DELETE without a legacy session: 405 (modern era,
+    // docs/api/endpoints.md#the-mcp-endpoint).
     let get = sc
         .client
         .get(sc.mcp())

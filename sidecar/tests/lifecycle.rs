@@ -1,4 +1,5 @@
-//! Start-up and lifetime of the sidecar process (issue 2 items 2-3; DESIGN §3, §3.1, §3.3, §6):
+//! Start-up and lifetime of the sidecar process (issue 2 items 2-3; docs/api/endpoints.md#sidecar,
+//! docs/architecture/overview.md#children, docs/api/configuration.md):
 //! every invalid setting reported at once with exit code 64, `/health` backed by a real probe
 //! (503 while no child can answer), `sidecar healthcheck`, idle sessions ending.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -153,7 +154,7 @@ async fn idle_sessions_end_and_active_ones_stay() {
     let idle = sc.steady_children().await;
     let active = sc.initialize(V_2025_11_25).await;
     let quiet = sc.initialize(V_2025_11_25).await;
-    // An open standalone stream is not client activity (DESIGN §3.3).
+    // An open standalone stream is not client activity (docs/architecture/overview.md#children).
     let stream = quiet.get().send().await.unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
     // Keep one session busy for 5 s; the other gets no request (timeout 2 s, reaper every >= 1 s).

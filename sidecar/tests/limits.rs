@@ -1,6 +1,7 @@
-//! Named limits and concurrency (DESIGN §3.3, STYLE rule 7): sessions (503 + Retry-After), sessions
-//! per user, body size (413), line size, concurrent requests per session, and id remapping under
-//! 200 concurrent requests that reuse the same client ids.
+//! Named limits and concurrency (docs/architecture/overview.md#children: every limit is named,
+//! configured and documented): sessions (503 + Retry-After), sessions per user, body size (413),
+//! line size, concurrent requests per session, and id remapping under 200 concurrent requests that
+//! reuse the same client ids.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -70,6 +71,49 @@ async fn sessions_per_user_are_limited() {
     let bob = sc.initialize_as(V_2025_11_25, Some("bob")).await;
     assert_eq!(bob.request("ping", json!({})).await["result"], json!({}));
     sc.assert_clean(&[&alice, &bob], idle).await;
+}
+
+/// A proxy in front (Traefik) sends a body in full before it reads the answer: a refused body is
+/// read to its end (within bounds) so that the 413 reaches it instead of a reset connection, which
+/// it would report as 502. Sent over a raw socket, the way such a proxy writes.
+#[tokio::test]
+async fn a_refused_body_is_read_to_its_end_before_the_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sc = sidecar(fixture("echo"))
+        .env("SIDECAR_MAX_BODY_BYTES", 4096)
+        .start()
+        .await;
+    let session = sc.initialize(V_2025_11_25).await;
+    // Far more than the socket buffers hold: without the discard the write fails on the reset.
+    let body = vec![b'x'; 16 << 20];
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMcp-Session-Id: {}\r\n\
+         MCP-Protocol-Version: {V_2025_11_25}\r\nContent-Length: {}\r\n\r\n",
+        sc.port,
+        session.id,
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", sc.port))
+        .await
+        .unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket
+        .write_all(&body)
+        .await
+        .expect("the whole refused body is taken");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = within(ANSWER_WITHIN, "413 head", socket.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(n > 0, "closed before an answer: {answer:?}");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    sc.assert_still_serves().await;
 }
 
 #[tokio::test]

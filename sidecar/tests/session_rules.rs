@@ -1,7 +1,9 @@
-//! The life of a legacy-era session on the MCP endpoint (DESIGN §3.2; MCP 2025-11-25 "Lifecycle",
-//! Transports: "Streamable HTTP", "Session Management"; CLIENTS M3): initialize for every revision,
-//! 202 for notifications and responses, JSON or SSE by `Accept`, batches only in 2025-03-26,
-//! DELETE, and what a modern (2026-07-28) client gets.
+//! The life of a legacy-era session on the MCP endpoint
+//! (docs/architecture/overview.md#protocol-eras; MCP 2025-11-25 "Lifecycle", Transports:
+//! "Streamable HTTP", "Session Management"; client requirement M3
+//! (docs/architecture/client-requirements.md)): initialize for every revision, 202 for
+//! notifications and responses, JSON or SSE by `Accept`, batches only in 2025-03-26, DELETE, and
+//! what a modern (2026-07-28) client gets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -16,7 +18,8 @@ async fn initialize_creates_a_session_for_every_legacy_revision() {
     let mut ids = Vec::new();
     for version in [V_2025_03_26, V_2025_06_18, V_2025_11_25] {
         let session = sc.initialize(version).await;
-        // >= 128 bits from a CSPRNG, URL-safe (DESIGN §3.2; spec: visible ASCII only).
+        // >= 128 bits from a CSPRNG, URL-safe (docs/api/endpoints.md#the-mcp-endpoint; spec:
+        // visible ASCII only).
         assert!(
             session.id.len() >= 22,
             "session id too short: {}",

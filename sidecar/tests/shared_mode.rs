@@ -1,5 +1,6 @@
-//! `SIDECAR_SESSION_MODE=shared` (DESIGN §3.3): legacy sessions are virtual over a shared pool of
-//! children the sidecar initialized itself; plus the answer framing rules that differ by revision.
+//! `SIDECAR_SESSION_MODE=shared` (docs/architecture/overview.md#children): legacy sessions are
+//! virtual over a shared pool of children the sidecar initialized itself; plus the answer framing
+//! rules that differ by revision.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,7 +1,8 @@
 //! SSE behaviour of the MCP endpoint (MCP 2025-11-25 "Streamable HTTP": sending messages, listening
-//! for messages, resumability; DESIGN §3.2): priming event, progress routed by `progressToken`,
-//! sampling and elicitation round trips answered by POSTing the response, the standalone GET
-//! stream with its queue, `Last-Event-ID` resumption and keep-alive comments.
+//! for messages, resumability; docs/architecture/overview.md#protocol-eras): priming event,
+//! progress routed by `progressToken`, sampling and elicitation round trips answered by POSTing the
+//! response, the standalone GET stream with its queue, `Last-Event-ID` resumption and keep-alive
+//! comments.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -201,7 +202,8 @@ async fn next_log(stream: &mut SseStream) -> Value {
 #[tokio::test]
 async fn standalone_get_stream_with_queue() {
     // The conformance fixture answers logging/setLevel and then logs without a related request:
-    // an unsolicited message for the standalone stream (DESIGN §3.2).
+    // an unsolicited message for the standalone stream
+    // (docs/architecture/overview.md#protocol-eras).
     let sc = sidecar(conformance_server()).start().await;
     let session = sc.initialize(V_2025_11_25).await;
     // Before any GET: the message is queued until a stream opens.
@@ -282,8 +284,71 @@ async fn last_event_id_resumes_a_broken_request_stream() {
 }
 
 #[tokio::test]
+async fn a_quick_answer_is_resumed_from_its_priming_event() {
+    // The whole stream (priming event and answer) goes out in one write; a client whose connection
+    // broke after the priming event resumes from it and still gets the answer (found by the soak
+    // test: the stream was forgotten once written, and the GET opened the standalone stream).
+    let sc = sidecar(everything()).start().await;
+    let session = sc.initialize(V_2025_11_25).await;
+    let echo = request_body(
+        json!(7),
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "resumed"}}),
+    );
+    let mut stream = session.post_sse(&echo).await;
+    let answer = stream
+        .next_within(EVENT_WITHIN, "the answer")
+        .await
+        .expect("the answer");
+    drop(stream);
+    // The priming event before it is `<stream>-0` (the test client skips events without data).
+    let id = answer.id.clone().unwrap();
+    let (stream_id, seq) = id.split_once('-').unwrap();
+    assert_eq!(seq, "1", "{answer:?}");
+    let resp = session
+        .get()
+        .header("last-event-id", format!("{stream_id}-0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "GET with Last-Event-ID");
+    let mut resumed = SseStream::new(resp);
+    let answer = loop {
+        let event = resumed
+            .next_within(EVENT_WITHIN, "replayed answer")
+            .await
+            .expect("the replayed answer");
+        if !event.data.is_empty() {
+            break event.json();
+        }
+    };
+    assert_eq!(answer["id"], 7, "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "Echo: resumed");
+}
+
+#[tokio::test]
+async fn last_event_id_of_a_stream_the_session_does_not_hold_is_refused() {
+    // Not the standalone stream instead: the client would wait there for an answer that never comes.
+    let sc = sidecar(everything()).start().await;
+    let session = sc.initialize(V_2025_11_25).await;
+    let resp = session
+        .get()
+        .header("last-event-id", "999-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    // The session still serves, and its standalone stream is free.
+    let resp = session.get().send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn standalone_queue_is_bounded() {
-    // Five unsolicited messages before any GET, with room for two (DESIGN §3.2: bounded queue).
+    // Five unsolicited messages before any GET, with room for two
+    // (`SIDECAR_STANDALONE_QUEUE`, docs/api/configuration.md: a bounded queue).
     let sc = sidecar(conformance_server())
         .env("SIDECAR_STANDALONE_QUEUE", 2)
         .start()

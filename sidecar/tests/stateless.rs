@@ -313,7 +313,8 @@ async fn each_user_gets_children_of_their_own_ended_when_idle() {
 }
 
 /// Shared mode: every user's stateless requests go to the shared pool; children ask no client for
-/// input there (DESIGN §3.3), so such a request is refused to the child, never sent to a client.
+/// input there (docs/architecture/overview.md#children), so such a request is refused to the child,
+/// never sent to a client.
 #[tokio::test]
 async fn shared_mode_serves_stateless_requests_from_the_shared_pool() {
     let sc = sidecar(conformance_server())

@@ -65,7 +65,7 @@ def test_every_sidecar_route_is_in_the_endpoint_reference():
     source = (ROOT / "sidecar" / "src" / "http" / "route.rs").read_text()
     routes = set(re.findall(r'"(/[a-z][a-z0-9/_-]*)"', source))
     mcp_path = re.search(r'env = "SIDECAR_MCP_PATH", default_value = "([^"]+)"',
-                         (ROOT / "sidecar" / "src" / "config.rs").read_text())
+                         (ROOT / "sidecar" / "src" / "config" / "args.rs").read_text())
     routes.add(mcp_path.group(1) if mcp_path else "/mcp")
     assert {"/health", "/metrics", "/mcp"} <= routes
     assert not missing([f"`{r}`" for r in routes], reference_section("sidecar"))

@@ -2,7 +2,8 @@
 the upstream OpenID Connect provider and approves consent pages, by submitting the real HTML forms
 the servers render (no shortcut into either server).
 
-It stops at the first redirect to the client's redirect URI and returns that URL's query.
+It stops at the first redirect to the client's redirect URI and returns that URL's query; without
+a redirect URI (the device verification of RFC 8628 section 3.3), at the first page without a form.
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ class LoginFailed(AssertionError):
     pass
 
 
-async def authorize(url: str, redirect_uri: str, login: str, password: str,
+async def authorize(url: str, redirect_uri: str | None, login: str, password: str,
                     approve: bool = True) -> dict[str, str]:
-    """Drive `url` (the client's authorization request) to the redirect back to `redirect_uri`."""
+    """Drive `url` (the client's authorization request) to the redirect back to `redirect_uri`,
+    or with `redirect_uri=None` to the final page, returned as `{"status": ..., "page": ...}`."""
     async with httpx.AsyncClient(follow_redirects=False, timeout=30) as ua:
         method, data = "GET", None
         for _ in range(MAX_STEPS):
@@ -55,9 +57,11 @@ async def authorize(url: str, redirect_uri: str, login: str, password: str,
             if resp.is_redirect:
                 url = urljoin(url, resp.headers["location"])
                 method, data = "GET", None
-                if url.startswith(redirect_uri):
+                if redirect_uri and url.startswith(redirect_uri):
                     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
                 continue
+            if redirect_uri is None and "<form" not in resp.text:
+                return {"status": str(resp.status_code), "page": resp.text}
             if resp.status_code >= 400 and "<form" not in resp.text:
                 raise LoginFailed(f"{resp.status_code} at {url}: {resp.text[:300]}")
             parser = _Forms()

@@ -38,7 +38,8 @@ from stack import Stack  # noqa: E402
 
 PAGE_MARKER = "gateway-e2e-page-7f3a"
 USERS = {"dev": "dev-password-e2e", "alice": "alice-password-e2e", "bob": "bob-password-e2e"}
-# bob may use every server except `everything` (per-service allow list, DESIGN 4.2).
+# bob may use every server except `everything` (per-service allow list,
+# docs/architecture/security.md#users-consent-and-allow-lists).
 EVERYTHING_USERS = "dev,alice"
 EDGES = ("caddy", "traefik-path", "traefik-host")
 # Edges whose stack failed to start: their other tests fail at once instead of starting it again.
@@ -47,6 +48,8 @@ FAILED_EDGES: set[str] = set()
 # sidecar setting of the settings file reaches the sidecars in both modes (test_forward_auth.py).
 SSE_RETRY_MS = "1700"
 COMMON_SETTINGS = {
+    # Every request of authd and the sidecars logged, with its request id (test_forward_auth.py).
+    "LOG_LEVEL": "info,authd=debug,sidecar=debug",
     "DEV_LOGIN_USER": "dev",
     "DEV_LOGIN_PASSWORD": USERS["dev"],
     "ALLOWED_USERS": ",".join(USERS),
@@ -55,6 +58,9 @@ COMMON_SETTINGS = {
     "SIDECAR_PROBE_INTERVAL_SECS": "2",
     "SIDECAR_SSE_RETRY_MS": SSE_RETRY_MS,
     "OIDC_USERS": ",".join(f"{u}:{p}" for u, p in USERS.items() if u != "dev"),
+    # Device logins (test_connect.py): quick polls, and codes that expire within a test.
+    "DEVICE_POLL_INTERVAL_SECS": "1",
+    "DEVICE_CODE_TTL_SECS": "30",
 }
 
 
@@ -103,6 +109,9 @@ def native(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path):
     env_file = root / ".env"
     create_env(ROOT / ".env.example", env_file, bin_dir / "authd", COMMON_SETTINGS | {
         "PUBLIC_URL": public_url,
+        # `sidecar connect --client-metadata-url` with a document on this machine's loopback
+        # (test_connect.py; native only: a container's loopback is its own).
+        "CIMD_ALLOW_INSECURE_LOOPBACK_FOR_TESTS_ONLY": "true",
         # `E2E_MCP_SANDBOX=off` shows what the confinement tests catch without the sandbox.
         "MCP_SANDBOX": os.environ.get("E2E_MCP_SANDBOX", "bubblewrap"),
     })

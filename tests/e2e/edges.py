@@ -56,6 +56,11 @@ class NativeEdge:
         """(interface, port) on which the edge talks to the server's sidecar."""
         return "lo", int(self.stack.address(f"mcp-{server}").rsplit(":", 1)[1])
 
+    def log_text(self, component: str) -> str:
+        """What a component logged so far: `edge` (Caddy's access log), `authd` or `mcp-<name>`."""
+        path = self.stack.log_dir / ("caddy/access.log" if component == "edge" else f"{component}/{component}.log")
+        return path.read_text(errors="replace")
+
     def run_in_data(self, server: str, argv: list[str]) -> str:
         """A command run in the server's data directory where it lives (here: this machine)."""
         return subprocess.run(argv, cwd=self.stack.data_path(server), check=True, capture_output=True,
@@ -160,6 +165,11 @@ class ComposeEdge:
         return subprocess.run([*composestack.compose_cmd(self.state), "exec", "-T", service, *argv],
                               env=composestack.compose_env(self.state), capture_output=True, text=True,
                               timeout=120)
+
+    def log_text(self, component: str) -> str:
+        """What a service logged so far: `edge` (Traefik, whose access log is on its stdout),
+        `authd` or `mcp-<name>`."""
+        return self.compose("logs", "--no-color", "--no-log-prefix", "traefik" if component == "edge" else component)
 
     def container(self, service: str) -> str:
         return self.compose("ps", "-q", service).strip()

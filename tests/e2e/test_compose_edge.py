@@ -1,6 +1,7 @@
-"""What only the compose stack has to prove (DESIGN 5): the MCP containers cannot reach Redis, no
-sidecar port is published on the host, and host routing serves the protected-resource metadata at
-the root of every MCP host (RFC 9728 section 3; CLIENTS.md P1)."""
+"""What only the compose stack has to prove (docs/architecture/overview.md#networks-docker): the
+MCP containers cannot reach Redis, no sidecar port is published on the host, and host routing
+serves the protected-resource metadata at the root of every MCP host (RFC 9728 section 3; client
+requirement P1 of docs/architecture/client-requirements.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The edge as clients see it (CLIENTS.md E1-E4, M1, M2, P1, P2): every MCP route challenges with
-`resource_metadata`, the metadata of every resource is served, CORS preflight needs no token,
-nothing on the OAuth paths redirects, and a token for one server is refused by another."""
+"""The edge as clients see it (client requirements E1-E4, M1, M2, P1, P2 of
+docs/architecture/client-requirements.md): every MCP route challenges with `resource_metadata`, the
+metadata of every resource is served, CORS preflight needs no token, nothing on the OAuth paths
+redirects, and a token for one server is refused by another."""
 
 from __future__ import annotations
 
@@ -100,6 +101,21 @@ async def test_token_for_one_server_refused_by_another(stack, users):
     assert 'error="invalid_token"' in resp.headers["www-authenticate"]
 
 
+@pytest.mark.anyio
+async def test_oversize_body_gets_the_sidecars_413_through_the_edge(stack, users):
+    # 5 MiB against the sidecar's 4 MiB default: its 413 and JSON-RPC error reach the client, never
+    # the edge's 502 for a connection closed while it was still sending the body.
+    async with connect(stack.url("time"), users["alice"]) as client:
+        await client.list_tools()
+    token = users["alice"].store(stack.url("time")).tokens.access_token
+    session = raw.initialize(stack.url("time"), token)
+    body = raw.INITIALIZE | {"method": "tools/list", "params": {"padding": "x" * (5 << 20)}}
+    resp = raw.post(stack.url("time"), body, token, session)
+    assert resp.status_code == 413, resp.text[:300]
+    assert resp.json()["error"]["code"] == -32600
+    assert raw.tools_list(stack.url("time"), token, session).status_code == 200
+
+
 def test_identity_headers_from_the_client_are_not_trusted(stack):
     # Without a token a forged X-User-Id must not get through forward-auth.
     h = raw.headers() | {"X-User-Id": "oidc:dev", "X-Scopes": "mcp"}
@@ -119,7 +135,7 @@ async def test_per_service_allow_list(stack, users):
 
 @pytest.mark.anyio
 async def test_browser_origin_with_token_is_served(stack, users):
-    # The MCP Inspector's web UI calls from its own origin (CLIENTS.md E3).
+    # The MCP Inspector's web UI calls from its own origin (client requirement E3).
     async with connect(stack.url("time"), users["dev"]) as client:
         await client.list_tools()
     token = users["dev"].store(stack.url("time")).tokens
@@ -132,8 +148,8 @@ async def test_browser_origin_with_token_is_served(stack, users):
 
 @pytest.mark.anyio
 async def test_client_in_auto_mode_negotiates_through_the_edge(stack, users):
-    # CLIENTS.md M3: the SDK's default mode probes `server/discover` first and falls back to the
-    # initialize handshake where the server answers -32601; either way the tools are reachable.
+    # Client requirement M3: the SDK's default mode probes `server/discover` first and falls back to
+    # the initialize handshake where the server answers -32601; either way the tools are reachable.
     async with connect(stack.url("time"), users["dev"], mode="auto") as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert "convert_time" in names

@@ -1,10 +1,12 @@
 """Forward-auth as the sidecar sees it, read off the wire between the edge and the sidecar (wire.py),
 through every edge: the identity headers authd decided reach the sidecar, identity headers a client
-forged do not, and neither does the client's bearer token (DESIGN 4.4, 5). Also: a sidecar setting
-of the settings file takes effect behind every edge."""
+forged do not, and neither does the client's bearer token (docs/api/endpoints.md#verify-in-detail,
+docs/architecture/overview.md#one-source-of-truth-for-routes); one request id in the logs of edge,
+authd and sidecar. Also: a sidecar setting of the settings file takes effect behind every edge."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -55,3 +57,28 @@ async def test_sidecar_setting_from_the_settings_file_takes_effect(stack, users)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/event-stream")
     assert f"\nretry: {SSE_RETRY_MS}\n" in resp.text
+
+
+def logged_everywhere(stack, request_id: str, components: tuple[str, ...], timeout: float = 30.0) -> list[str]:
+    """The components whose log does not show `request_id` within `timeout` (logs are written as the
+    request completes; the compose ones are read through `docker compose logs`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [c for c in components if request_id not in stack.log_text(c)]
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.5)  # poll interval between reads of the logs, bounded by the deadline
+
+
+async def test_one_request_id_in_the_edge_authd_and_sidecar_logs(stack, users):
+    # The suite's LOG_LEVEL logs every request of authd and the sidecars (at debug). A client's id is
+    # kept; without one, authd's is copied by forward-auth, so the sidecar answers with authd's id
+    # (it would mint its own otherwise, and authd's log would not have it).
+    token = await token_for(stack, users["dev"], "time")
+    for sent in (f"e2e-{uuid.uuid4().hex}", None):
+        headers = raw.headers(token) | ({"X-Request-Id": sent} if sent else {})
+        resp = httpx.post(stack.url("time"), json=raw.INITIALIZE, headers=headers, timeout=60)
+        assert resp.status_code == 200, resp.text[:300]
+        request_id = resp.headers["x-request-id"]
+        assert request_id == sent if sent else request_id
+        assert logged_everywhere(stack, request_id, ("edge", "authd", "mcp-time")) == []

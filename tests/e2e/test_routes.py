@@ -1,6 +1,7 @@
-"""Router priorities as clients meet them (DESIGN 5), through every edge: the OAuth endpoints are
-answered by authd with their protocol answers, and a path no route claims on any host the gateway
-serves falls to the catch-all, authd, never to an MCP server or the edge's own 404."""
+"""Router priorities as clients meet them
+(docs/architecture/overview.md#one-source-of-truth-for-routes), through every edge: the OAuth
+endpoints are answered by authd with their protocol answers, and a path no route claims on any host
+the gateway serves falls to the catch-all, authd, never to an MCP server or the edge's own 404."""
 
 from __future__ import annotations
 

@@ -122,8 +122,9 @@ async def test_mcp_servers_never_see_authd_secrets(stack, users, mode):
 
 
 async def test_progress_streams_through_the_edge_unbuffered(stack, users, mode):
-    # CLIENTS.md E4: SSE is not buffered. Progress events of a 2 s operation must reach the client
-    # while it runs, not all at once with the result.
+    # Client requirement E4 (docs/architecture/client-requirements.md): SSE is not buffered.
+    # Progress events of a 2 s operation must reach the client while it runs, not all at once with
+    # the result.
     arrivals: list[float] = []
 
     async def progress(value: float, total: float | None, message: str | None) -> None:

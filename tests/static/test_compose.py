@@ -1,6 +1,7 @@
 """Compose output: every file valid against the compose-spec JSON schema (vendored in the pinned
-check-jsonschema package, no network), Traefik routers following DESIGN.md section 5, networks
-keeping the MCP services apart and away from Redis, a healthcheck on every service."""
+check-jsonschema package, no network), Traefik routers following
+docs/architecture/overview.md#one-source-of-truth-for-routes, networks keeping the MCP services
+apart and away from Redis, a healthcheck on every service."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from routes import IDENTITY_HEADERS
+from routes import AUTH_RESPONSE_HEADERS, IDENTITY_HEADERS
 from traefik import MCP_MIDDLEWARES, render_compose
 
 ROUTINGS = ["path", "host"]
@@ -108,7 +109,7 @@ def test_core_defines_the_middlewares_routers_use():
     labels = load("compose/core.yml")["services"]["authd"]["labels"]
     assert labels["traefik.http.middlewares.mcp-auth.forwardauth.address"] == "http://authd:8000/verify"
     copied = labels["traefik.http.middlewares.mcp-auth.forwardauth.authResponseHeaders"].split(",")
-    assert copied == list(IDENTITY_HEADERS)
+    assert copied == list(AUTH_RESPONSE_HEADERS)
     for header in IDENTITY_HEADERS:
         assert labels[f"traefik.http.middlewares.strip-identity.headers.customrequestheaders.{header}"] == ""
     # The client's token is dropped after forward-auth (a sidecar never sees it).

@@ -56,12 +56,20 @@ pub struct Limits {
     pub cimd_timeout: u64,
     pub cimd_max_bytes: usize,
     pub cimd_cache: u64,
+    /// RFC 8628 §3.2 `expires_in`: how long a device code and its user code live.
+    pub device_ttl: u64,
+    /// RFC 8628 §3.2 `interval`: the seconds a device waits between polls (`slow_down` when
+    /// shorter).
+    pub device_interval: u64,
+    /// Wrong user codes one address may enter per device code lifetime (RFC 8628 §5.1).
+    pub device_attempts: u64,
     /// Tests only: allow http CIMD URLs on loopback (the SSRF guard stays on for everything else).
     pub cimd_insecure_loopback: bool,
 }
 
-/// Operator-pinned Client ID Metadata Documents by `client_id` (CLIENTS.md C3), used when the
-/// live fetch fails (some vendors' documents sit behind bot protection).
+/// Operator-pinned Client ID Metadata Documents by `client_id` (client requirement C3 of
+/// docs/architecture/client-requirements.md), used when the live fetch fails (some vendors'
+/// documents sit behind bot protection).
 pub type PinnedDocuments = HashMap<String, Vec<u8>>;
 
 #[derive(Debug)]
@@ -239,6 +247,9 @@ pub(crate) mod tests {
             "CIMD_FETCH_TIMEOUT_SECS",
             "CIMD_MAX_BYTES",
             "CIMD_CACHE_SECS",
+            "DEVICE_CODE_TTL_SECS",
+            "DEVICE_POLL_INTERVAL_SECS",
+            "DEVICE_USER_CODE_ATTEMPTS",
         ];
         let huge = u64::MAX.to_string();
         let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, huge.as_str())).collect();

@@ -147,7 +147,8 @@ pub(super) fn limits(r: &mut Reader<'_>) -> Limits {
         // MCP authorization "Token Theft": access tokens short-lived, so at most a day.
         access_ttl: r.bounded("ACCESS_TOKEN_TTL_SECS", HOUR, 1..=DAY),
         refresh_ttl: r.bounded("REFRESH_TOKEN_TTL_SECS", 30 * DAY, 1..=YEAR),
-        // RFC 6749 §4.1.2 recommends at most 10 minutes; DESIGN §4.3 asks for at most 60 s.
+        // RFC 6749 §4.1.2 recommends at most 10 minutes; a code lives at most 60 s here
+        // (docs/architecture/security.md#threats-and-mitigations).
         code_ttl: r.bounded("AUTH_CODE_TTL_SECS", MINUTE, 1..=MINUTE),
         refresh_grace: r.bounded("REFRESH_GRACE_SECS", 30, 0..=5 * MINUTE),
         consent_ttl: r.bounded("CONSENT_TTL_SECS", 90 * DAY, 1..=YEAR),
@@ -159,6 +160,10 @@ pub(super) fn limits(r: &mut Reader<'_>) -> Limits {
         cimd_timeout: r.bounded("CIMD_FETCH_TIMEOUT_SECS", 5, 1..=30),
         cimd_max_bytes,
         cimd_cache: r.bounded("CIMD_CACHE_SECS", 5 * MINUTE, 1..=DAY),
+        // RFC 8628 §6.1: a short-lived code; 30 minutes is plenty to walk to another device.
+        device_ttl: r.bounded("DEVICE_CODE_TTL_SECS", 10 * MINUTE, 1..=30 * MINUTE),
+        device_interval: r.bounded("DEVICE_POLL_INTERVAL_SECS", 5, 1..=MINUTE),
+        device_attempts: r.bounded("DEVICE_USER_CODE_ATTEMPTS", 30, 1..=10_000),
         cimd_insecure_loopback: r.flag("CIMD_ALLOW_INSECURE_LOOPBACK_FOR_TESTS_ONLY"),
     }
 }

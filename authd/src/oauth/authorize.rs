@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
-use super::pending::{LOGIN_TTL, Pending};
+use super::pending::Pending;
 use super::prompt::Prompt;
 use super::response::{self, found};
-use super::{cimd, params, pkce, redirect, scope};
+use super::{cimd, login, params, pkce, redirect, scope};
 use crate::error::{AuthorizeError, PageError};
 use crate::resource::Resources;
 use crate::state::AppState;
-use crate::store::{hash, random_token};
+use crate::store::random_token;
 
 /// RFC 6749 §3.1: parameters must not be repeated.
 pub fn parse_query(raw: Option<&str>) -> Result<HashMap<String, String>, PageError> {
@@ -28,7 +28,8 @@ pub fn parse_query(raw: Option<&str>) -> Result<HashMap<String, String>, PageErr
 #[derive(Debug, PartialEq, Eq)]
 pub struct Checked {
     pub code_challenge: String,
-    /// The configured resource the request names (normalised, CLIENTS.md Z3).
+    /// The configured resource the request names (normalised, client requirement Z3 of
+    /// docs/architecture/client-requirements.md).
     pub resource: String,
     pub scope: String,
     pub prompt: Prompt,
@@ -107,6 +108,7 @@ pub async fn authorize(
         state: q.get("state").cloned(),
         upstream_verifier: random_token(),
         prompt: Prompt::default(),
+        device: None,
     };
     let checked = check_request(&app.config.resources, &q)
         .and_then(|c| Ok((c.prompt.upstream(&app.config.upstream)?, c)));
@@ -118,30 +120,13 @@ pub async fn authorize(
     pending.resource = checked.resource;
     pending.scope = checked.scope;
     pending.prompt = checked.prompt;
-    let upstream_state = random_token();
-    app.store
-        .put(
-            &app.store.key("state", &hash(&upstream_state)),
-            &pending,
-            Some(LOGIN_TTL),
-        )
-        .await?;
-    let url = app
-        .upstream
-        .authorize_url(
-            &app.config.upstream,
-            &app.http,
-            &format!("{}/callback", app.issuer()),
-            &upstream_state,
-            &pkce::challenge_of(&pending.upstream_verifier),
-            upstream_prompt,
-        )
-        .await;
-    Ok(match url {
-        Ok(url) => found(&url),
-        // The upstream provider is down: the client learns it at once (RFC 6749 §4.1.2.1).
-        Err(e) => response::with_error(&app, &pending, &AuthorizeError::from(e)),
-    })
+    Ok(
+        match login::upstream_url(&app, &pending, upstream_prompt).await? {
+            Ok(url) => found(&url),
+            // The upstream provider is down: the client learns it at once (RFC 6749 §4.1.2.1).
+            Err(e) => response::with_error(&app, &pending, &e),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `GET /callback`: the upstream provider's redirect. Exchanges its code, looks the user up,
-//! checks the allow lists (DESIGN §4.2), then asks for consent or issues our authorization code.
+//! checks the allow lists (docs/architecture/security.md#users-consent-and-allow-lists), then asks
+//! for consent or issues our authorization code.
 //! Once the pending request is found, every failure goes back to the client's redirect URI
 //! (RFC 6749 §4.1.2.1), never to a page the client cannot see.
 
@@ -7,10 +8,9 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 
 use super::authorize::parse_query;
-use super::code::issue_code;
+use super::code::{issue_code, refuse};
 use super::consent;
 use super::pending::Pending;
-use super::response;
 use crate::allow::Identity;
 use crate::error::{AuthorizeError, PageError};
 use crate::state::{App, AppState};
@@ -61,7 +61,7 @@ pub async fn callback(
         })?;
     match complete(&app, &pending, &q).await {
         Ok(answer) => Ok(answer),
-        Err(Failure::Client(e)) => Ok(response::with_error(&app, &pending, &e)),
+        Err(Failure::Client(e)) => refuse(&app, &pending, &e).await,
         Err(Failure::Page(e)) => Err(e),
     }
 }

@@ -1,7 +1,8 @@
 //! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document, MCP authorization
 //! spec 2025-11-25 §"Client ID Metadata Documents"): a `client_id` that is an https URL names a
 //! JSON document describing the client. The fetch is SSRF-guarded (`fetch`); results are cached
-//! in Redis, and an operator-pinned copy stands in when the fetch fails (CLIENTS.md C3).
+//! in Redis, and an operator-pinned copy stands in when the fetch fails (client requirement C3 of
+//! docs/architecture/client-requirements.md).
 
 use super::client::{self, Client, ClientMetadata};
 use super::fetch::guarded_get;
@@ -48,12 +49,13 @@ async fn fetch(app: &App, client_id: &str) -> Option<Client> {
     document_to_client(client_id, &body, crate::clock::now())
 }
 
-/// Validates a fetched document: its `client_id` must equal the URL (CLIENTS.md C1) and it must
-/// name the client (`client_name`: MCP authorization 2026-07-28 "Client ID Metadata Documents"
+/// Validates a fetched document: its `client_id` must equal the URL (client requirement C1) and it
+/// must name the client (`client_name`: MCP authorization 2026-07-28 "Client ID Metadata Documents"
 /// lists `client_id`, `client_name` and `redirect_uris` as required; the consent page shows the
 /// name). Such a
 /// client authenticates with `private_key_jwt` when its document says so (keys at its
-/// `jwks_uri`, CLIENTS.md C4), otherwise it is public (`none`): a document cannot carry a secret.
+/// `jwks_uri`, client requirement C4), otherwise it is public (`none`): a document cannot carry a
+/// secret.
 pub fn document_to_client(client_id: &str, body: &[u8], now: u64) -> Option<Client> {
     let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
     if doc.get("client_id").and_then(|v| v.as_str()) != Some(client_id) {

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::redirect;
 use crate::error::OAuthError;
 
-/// RFC 7591 §2 `token_endpoint_auth_method` values we implement (CLIENTS.md D2, C4).
+/// RFC 7591 §2 `token_endpoint_auth_method` values we implement (client requirements D2, C4 of
+/// docs/architecture/client-requirements.md).
 pub const AUTH_METHODS: [&str; 4] = [
     "none",
     "client_secret_basic",
@@ -17,12 +18,18 @@ pub const AUTH_METHODS: [&str; 4] = [
 pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 /// The methods for which registration issues a client secret.
 pub const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
-pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
-/// CLIENTS.md D1: clients send several redirect URIs; this bounds the record size.
+/// RFC 8628 §3.4: the grant type of the device authorization grant.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// Every grant type a client may register (RFC 8414 `grant_types_supported`).
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", DEVICE_CODE_GRANT];
+/// What a client gets when it names none: the device grant only when asked for, since a user
+/// code can be phished (RFC 8628 §5.4) and most clients never use it.
+pub const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+/// Client requirement D1: clients send several redirect URIs; this bounds the record size.
 pub const MAX_REDIRECT_URIS: usize = 16;
 const MAX_FIELD_LEN: usize = 2048;
 
-/// Registered client metadata; unknown fields are ignored (RFC 7591 §3.1, CLIENTS.md D2).
+/// Registered client metadata; unknown fields are ignored (RFC 7591 §3.1, client requirement D2).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ClientMetadata {
     #[serde(default)]
@@ -164,10 +171,13 @@ pub fn validate(mut m: ClientMetadata, default_method: &str) -> Result<ClientMet
         return Err(bad(format!("jwks_uri: {uri} is not an https URL")));
     }
     m.token_endpoint_auth_method = Some(method);
-    // Unknown grant types are dropped (CLIENTS.md C2); the code grant must remain.
+    // Unknown grant types are dropped (client requirement C2); the code grant must remain.
     m.grant_types.retain(|g| GRANT_TYPES.contains(&g.as_str()));
     if m.grant_types.is_empty() {
-        m.grant_types = GRANT_TYPES.iter().map(|g| (*g).to_owned()).collect();
+        m.grant_types = DEFAULT_GRANT_TYPES
+            .iter()
+            .map(|g| (*g).to_owned())
+            .collect();
     }
     if !m.grant_types.iter().any(|g| g == "authorization_code") {
         return Err(bad("grant_types: authorization_code is required".into()));

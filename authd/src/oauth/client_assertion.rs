@@ -1,8 +1,9 @@
 //! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3, OpenID Connect Core §9): the
 //! client signs a short-lived JWT with a key published at its `jwks_uri` (in its Client ID
-//! Metadata Document or its registration; ChatGPT uses this, CLIENTS.md C4). The key set is
-//! fetched through the SSRF guard and cached; a `kid` it does not hold makes one fresh fetch
-//! (the client rotated its keys). Each assertion is usable once (`jti`, RFC 7523 §3 item 7).
+//! Metadata Document or its registration; ChatGPT uses this, client requirement C4
+//! (docs/architecture/client-requirements.md)). The key set is fetched through the SSRF guard and
+//! cached; a `kid` it does not hold makes one fresh fetch (the client rotated its keys). Each
+//! assertion is usable once (`jti`, RFC 7523 §3 item 7).
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

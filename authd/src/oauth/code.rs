@@ -5,10 +5,10 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::pending::Pending;
-use super::response;
+use super::{device, response};
 use crate::allow::Identity;
 use crate::clock;
-use crate::error::PageError;
+use crate::error::{AuthorizeError, PageError};
 use crate::state::App;
 use crate::store::{hash, random_token};
 
@@ -25,8 +25,12 @@ pub struct CodeGrant {
     pub issued_at: u64,
 }
 
-/// Issues a single-use code and redirects to the client with `code`, `state` and `iss`.
+/// Issues a single-use code and redirects to the client with `code`, `state` and `iss`; for a
+/// device authorization (RFC 8628 §3.3) it records the approval instead and ends on a page.
 pub async fn issue_code(app: &App, p: &Pending, user: Identity) -> Result<Response, PageError> {
+    if let Some(device_hash) = &p.device {
+        return device::approve(app, device_hash, user).await;
+    }
     let code = random_token();
     let grant = CodeGrant {
         client_id: p.client_id.clone(),
@@ -43,4 +47,13 @@ pub async fn issue_code(app: &App, p: &Pending, user: Identity) -> Result<Respon
         .await?;
     tracing::info!(oauth.client_id = %p.client_id, user.id = %grant.user.id, "authorization code issued");
     Ok(response::with_code(app, p, &code))
+}
+
+/// Ends a request that will not get a code: the error goes back to the client's redirect URI
+/// (RFC 6749 §4.1.2.1), or, for a device authorization, is recorded and shown on a page.
+pub async fn refuse(app: &App, p: &Pending, e: &AuthorizeError) -> Result<Response, PageError> {
+    match &p.device {
+        Some(device_hash) => device::refuse(app, device_hash, e).await,
+        None => Ok(response::with_error(app, p, e)),
+    }
 }

@@ -1,7 +1,7 @@
-//! Consent per (user, client) (DESIGN §4.2; MCP authorization spec "Confused deputy": consent for
-//! each dynamically registered client when one upstream client id is shared). The form carries a
-//! one-time CSRF token that must also come back in a `SameSite=Lax` cookie (double submit), so a
-//! cross-site page cannot post a decision.
+//! Consent per (user, client) (docs/architecture/security.md#users-consent-and-allow-lists; MCP
+//! authorization spec "Confused deputy": consent for each dynamically registered client when one
+//! upstream client id is shared). The form carries a one-time CSRF token that must also come back
+//! in a `SameSite=Lax` cookie (double submit), so a cross-site page cannot post a decision.
 
 use axum::Form;
 use axum::extract::State;
@@ -10,13 +10,12 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::cimd::resolve_client;
-use super::code::issue_code;
+use super::code::{issue_code, refuse};
 use super::pending::{LOGIN_TTL, Pending};
 use super::redirect;
-use super::response;
 use crate::allow::Identity;
 use crate::error::{AuthorizeError, PageError};
-use crate::html::{ConsentView, consent_page};
+use crate::html::{ConsentView, consent_page, protect};
 use crate::state::{App, AppState};
 use crate::store::{hash, same_secret};
 
@@ -79,6 +78,7 @@ pub async fn ask(
             .iter()
             .all(|u| redirect::is_loopback_uri(u)),
         scope: &pending.scope,
+        device: pending.device.is_some(),
     });
     let asked = Asked { pending, user };
     app.store
@@ -100,15 +100,8 @@ pub async fn ask(
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         h.insert(header::SET_COOKIE, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Clickjacking: the consent page must not be framed.
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
+    protect(h);
     Ok(resp)
 }
 
@@ -156,11 +149,12 @@ pub async fn decide(
             PageError::BadRequest("this consent request expired or was already answered".into())
         })?;
     if d.decision != "approve" {
-        return Ok(response::with_error(
+        return refuse(
             &app,
             &asked.pending,
             &AuthorizeError::AccessDenied("the user denied access".into()),
-        ));
+        )
+        .await;
     }
     let key = consent_key(&app, &asked.user.id, &asked.pending.client_id);
     let consent = Consent {

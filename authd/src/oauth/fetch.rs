@@ -1,7 +1,8 @@
 //! Fetches of URLs that clients supply (Client ID Metadata Documents, a client's `jwks_uri`),
-//! SSRF-guarded (CLIENTS.md C1; draft-ietf-oauth-client-id-metadata-document §8.6): https only,
-//! public addresses only (the resolved address is pinned for the connection), no redirects
-//! followed, size and time limits (`CIMD_MAX_BYTES`, `CIMD_FETCH_TIMEOUT_SECS`).
+//! SSRF-guarded (client requirement C1 of docs/architecture/client-requirements.md;
+//! draft-ietf-oauth-client-id-metadata-document §8.6): https only, public addresses only (the
+//! resolved address is pinned for the connection), no redirects followed, size and time limits
+//! (`CIMD_MAX_BYTES`, `CIMD_FETCH_TIMEOUT_SECS`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

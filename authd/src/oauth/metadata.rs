@@ -1,5 +1,6 @@
 //! Discovery documents: authorization-server metadata (RFC 8414, also served at the OpenID
-//! discovery path, CLIENTS.md A1) and protected-resource metadata (RFC 9728) for every MCP resource.
+//! discovery path, client requirement A1 (docs/architecture/client-requirements.md)) and
+//! protected-resource metadata (RFC 9728) for every MCP resource.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,7 +11,7 @@ use super::{client, client_assertion, scope};
 use crate::error::json_error;
 use crate::state::AppState;
 
-/// RFC 8414 §2; advertises only what is implemented (CLIENTS.md A2).
+/// RFC 8414 §2; advertises only what is implemented (client requirement A2).
 pub async fn authorization_server(State(app): State<AppState>) -> Json<serde_json::Value> {
     let iss = app.issuer();
     Json(serde_json::json!({
@@ -21,6 +22,8 @@ pub async fn authorization_server(State(app): State<AppState>) -> Json<serde_jso
         "jwks_uri": format!("{iss}/jwks"),
         "revocation_endpoint": format!("{iss}/revoke"),
         "introspection_endpoint": format!("{iss}/introspect"),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": format!("{iss}/device_authorization"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": client::GRANT_TYPES,
@@ -46,8 +49,9 @@ fn protected_resource(app: &AppState, service: Option<&str>) -> Response {
             "no MCP resource at this path",
         );
     };
-    // RFC 9728 §2; exactly one authorization server (CLIENTS.md P2). `scopes_supported` is what
-    // the resource needs, without `offline_access` (MCP authorization 2026-07-28 "Refresh Tokens").
+    // RFC 9728 §2; exactly one authorization server (client requirement P2). `scopes_supported` is
+    // what the resource needs, without `offline_access` (MCP authorization 2026-07-28 "Refresh
+    // Tokens").
     Json(serde_json::json!({
         "resource": resource,
         "authorization_servers": [app.issuer()],
@@ -78,7 +82,8 @@ pub async fn protected_resource_suffixed(
     protected_resource(&app, service)
 }
 
-/// `GET /.well-known/oauth-protected-resource` (host routing: one resource per host, CLIENTS.md P1).
+/// `GET /.well-known/oauth-protected-resource` (host routing: one resource per host, client
+/// requirement P1).
 pub async fn protected_resource_root(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let service = app
         .config

@@ -3,7 +3,8 @@
 //! all and answers `login_required` or `consent_required` when the request cannot complete
 //! silently; `login` asks the upstream provider for a fresh login; `consent` always shows our
 //! consent page, even when the user's consent is remembered; `select_account` asks the provider
-//! for its account chooser. Unknown values are ignored (like unknown scopes, CLIENTS.md Z2).
+//! for its account chooser. Unknown values are ignored (like unknown scopes, client requirement Z2
+//! of docs/architecture/client-requirements.md).
 
 use serde::{Deserialize, Serialize};
 

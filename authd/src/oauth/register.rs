@@ -58,7 +58,7 @@ fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
 
 /// The source address for rate limiting: the edge appends the client address to
 /// `X-Forwarded-For`, so the last entry is the one the edge saw; otherwise the peer.
-fn source(headers: &HeaderMap, peer: SocketAddr) -> String {
+pub fn source(headers: &HeaderMap, peer: SocketAddr) -> String {
     headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
@@ -218,7 +218,7 @@ pub async fn update(
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3): 204; the client's tokens stop working at
-/// `/token` at once (CLIENTS.md D3).
+/// `/token` at once (client requirement D3 of docs/architecture/client-requirements.md).
 pub async fn delete(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -1,5 +1,6 @@
 //! The authorization response (RFC 6749 §4.1.2, §4.1.2.1): every redirect back to the client,
-//! success or error, carries `state` and `iss` (RFC 9207 §2; CLIENTS.md Z4).
+//! success or error, carries `state` and `iss` (RFC 9207 §2; client requirement Z4 of
+//! docs/architecture/client-requirements.md).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -1,9 +1,10 @@
 //! Scopes. `mcp` grants use of the MCP server (what `/verify` requires); `offline_access` asks for
-//! a refresh token. A missing scope means the defaults, unknown scopes are dropped (CLIENTS.md Z2,
-//! RFC 6749 §3.3 lets the server ignore part of the request).
+//! a refresh token. A missing scope means the defaults, unknown scopes are dropped (client
+//! requirement Z2 of docs/architecture/client-requirements.md, RFC 6749 §3.3 lets the server ignore
+//! part of the request).
 
 pub const MCP: &str = "mcp";
-/// What the authorization server supports (RFC 8414 `scopes_supported`, CLIENTS.md A2).
+/// What the authorization server supports (RFC 8414 `scopes_supported`, client requirement A2).
 pub const SUPPORTED: [&str; 2] = [MCP, "offline_access"];
 /// What an MCP request needs: named in every 401 and 403 challenge of `/verify` and in the
 /// protected-resource metadata. MCP authorization 2026-07-28 "Refresh Tokens": a resource

@@ -1,7 +1,8 @@
-//! Redis storage (DESIGN §4.3). Key families (all under the configured prefix, default `oauth:`;
-//! the table is in `authd/CONTRACT.md`): `state:*`, `consent_pending:*`, `code:*`, `code_used:*`,
-//! `token:{jti}`, `refresh:*`, `refresh_rotated:*`, `family:*`, `client:*`, `consent:*`, `cimd:*`,
-//! `jwks_previous:*`, `disabled_users`, `register_rate:*`, `register_global` (see `rate`),
+//! Redis storage (docs/architecture/security.md#what-redis-holds). Key families (all under the
+//! configured prefix, default `oauth:`; the table is in `authd/CONTRACT.md`): `state:*`,
+//! `consent_pending:*`, `code:*`, `code_used:*`, `token:{jti}`, `refresh:*`, `refresh_rotated:*`,
+//! `family:*`, `client:*`, `consent:*`, `cimd:*`, `jwks_previous:*`, `device*:*` (see
+//! `oauth::device`), `disabled_users`, `register_rate:*`, `register_global` (see `rate`),
 //! `user_tokens:{user}` (see `user_tokens`).
 //!
 //! Secrets (codes, refresh tokens, registration tokens, client secrets) are stored only as SHA-256

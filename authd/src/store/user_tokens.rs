@@ -1,8 +1,9 @@
-//! `user_tokens:{user}` (DESIGN §4.3): what a user holds, so the admin CLI can list and revoke a
-//! user's tokens without scanning the keyspace. A sorted set of `a:{jti}` (access tokens) and
-//! `f:{family id}` (refresh families) scored by expiry time. Bounded: entries whose expiry has
-//! passed are dropped and only the `CAP` latest-expiring ones are kept; the key expires with the
-//! longest-lived entry it indexes, and every write refreshes that (one atomic script).
+//! `user_tokens:{user}` (docs/architecture/security.md#what-redis-holds): what a user holds, so the
+//! admin CLI can list and revoke a user's tokens without scanning the keyspace. A sorted set of
+//! `a:{jti}` (access tokens) and `f:{family id}` (refresh families) scored by expiry time. Bounded:
+//! entries whose expiry has passed are dropped and only the `CAP` latest-expiring ones are kept;
+//! the key expires with the longest-lived entry it indexes, and every write refreshes that (one
+//! atomic script).
 
 use redis::AsyncCommands;
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::KeyRing;
 
-/// The claims of our access tokens (DESIGN §4.3).
+/// The claims of our access tokens (docs/architecture/security.md#access-tokens).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
     pub iss: String,

@@ -1,6 +1,7 @@
 //! Upstream identity providers. Both adapters share one authorization-code path (authorize URL
 //! with our own state and PKCE, code exchange) and differ only in endpoints and identity lookup
-//! (DESIGN §4.2): `oidc` finds its endpoints by discovery, `github` derives them from a base URL.
+//! (docs/architecture/security.md#users-consent-and-allow-lists): `oidc` finds its endpoints by
+//! discovery, `github` derives them from a base URL.
 
 pub mod github;
 pub mod oidc;

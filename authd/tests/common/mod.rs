@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
+pub mod device;
 pub mod docs;
 pub mod html;
 pub mod jwt;

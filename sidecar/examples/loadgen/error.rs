@@ -23,12 +23,20 @@ pub enum Error {
     JsonRpc(String),
     #[error("wrong result: {0}")]
     WrongResult(String),
+    #[error("event stream ended without our response (last event id {0:?})")]
+    StreamCut(Option<String>),
+    #[error("request {0} answered twice")]
+    Duplicate(u64),
+    #[error("a response on the standalone stream: {0}")]
+    Stray(String),
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
     #[error("the server exited before it answered")]
     Exited,
     #[error("stdio child: {0}")]
     Child(String),
+    #[error("pass criteria not met: {0}")]
+    Failed(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("json: {0}")]
@@ -48,9 +56,13 @@ impl Error {
             Error::IdMismatch { .. } => "id_mismatch".into(),
             Error::JsonRpc(_) => "jsonrpc_error".into(),
             Error::WrongResult(_) => "wrong_result".into(),
+            Error::StreamCut(_) => "stream_cut".into(),
+            Error::Duplicate(_) => "duplicate".into(),
+            Error::Stray(_) => "stray_response".into(),
             Error::Timeout(_) => "timeout".into(),
             Error::Exited => "exited".into(),
             Error::Child(_) => "child".into(),
+            Error::Failed(_) => "failed".into(),
             Error::Io(_) => "io".into(),
             Error::Json(_) => "json".into(),
         }

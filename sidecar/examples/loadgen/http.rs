@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -27,6 +27,8 @@ pub struct Endpoint {
     client: Client<HttpConnector, Full<Bytes>>,
     uri: Uri,
     timeout: Duration,
+    /// `Authorization: Bearer` sent with every request (the gateway's edge asks for one).
+    token: Option<String>,
 }
 
 /// The outcome of one POST.
@@ -62,7 +64,40 @@ impl Endpoint {
             client,
             uri,
             timeout,
+            token: None,
         })
+    }
+
+    /// The same endpoint with a bearer token on every request (RFC 6750 §2.1).
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The per-request deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A request to the endpoint with the bearer token, if any.
+    pub fn request(&self, method: Method) -> hyper::http::request::Builder {
+        let builder = Request::builder().method(method).uri(self.uri.clone());
+        match &self.token {
+            Some(token) => builder.header(AUTHORIZATION, format!("Bearer {token}")),
+            None => builder,
+        }
+    }
+
+    /// Sends `request` on the pooled client (no deadline: the caller sets one).
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, Error> {
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| Error::Connect(format!("{e:?}")))
     }
 
     /// POSTs `message`; `id` is the request id to wait for, None for a notification (2xx, no body
@@ -74,9 +109,8 @@ impl Endpoint {
         id: Option<u64>,
     ) -> Result<Posted, Error> {
         let body = Bytes::from(serde_json::to_vec(message)?);
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(self.uri.clone())
+        let mut request = self
+            .request(Method::POST)
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, headers.accept);
         if let Some(session) = headers.session_id {
@@ -103,11 +137,7 @@ impl Endpoint {
         request: Request<Full<Bytes>>,
         id: Option<u64>,
     ) -> Result<Posted, Error> {
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| Error::Connect(format!("{e:?}")))?;
+        let response = self.send(request).await?;
         let status = response.status();
         let session_id = header(&response, "mcp-session-id");
         let content_type = header(&response, CONTENT_TYPE.as_str()).unwrap_or_default();
@@ -128,12 +158,7 @@ impl Endpoint {
             };
         };
         if status != hyper::StatusCode::OK {
-            let body = response.into_body().collect().await.map(|b| b.to_bytes());
-            let body = body.map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned());
-            return Err(Error::Status {
-                status: status.as_u16(),
-                body: body.unwrap_or_default(),
-            });
+            return Err(status_error(response).await);
         }
         let (message, framing, answered_at) = if content_type.starts_with("application/json") {
             let bytes = response
@@ -164,22 +189,31 @@ impl Endpoint {
     /// Ends a session (MCP 2025-06-18 basic/transports "Session Management": DELETE with the
     /// session id). 405 means the server does not let clients end sessions; both are fine here.
     pub async fn delete(&self, session_id: &str) -> Result<(), Error> {
-        let request = Request::builder()
-            .method(Method::DELETE)
-            .uri(self.uri.clone())
+        let request = self
+            .request(Method::DELETE)
             .header("mcp-session-id", session_id)
             .body(Full::new(Bytes::new()))
             .map_err(|e| Error::Malformed(e.to_string()))?;
-        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+        let response = tokio::time::timeout(self.timeout, self.send(request))
             .await
-            .map_err(|_| Error::Timeout(self.timeout))?
-            .map_err(|e| Error::Connect(e.to_string()))?;
+            .map_err(|_| Error::Timeout(self.timeout))??;
         let _ = response.into_body().collect().await;
         Ok(())
     }
 }
 
-fn header(response: &Response<Incoming>, name: &str) -> Option<String> {
+/// An answer other than 200 as an error, with the start of its body.
+pub async fn status_error(response: Response<Incoming>) -> Error {
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map(|b| b.to_bytes());
+    let body = body.map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned());
+    Error::Status {
+        status,
+        body: body.unwrap_or_default(),
+    }
+}
+
+pub fn header(response: &Response<Incoming>, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)
@@ -188,33 +222,69 @@ fn header(response: &Response<Incoming>, name: &str) -> Option<String> {
 }
 
 /// Reads SSE events until the JSON-RPC response with id `id`; notifications and the priming event
-/// before it are skipped. Then drains the rest of the stream briefly so the connection is reused;
-/// the instant returned is when the response arrived, before that drain.
-async fn read_sse_response(mut body: Incoming, id: u64) -> Result<(Value, Instant), Error> {
+/// before it are skipped. Then drains the rest of the stream briefly so the connection is reused,
+/// checking that no second response to `id` follows; the instant returned is when the response
+/// arrived, before that drain. A stream that ends or breaks first is [`Error::StreamCut`] with the
+/// last event id seen, from which the client may resume (MCP basic/transports "Resumability and
+/// Redelivery").
+pub async fn read_sse_response(mut body: Incoming, id: u64) -> Result<(Value, Instant), Error> {
     let mut parser = SseParser::default();
     let mut events = Vec::new();
     loop {
-        let Some(frame) = body.frame().await else {
-            return Err(Error::Malformed(
-                "event stream ended without our response".into(),
-            ));
+        let cut = || Error::StreamCut(parser.last_event_id().map(str::to_owned));
+        let Some(Ok(frame)) = body.frame().await else {
+            return Err(cut());
         };
-        let frame = frame.map_err(|e| Error::Connect(e.to_string()))?;
         let Some(chunk) = frame.data_ref() else {
             continue;
         };
         parser.push(chunk, &mut events);
+        let mut answer = None;
         for data in events.drain(..) {
             let message: Value = serde_json::from_str(&data)?;
-            let is_response = message.get("method").is_none()
-                && (message.get("result").is_some() || message.get("error").is_some());
-            if is_response && message.get("id").and_then(Value::as_u64) == Some(id) {
-                let answered_at = Instant::now();
-                let _ = tokio::time::timeout(DRAIN_AFTER_RESPONSE, body.collect()).await;
-                return Ok((message, answered_at));
+            if is_response_to(&message, id) {
+                if answer.is_some() {
+                    return Err(Error::Duplicate(id));
+                }
+                answer = Some(message);
             }
         }
+        if let Some(message) = answer {
+            let answered_at = Instant::now();
+            drain_checked(body, parser, id).await?;
+            return Ok((message, answered_at));
+        }
     }
+}
+
+/// Whether `message` is a JSON-RPC response (not a request or notification) with id `id`.
+pub fn is_response_to(message: &Value, id: u64) -> bool {
+    message.get("method").is_none()
+        && (message.get("result").is_some() || message.get("error").is_some())
+        && message.get("id").and_then(Value::as_u64) == Some(id)
+}
+
+/// Reads what follows a response on its stream for at most [`DRAIN_AFTER_RESPONSE`]: a second
+/// response to the same request is an error (nothing is answered twice).
+async fn drain_checked(mut body: Incoming, mut parser: SseParser, id: u64) -> Result<(), Error> {
+    let mut events = Vec::new();
+    let rest = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(chunk) = frame.data_ref() {
+                parser.push(chunk, &mut events);
+            }
+            for data in events.drain(..) {
+                let message: Value = serde_json::from_str(&data)?;
+                if is_response_to(&message, id) {
+                    return Err(Error::Duplicate(id));
+                }
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(DRAIN_AFTER_RESPONSE, rest)
+        .await
+        .unwrap_or(Ok(()))
 }
 
 /// Polls `url` with GET until the server answers with any status, for at most `limit`.

@@ -15,6 +15,7 @@ mod procfs;
 mod report;
 mod session;
 mod shape;
+mod soak;
 mod sse;
 mod stats;
 mod stdio;
@@ -49,6 +50,37 @@ enum Command {
     Ready(ReadyArgs),
     /// Turn the JSON lines of a run into the JSON report and the Markdown table.
     Report(ReportArgs),
+    /// Mixed, checked load on several endpoints for a fixed time (the soak test's clients).
+    Soak(SoakArgs),
+    /// A burst of malformed requests, each of which must get its defined error status.
+    Malformed(MalformedArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// The plan (JSON: seconds, deadline, endpoints with token, tool and workers per kind).
+    #[arg(long)]
+    plan: PathBuf,
+    /// Where the JSON summary goes.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct MalformedArgs {
+    #[arg(long)]
+    url: String,
+    /// File holding a valid bearer token for `--url`.
+    #[arg(long)]
+    token_file: PathBuf,
+    /// Times every bad request is sent.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// The endpoint's body limit (SIDECAR_MAX_BODY_BYTES): the oversize body exceeds it.
+    #[arg(long, default_value_t = 4_194_304)]
+    max_body_bytes: usize,
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
 }
 
 #[derive(Args, Clone)]
@@ -173,6 +205,13 @@ impl TargetArgs {
     }
 }
 
+async fn malformed(args: &MalformedArgs) -> Result<(), error::Error> {
+    let token = std::fs::read_to_string(&args.token_file)?;
+    let timeout = Duration::from_secs(args.request_timeout_secs);
+    let endpoint = http::Endpoint::new(&args.url, timeout)?.with_token(token.trim().to_owned());
+    soak::burst(&endpoint, args.rounds, args.max_body_bytes).await
+}
+
 // One thread: the load generator shares the host's cores with what it measures, and wake-ups
 // between runtime threads cost CPU the targets could use (measured: 43 -> 32 us of load generator CPU
 // per HTTP request at 64 sessions).
@@ -205,6 +244,11 @@ async fn main() -> ExitCode {
             http::wait_ready(&args.url, Duration::from_secs(args.timeout_secs), alive).await
         }
         Command::Report(args) => report::write(&args.input, &args.json, &args.md),
+        Command::Soak(args) => match soak::Plan::read(&args.plan) {
+            Ok(plan) => soak::run(&plan, &args.out).await,
+            Err(e) => Err(e),
+        },
+        Command::Malformed(args) => malformed(&args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -51,21 +51,38 @@ impl Target {
         protocol_version: &str,
         timeout: Duration,
     ) -> Result<Self, Error> {
-        Ok(Self {
+        let endpoint = Arc::new(Endpoint::new(url, timeout)?);
+        Ok(Self::sessions(name, tool, endpoint, protocol_version))
+    }
+
+    /// Legacy sessions on `endpoint` (which may carry a bearer token).
+    pub fn sessions(
+        name: &str,
+        tool: Tool,
+        endpoint: Arc<Endpoint>,
+        protocol_version: &str,
+    ) -> Self {
+        Self {
             name: name.into(),
             tool,
             protocol_version: protocol_version.into(),
-            kind: TargetKind::Http(Arc::new(Endpoint::new(url, timeout)?)),
-        })
+            kind: TargetKind::Http(endpoint),
+        }
     }
 
-    pub fn stateless(name: &str, tool: Tool, url: &str, timeout: Duration) -> Result<Self, Error> {
-        Ok(Self {
+    /// Stateless (MCP 2026-07-28) callers on `endpoint`.
+    pub fn stateless_on(name: &str, tool: Tool, endpoint: Arc<Endpoint>) -> Self {
+        Self {
             name: name.into(),
             tool,
             protocol_version: workload::STATELESS_VERSION.into(),
-            kind: TargetKind::Stateless(Arc::new(Endpoint::new(url, timeout)?)),
-        })
+            kind: TargetKind::Stateless(endpoint),
+        }
+    }
+
+    pub fn stateless(name: &str, tool: Tool, url: &str, timeout: Duration) -> Result<Self, Error> {
+        let endpoint = Arc::new(Endpoint::new(url, timeout)?);
+        Ok(Self::stateless_on(name, tool, endpoint))
     }
 
     pub fn stdio(
@@ -159,13 +176,13 @@ fn negotiated(id: u64, answer: &Value) -> Result<String, Error> {
 }
 
 pub struct HttpSession {
-    endpoint: Arc<Endpoint>,
-    id: Option<String>,
-    version: String,
+    pub endpoint: Arc<Endpoint>,
+    pub id: Option<String>,
+    pub version: String,
 }
 
 impl HttpSession {
-    fn headers<'a>(&'a self, accept: &'a str) -> SessionHeaders<'a> {
+    pub fn headers<'a>(&'a self, accept: &'a str) -> SessionHeaders<'a> {
         SessionHeaders {
             session_id: self.id.as_deref(),
             protocol_version: Some(&self.version),
@@ -184,7 +201,16 @@ pub enum Session {
 impl Session {
     /// One checked `tools/call`; returns its latency and the framing of the answer.
     pub async fn call(&self, tool: Tool, accept: &str) -> Result<(Duration, Framing), Error> {
-        let id = workload::next_id();
+        self.call_id(tool, accept, workload::next_id()).await
+    }
+
+    /// [`Session::call`] with the request id chosen by the caller (to resume its stream).
+    pub async fn call_id(
+        &self,
+        tool: Tool,
+        accept: &str,
+        id: u64,
+    ) -> Result<(Duration, Framing), Error> {
         let request = tool.call(id);
         let start = Instant::now();
         let (answer, framing, latency) = match self {
@@ -228,6 +254,14 @@ impl Session {
             }
             Session::Stateless(_) => {}
             Session::Stdio(child) => child.close().await,
+        }
+    }
+
+    /// The HTTP side of a legacy session (its id and negotiated version).
+    pub fn http(&self) -> Option<&HttpSession> {
+        match self {
+            Session::Http(session) => Some(session),
+            Session::Stateless(_) | Session::Stdio(_) => None,
         }
     }
 

@@ -12,6 +12,13 @@ pub struct SseParser {
     /// Data of the event being built.
     data: String,
     has_data: bool,
+    /// The `id` field of the event being built.
+    id: Option<String>,
+    /// The id of the last event dispatched, priming events included: what a client sends as
+    /// `Last-Event-ID` to resume (WHATWG "last event ID buffer").
+    last_event_id: Option<String>,
+    /// The id of the first event with one (a stream's priming event).
+    first_event_id: Option<String>,
 }
 
 impl SseParser {
@@ -30,8 +37,24 @@ impl SseParser {
         self.line.extend_from_slice(rest);
     }
 
+    /// The id of the last complete event (None before any event with an id).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_event_id.as_deref()
+    }
+
+    /// The id of the first complete event that had one.
+    pub fn first_event_id(&self) -> Option<&str> {
+        self.first_event_id.as_deref()
+    }
+
     fn field(&mut self, line: &[u8], events: &mut Vec<String>) {
         if line.is_empty() {
+            if let Some(id) = self.id.take() {
+                if self.first_event_id.is_none() {
+                    self.first_event_id = Some(id.clone());
+                }
+                self.last_event_id = Some(id);
+            }
             // An empty data buffer carries no message (priming events, bare ids).
             if self.has_data && !self.data.is_empty() {
                 events.push(std::mem::take(&mut self.data));
@@ -50,7 +73,9 @@ impl SseParser {
             }
             None => (line, &line[line.len()..]),
         };
-        if name == b"data" {
+        if name == b"id" {
+            self.id = Some(String::from_utf8_lossy(value).into_owned());
+        } else if name == b"data" {
             if self.has_data {
                 self.data.push('\n');
             }
@@ -72,5 +97,18 @@ mod tests {
         assert!(events.is_empty());
         parser.push(b"ta: {\"a\":\r\ndata: 1}\r\n\r\n", &mut events);
         assert_eq!(events, vec!["{\"a\":\n1}".to_string()]);
+        assert_eq!(parser.last_event_id(), Some("2"));
+    }
+
+    #[test]
+    fn the_priming_event_sets_the_id_to_resume_from() {
+        let mut parser = SseParser::default();
+        let mut events = Vec::new();
+        parser.push(b"id: 4-0\nretry: 1000\ndata: \n\n", &mut events);
+        assert!(events.is_empty());
+        assert_eq!(parser.last_event_id(), Some("4-0"));
+        parser.push(b"id: 4-1\ndata: {}\n\n", &mut events);
+        assert_eq!(parser.last_event_id(), Some("4-1"));
+        assert_eq!(parser.first_event_id(), Some("4-0"));
     }
 }

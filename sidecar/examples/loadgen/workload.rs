@@ -18,7 +18,8 @@ pub fn next_id() -> u64 {
 }
 
 /// The tool exercised on the wrapped server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Tool {
     /// `echo` of `@modelcontextprotocol/server-everything`.
     Echo,

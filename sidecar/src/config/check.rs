@@ -1,5 +1,5 @@
 //! One-pass validation helpers: every problem is collected, none stops the pass. Every number has
-//! an upper bound as well as a lower one (DESIGN rule "every limit is named"): durations are added
+//! an upper bound as well as a lower one (every limit is named): durations are added
 //! to `Instant`s and sizes become allocations, so an absurd value must be refused at start, not
 //! overflow on the first request.
 

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -22,15 +23,44 @@ pub enum BodyError {
 }
 
 /// Collects a request body of at most `max` bytes (else 413).
-pub async fn collect(body: Incoming, max: usize) -> Result<Bytes, BodyError> {
+pub async fn collect(mut body: Incoming, max: usize) -> Result<Bytes, BodyError> {
     if body.size_hint().lower() > max as u64 {
+        discard(&mut body).await;
         return Err(BodyError::TooLarge { max });
     }
-    match Limited::new(body, max).collect().await {
+    match Limited::new(&mut body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge { max }),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            discard(&mut body).await;
+            Err(BodyError::TooLarge { max })
+        }
         Err(_) => Err(BodyError::Read),
     }
+}
+
+/// How much of a refused body is still read, and for how long, before the 413 goes out.
+const DISCARD_BYTES: u64 = 64 << 20;
+const DISCARD_TIME: Duration = Duration::from_secs(10);
+
+/// Reads and drops the rest of a refused body, within bounds. A proxy in front (Traefik) that is
+/// still sending it when the connection closes reports the reset as 502 instead of passing the
+/// 413 on (RFC 9112 §9.6: a server that closes early should let the client read its answer
+/// first). A body larger than the bounds (declared or sent) only gets the connection closed.
+async fn discard(body: &mut Incoming) {
+    if body.size_hint().lower() > DISCARD_BYTES {
+        return;
+    }
+    let mut left = DISCARD_BYTES;
+    let read_rest = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            match left.checked_sub(n) {
+                Some(rest) => left = rest,
+                None => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, read_rest).await;
 }
 
 /// Body of every response.

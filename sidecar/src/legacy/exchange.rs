@@ -52,7 +52,7 @@ impl Drop for Outstanding {
         if let Some((session, stream)) = self.stream.take() {
             self.child.peer().remove_stream(stream.id);
             stream.finish();
-            session.release_stream(&stream);
+            session.release_stream();
         }
         for own in self.ids.drain(..) {
             if self.child.peer().fail(

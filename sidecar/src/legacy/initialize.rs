@@ -101,7 +101,7 @@ pub async fn initialize(
         let subscriber = stream.attach(None, prelude);
         stream.push(&answer);
         stream.finish();
-        session.release_stream(&stream);
+        session.release_stream();
         sse_stream(SseBody::new(subscriber, config.keepalive))
     } else {
         json_response(StatusCode::OK, answer)

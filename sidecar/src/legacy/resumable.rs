@@ -102,12 +102,6 @@ impl SseStream {
             .is_some_and(|tx| !tx.is_closed())
     }
 
-    /// Whether the last event reached a subscriber (nothing left to resume).
-    pub fn fully_delivered(&self) -> bool {
-        let state = self.state();
-        state.delivered + 1 == state.next_seq
-    }
-
     /// Attaches a new subscriber (replacing any previous one): first `prelude` (priming event),
     /// then the buffered events after `after` (or the undelivered ones when `None`), then live
     /// events until the stream finishes.
@@ -171,7 +165,6 @@ mod tests {
         );
         s.push(b"3");
         assert_eq!(drain(&mut rx), vec!["id: 0-3\ndata: 3\n\n"]);
-        assert!(s.fully_delivered());
         // A plain re-open replays nothing already delivered; Last-Event-ID replays after it.
         let mut again = s.attach(None, None);
         assert!(drain(&mut again).is_empty());

@@ -18,7 +18,10 @@ use crate::pool::shared::SharedPool;
 use crate::protocol::sse;
 use crate::protocol::version::{self, VersionError};
 
-/// Finished request streams kept for resumption when their client went away before the end.
+/// Finished request streams kept for resumption, newest first. Delivered ones too: an event
+/// written to the connection may still be lost before the client reads it (a proxy in between, a
+/// connection that breaks), and the client can only tell by resuming (MCP basic/transports
+/// "Resumability and Redelivery"). Bounds the memory of a session to this many answers.
 const RETAINED_STREAMS: usize = 16;
 
 /// A fresh session id: 192 bits from the OS-seeded CSPRNG, URL-safe base64 (visible ASCII only,
@@ -175,13 +178,10 @@ impl Session {
         self.streams().get(&id).cloned()
     }
 
-    /// Called when a POST stream has finished: forgotten if its client saw everything, otherwise
-    /// kept (a bounded number) so the client can resume it.
-    pub fn release_stream(&self, stream: &SseStream) {
+    /// Called when a POST stream has finished: kept, with the `RETAINED_STREAMS` newest finished
+    /// ones, so that its client can resume it; older finished streams are forgotten.
+    pub fn release_stream(&self) {
         let mut streams = self.streams();
-        if stream.fully_delivered() {
-            streams.remove(&stream.id);
-        }
         let finished: Vec<u64> = streams
             .iter()
             .filter(|(_, s)| s.is_finished())

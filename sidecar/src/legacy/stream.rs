@@ -28,9 +28,18 @@ pub fn get(
         ));
     }
     let keepalive = app.config.keepalive;
-    let resumed = header(req, "last-event-id")
-        .and_then(sse::parse_event_id)
-        .and_then(|(stream, seq)| Some((session.stream(stream)?, seq)));
+    let resumed = match header(req, "last-event-id").and_then(sse::parse_event_id) {
+        // A stream this session no longer holds (or never had) cannot be resumed: opening the
+        // standalone stream instead would leave the client waiting for answers that never come
+        // (MCP basic/transports "Resumability and Redelivery": no replay from another stream).
+        Some((stream, seq)) => Some((
+            session.stream(stream).ok_or(HttpError::InvalidMessage(
+                "Last-Event-ID names no stream this session still holds",
+            ))?,
+            seq,
+        )),
+        None => None,
+    };
     if let Some((stream, seq)) = resumed {
         tracing::debug!(mcp.session.id = %session.id, sse.stream = stream.id, sse.seq = seq,
             "stream resumed");

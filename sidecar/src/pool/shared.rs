@@ -1,9 +1,9 @@
 //! Pools of children that the sidecar initialized itself and that serve many requests each: the
-//! shared pool (`SIDECAR_SESSION_MODE=shared`, DESIGN §3.3: every legacy session is virtual over
-//! it, and it serves every stateless request) and, in isolated mode, one pool per user for that
-//! user's stateless requests. Requests go to the child with the least outstanding work; ids are
-//! remapped per child as always. A pool keeps its size, replaces children that die, and
-//! subscribes every child to the resources its clients listen to.
+//! shared pool (`SIDECAR_SESSION_MODE=shared`, docs/architecture/overview.md#children: every legacy
+//! session is virtual over it, and it serves every stateless request) and, in isolated mode, one
+//! pool per user for that user's stateless requests. Requests go to the child with the least
+//! outstanding work; ids are remapped per child as always. A pool keeps its size, replaces children
+//! that die, and subscribes every child to the resources its clients listen to.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

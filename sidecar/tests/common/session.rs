@@ -96,8 +96,8 @@ impl Session {
             priming.id.as_deref().is_some_and(|id| !id.is_empty()) && priming.data.is_empty(),
             "priming event: an id and empty data: {priming:?}"
         );
-        // The reconnection delay for resumption (WHATWG "Server-sent events" `retry`; DESIGN §3.2
-        // "honour retry").
+        // The reconnection delay for resumption (WHATWG "Server-sent events" `retry`;
+        // `SIDECAR_SSE_RETRY_MS` in docs/api/configuration.md).
         assert!(
             priming.retry.is_some(),
             "priming event carries retry: {priming:?}"

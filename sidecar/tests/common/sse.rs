@@ -1,6 +1,7 @@
 //! A small reader of `text/event-stream` bodies (WHATWG HTML §9.2 "Server-sent events"): fields
 //! `id`, `event`, `data` (multi-line joined by `\n`), `retry`; comment lines (`:`) are counted
-//! because the sidecar's keep-alives are comments (DESIGN §3.2).
+//! because the sidecar's keep-alives are comments (`SIDECAR_KEEPALIVE_SECS` in
+//! docs/api/configuration.md).
 
 use std::time::Duration;
 

@@ -46,7 +46,7 @@ pub struct TokenRecord {
 }
 
 /// RFC 8707 §2.2: a `resource` at the token endpoint must name the granted resource; none keeps it
-/// (CLIENTS.md T2).
+/// (client requirement T2 of docs/architecture/client-requirements.md).
 pub fn same_resource(requested: Option<&str>, granted: &str) -> Result<(), OAuthError> {
     match requested {
         Some(r) if crate::resource::normalize(r).as_deref() != Some(granted) => Err(
@@ -54,6 +54,17 @@ pub fn same_resource(requested: Option<&str>, granted: &str) -> Result<(), OAuth
         ),
         _ => Ok(()),
     }
+}
+
+/// Whether the user may still use the resource: the allow lists (global and the service's) and
+/// the disabled set, checked again whenever tokens are issued after the login.
+pub async fn still_allowed(app: &App, user: &Identity, resource: &str) -> Result<bool, OAuthError> {
+    let service = app
+        .config
+        .resources
+        .service_of(resource)
+        .unwrap_or_default();
+    Ok(app.config.allow.may_use(user, service) && !app.store.is_disabled(&user.id).await?)
 }
 
 /// Signs an access token and records its id so `/verify` accepts it, and in the user's index.

@@ -1,6 +1,7 @@
 //! The refresh token grant (RFC 6749 §6) with rotation (OAuth 2.1 §4.3.1): each use returns a new
 //! refresh token; a replay of a rotated one revokes the family, except within a short grace window
-//! for the immediately previous token, where the retry gets the same new pair (CLIENTS.md T3).
+//! for the immediately previous token, where the retry gets the same new pair (client requirement
+//! T3 of docs/architecture/client-requirements.md).
 //!
 //! No token is stored in clear: the new refresh token is an HMAC of the old one under a server
 //! secret, and the answer kept for the grace window is sealed (AES-256-GCM) under a key derived
@@ -12,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::family::{Family, RefreshRecord, issue, revoke_family, same_resource};
+use super::family::{Family, RefreshRecord, issue, revoke_family, same_resource, still_allowed};
 use super::request::TokenForm;
 use super::response::TokenResponse;
 use crate::clock;
@@ -99,16 +100,9 @@ pub async fn exchange(
         .ok_or_else(|| OAuthError::InvalidGrant("the refresh token was revoked".into()))?;
     let granted_scope = scope::narrow(&family.scope, f.scope.as_deref())
         .ok_or_else(|| OAuthError::InvalidRequest("scope exceeds the original grant".into()))?;
-    // CLIENTS.md T2: no resource keeps the grant's resource.
+    // Client requirement T2: no resource keeps the grant's resource.
     same_resource(f.resource.as_deref(), &family.resource)?;
-    let service = app
-        .config
-        .resources
-        .service_of(&family.resource)
-        .unwrap_or_default();
-    if !app.config.allow.may_use(&family.user, service)
-        || app.store.is_disabled(&family.user.id).await?
-    {
+    if !still_allowed(app, &family.user, &family.resource).await? {
         return Err(OAuthError::InvalidGrant(
             "the user is no longer allowed".into(),
         ));

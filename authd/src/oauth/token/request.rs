@@ -1,5 +1,5 @@
 //! The parameters of a token request (RFC 6749 §4.1.3, §6; RFC 7636 §4.5; RFC 8707 §2.2; RFC 7523
-//! §2.2), decoded from the form body by a pure function.
+//! §2.2; RFC 8628 §3.4), decoded from the form body by a pure function.
 
 use std::collections::HashMap;
 
@@ -15,6 +15,8 @@ pub struct TokenForm {
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
+    /// RFC 8628 §3.4.
+    pub device_code: Option<String>,
     pub scope: Option<String>,
     pub resource: Option<String>,
     pub credentials: FormCredentials,
@@ -31,6 +33,7 @@ impl TokenForm {
             redirect_uri: take("redirect_uri"),
             code_verifier: take("code_verifier"),
             refresh_token: take("refresh_token"),
+            device_code: take("device_code"),
             scope: take("scope"),
             resource: take("resource"),
             credentials,
