@@ -26,11 +26,11 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Set-up (Docker too), lints, dependency audit, Rust tests, conformance, static and end-to-end suites
-# (both edges, browser tests included), the short soak test, the documentation build and its
-# coverage test.
+# Set-up (Docker too), lints, dependency audit, Rust tests, fuzzing (corpus replay and a short run per
+# target), conformance, static and end-to-end suites (both edges, browser tests included), the short
+# soak test, the documentation build and its coverage test.
 # Everything CI checks.
-test: setup setup-docker lint audit test-rust test-conformance test-static test-e2e test-soak test-docs
+test: setup setup-docker lint audit test-rust test-fuzz test-conformance test-static test-e2e test-soak test-docs
 
 # The stages of `just test`, each timed (reports/test-stages.txt).
 test-stages:
@@ -53,6 +53,18 @@ test-repeat RUST="20" E2E="5": setup build
 test-github-live:
     test -n "${GITHUB_TEST_TOKEN:-}" || { echo "test-github-live: GITHUB_TEST_TOKEN is not set" >&2; exit 1; }
     cargo test -p authd --features github-live --test github_live
+
+# Fuzzing: build every target of fuzz/ once, replay each committed corpus, fuzz each target SECONDS.
+test-fuzz SECONDS="30": setup
+    bash fuzz/run.sh test {{SECONDS}}
+
+# Fuzz one target longer (`just fuzz id_remapping 600`); new inputs join its corpus (minimised after).
+fuzz TARGET SECONDS="600": setup
+    bash fuzz/run.sh run {{TARGET}} {{SECONDS}}
+
+# Seed every fuzz corpus from real traffic (fuzz/seed.py) and minimise it (`cargo fuzz cmin`).
+fuzz-seed: setup
+    bash fuzz/run.sh seed
 
 # The official MCP conformance suite against the sidecar.
 test-conformance:

@@ -44,6 +44,13 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
     cargo install --locked cargo-deny@0.20.2 >/dev/null
 fi
+# cargo-fuzz builds and runs the libFuzzer targets of fuzz/ (`just fuzz`, `just test-fuzz`); on
+# stable Rust with `-s none` (no sanitizer). Same fast profile as cargo-deny.
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  say "installing cargo-fuzz"
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    cargo install --locked cargo-fuzz@0.13.2 >/dev/null
+fi
 
 # Node packages (pinned in tests/package.json, locked in tests/package-lock.json), including Node 22
 # itself from the npm registry: the machine's Node is 20 and the conformance suite needs >= 22.

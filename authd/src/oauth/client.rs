@@ -106,7 +106,15 @@ impl Client {
 /// Decodes a registration body (RFC 7591 §2, JSON); unknown fields are ignored. Pure, so fuzz
 /// targets can call it (with `validate`).
 pub fn parse_metadata(body: &[u8]) -> Result<ClientMetadata, OAuthError> {
-    serde_json::from_slice(body).map_err(|e| {
+    // RFC 8259 §8.1: JSON is UTF-8. serde_json checks only the strings it keeps, so a body with
+    // invalid UTF-8 inside an ignored member would pass (found by the fuzz target
+    // `client_metadata`).
+    let body = std::str::from_utf8(body).map_err(|_| {
+        OAuthError::InvalidClientMetadata(
+            "body is not valid client metadata JSON: not UTF-8".into(),
+        )
+    })?;
+    serde_json::from_str(body).map_err(|e| {
         OAuthError::InvalidClientMetadata(format!("body is not valid client metadata JSON: {e}"))
     })
 }
@@ -206,6 +214,19 @@ mod tests {
 
     fn meta(json: serde_json::Value) -> ClientMetadata {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_invalid_client_metadata() {
+        let mut body = br#"{"redirect_uris":["https://a.example/cb"],"x":"#.to_vec();
+        body.extend_from_slice(b"\"\xbb\"}");
+        assert!(matches!(
+            parse_metadata(&body),
+            Err(OAuthError::InvalidClientMetadata(_))
+        ));
+        body.truncate(body.len() - 4);
+        body.extend_from_slice(b"\"ok\"}");
+        assert!(parse_metadata(&body).is_ok());
     }
 
     #[test]

@@ -24,19 +24,25 @@ pub struct Post<'a> {
 }
 
 /// JSON text without raw line breaks: stdio framing forbids embedded newlines, and a pretty-printed
-/// body would carry them into raw `params`. Re-serialised only when needed.
-fn compact(body: Bytes) -> Result<Bytes, HttpError> {
+/// body would carry them into raw `params`. In JSON a raw CR or LF can only be whitespace between
+/// tokens (RFC 8259 §2, §7: inside strings control characters are escaped), so each becomes a
+/// space and nothing else changes: ids, numbers and strings keep their spelling (JSON-RPC 2.0 §5:
+/// the response id is the request's), and a body that is not JSON stays not JSON. Re-serialising
+/// instead loses number spellings and silently drops repeated members (found by the fuzz target
+/// `id_remapping`). Public for that target.
+pub fn compact(body: Bytes) -> Bytes {
     if !body.iter().any(|b| *b == b'\n' || *b == b'\r') {
-        return Ok(body);
+        return body;
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| HttpError::Parse(e.to_string()))?;
-    Ok(Bytes::from(value.to_string()))
+    body.iter()
+        .map(|b| if matches!(b, b'\n' | b'\r') { b' ' } else { *b })
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 /// The body of a POST, at most `max` bytes (else 413), on one line.
 pub async fn read(body: Incoming, max: usize) -> Result<Bytes, HttpError> {
-    compact(body::collect(body, max).await?)
+    Ok(compact(body::collect(body, max).await?))
 }
 
 /// The messages of a body and whether it was a batch; every one must be a JSON-RPC 2.0 request,
@@ -57,4 +63,27 @@ pub fn messages(body: &[u8]) -> Result<(Vec<Envelope<'_>>, bool), HttpError> {
         .collect::<Option<Vec<_>>>()
         .ok_or(HttpError::InvalidMessage("not a JSON-RPC 2.0 message"))?;
     Ok((messages, batch))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_pretty_printed_body_keeps_its_ids_and_its_repeated_members() {
+        let body = "{\r\n \"jsonrpc\": \"2.0\",\n \"id\": 1.50,\n \"method\": \"ping\",\n \"params\": {\"s\": \"a\\/b\", \"n\": 1e2}\n}";
+        let compacted = compact(Bytes::from(body));
+        assert!(!compacted.iter().any(|b| *b == b'\n' || *b == b'\r'));
+        let (parsed, _) = messages(&compacted).unwrap();
+        assert_eq!(parsed[0].id.unwrap().get(), "1.50");
+        assert_eq!(
+            parsed[0].params.unwrap().get(),
+            r#"{"s": "a\/b", "n": 1e2}"#
+        );
+        // A repeated member is refused with or without line breaks (JSON-RPC allows one id).
+        let repeated = "{\"jsonrpc\":\"2.0\",\"id\":1,\n\"id\":2,\"method\":\"ping\"}";
+        assert!(messages(&compact(Bytes::from(repeated))).is_err());
+        assert!(messages(&compact(Bytes::from("{\n nope"))).is_err());
+    }
 }

@@ -82,19 +82,28 @@ pub fn own_loopback_origin(origin: &str, port: u16) -> bool {
         .any(|host| origin == format!("http://{host}:{port}"))
 }
 
-/// The host part of a `Host` value (`[::1]:80` -> `[::1]`, `a:1` -> `a`).
-fn host_part(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_inclusive(']').next().unwrap_or(host);
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
+/// The host part of a `Host` value (`[::1]:80` -> `[::1]`, `a:1` -> `a`); `None` unless the rest
+/// is a port (RFC 9110 §7.2: `uri-host [ ":" port ]`, RFC 3986 §3.2.3: `port = *DIGIT`), so
+/// `127.0.0.1:8080evil` or `localhost:x@evil.example` is no loopback name (found by the fuzz
+/// target `mcp_headers`).
+fn host_part(host: &str) -> Option<&str> {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => host.split_at(rest.find(']')? + 2),
+        None => host.split_at(host.rfind(':').unwrap_or(host.len())),
+    };
+    let port_ok = port
+        .strip_prefix(':')
+        .map_or(port.is_empty(), |p| p.bytes().all(|b| b.is_ascii_digit()));
+    port_ok.then_some(name)
 }
 
 /// `Host` must be a loopback name (any port) or on the allow list: an entry with a port must
 /// match exactly, an entry without one matches the host on any port; `*` allows any.
 pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
     let host = host.trim().to_ascii_lowercase();
-    let name = host_part(&host);
+    let Some(name) = host_part(&host) else {
+        return false;
+    };
     if matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
         return true;
     }
@@ -147,6 +156,16 @@ mod tests {
         assert!(host_allowed("MCP.example.com:443", &allowed));
         assert!(!host_allowed("evil.example:8080", &allowed));
         assert!(!host_allowed("127.0.0.1.evil.example", &allowed));
+        for malformed in [
+            "127.0.0.1:8080nnnn",
+            "localhost:80@evil.example",
+            "[::1]evil",
+            "[::1",
+            "mcp.example.com:443/x",
+        ] {
+            assert!(!host_allowed(malformed, &allowed), "{malformed}");
+        }
+        assert!(host_allowed("localhost:", &allowed));
         assert!(own_loopback_origin("http://localhost:3000", 3000));
         assert!(own_loopback_origin("HTTP://127.0.0.1:3000/", 3000));
         assert!(own_loopback_origin("http://[::1]:3000", 3000));

@@ -100,7 +100,16 @@ pub fn open(key: &[u8], state: &str, binding: Binding<'_>, now: u64) -> Result<C
     let forged = || StateError::Forged {
         held: held.to_owned(),
     };
-    let (Ok(round), Ok(expires)) = (round.parse::<u32>(), expires.parse::<u64>()) else {
+    // Only the canonical decimal spelling `seal` writes: `01` or `+1` would parse to the same
+    // number and pass the tag check, a second spelling of one state (found by the fuzz target
+    // `resume_state`).
+    let canonical = |text: &str| text == "0" || (!text.starts_with('0') && !text.starts_with('+'));
+    let (Ok(round), Ok(expires), true, true) = (
+        round.parse::<u32>(),
+        expires.parse::<u64>(),
+        canonical(round),
+        canonical(expires),
+    ) else {
         return Err(forged());
     };
     let claims = Claims {
@@ -182,6 +191,13 @@ mod tests {
         );
         let later_round = state.replace("v1.00ff.1.", "v1.00ff.2.");
         assert_eq!(open(KEY, &later_round, ALICE, 0), forged, "round altered");
+        for respelled in [
+            state.replace("v1.00ff.1.", "v1.00ff.01."),
+            state.replace("v1.00ff.1.", "v1.00ff.+1."),
+            state.replace(".1000.", ".01000."),
+        ] {
+            assert_eq!(open(KEY, &respelled, ALICE, 0), forged, "{respelled}");
+        }
         let longer = state.replace(".1000.", ".9999.");
         assert_eq!(open(KEY, &longer, ALICE, 0), forged, "expiry altered");
         for malformed in [
