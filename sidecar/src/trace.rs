@@ -2,7 +2,6 @@
 //! request's log lines together across edge, authd and sidecar (`X-Request-Id`).
 
 use hyper::HeaderMap;
-use rand::RngCore;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -34,7 +33,7 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             let mut bytes = [0u8; 16];
-            rand::rng().fill_bytes(&mut bytes);
+            rand::fill(&mut bytes[..]);
             let mut id = String::with_capacity(32);
             for b in bytes {
                 id.push(char::from(HEX[usize::from(b >> 4)]));

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
 
 use crate::child::Child;
 use crate::clock;
@@ -28,7 +27,7 @@ const RETAINED_STREAMS: usize = 16;
 /// as the spec requires for `Mcp-Session-Id`).
 pub fn new_id() -> String {
     let mut bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
+    rand::fill(&mut bytes[..]);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 

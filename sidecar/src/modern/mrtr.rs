@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -159,7 +158,7 @@ pub fn input_required(waiting: &[InputRequest], state: &str) -> Option<Box<RawVa
 /// A fresh held-call id: 128 random bits, hex.
 fn new_id() -> String {
     let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
+    rand::fill(&mut bytes[..]);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -169,7 +168,7 @@ impl HeldCalls {
     pub fn new(max: usize, ttl: Duration, key: Option<SecretSlice<u8>>) -> Self {
         let key = key.unwrap_or_else(|| {
             let mut bytes = vec![0u8; 32];
-            rand::rng().fill_bytes(&mut bytes);
+            rand::fill(&mut bytes[..]);
             SecretSlice::from(bytes)
         });
         Self {
