@@ -31,9 +31,12 @@ from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
 # sidecar connection, and a response longer than one read buffer (4 KiB) reaches the client
 # truncated ("use of closed network connection" in Caddy's log). No `max_buffer_size`: in Caddy 2.6
 # a body shorter than it is not closed after buffering, which keeps the race. Only behind
-# forward-auth (a caller with a valid token): authd's routes are open to anyone, and an unbounded
-# buffer there would let any client fill Caddy's memory.
+# forward-auth (a caller with a valid token): authd's routes are open to anyone. The buffer is bounded
+# by `request_body max_size` at the sidecar's own discard bound (sidecar/src/http/body.rs): up to it
+# the sidecar answers 413 for a body over SIDECAR_MAX_BODY_BYTES; beyond it Caddy 2.6 forwards a cut
+# body, which ends as 502, the answer such a body got before (the sidecar closes on it).
 BUFFER_REQUESTS = "buffer_requests"
+MAX_BUFFERED_BODY = "64MiB"
 
 
 def _matcher(route: Route) -> str | None:
@@ -95,6 +98,9 @@ def _handle(route: Route, authd: Upstreams, sidecars: dict[str, Upstreams]) -> l
         "\t\t\t}",
         # The client's token has served its purpose: it never reaches a sidecar.
         "\t\t\trequest_header -Authorization",
+        "\t\t\trequest_body {",
+        f"\t\t\t\tmax_size {MAX_BUFFERED_BODY}",
+        "\t\t\t}",
     ]
     if route.strip_prefix:
         lines.append(f"\t\t\turi strip_prefix {route.strip_prefix}")

@@ -120,3 +120,7 @@ def test_every_proxied_request_body_is_buffered(caddyfile):
     assert not unbuffered, f"request bodies streamed to sidecars {unbuffered}"
     # Caddy 2.6 leaves a body shorter than `max_buffer_size` open after buffering: the race stays.
     assert not [p for p in proxies if "max_buffer_size" in p]
+    # The buffer is bounded (the sidecar's discard bound, 64 MiB) on every route that buffers.
+    limits = [h for h in handlers(json.loads(out)["apps"]["http"]["servers"]["srv0"]["routes"])
+              if h["handler"] == "request_body"]
+    assert len(limits) == len(proxies) and all(h["max_size"] == 64 << 20 for h in limits), limits
