@@ -1,5 +1,6 @@
-//! Dynamic client registration metadata (RFC 7591 §2, §3.1; CLIENTS.md D1, D2): the body parsed
-//! and validated as `/register` does (and as Client ID Metadata Documents are).
+//! Dynamic client registration metadata (RFC 7591 §2, §3.1; client requirements D1, D2 of
+//! docs/architecture/client-requirements.md): the body parsed and validated as `/register` does
+//! (and as Client ID Metadata Documents are).
 //!
 //! Properties: metadata parses only from JSON; validation is idempotent (a stored client
 //! validates again to itself, also after the store's JSON round trip); what it accepts has
