@@ -55,20 +55,6 @@ async fn redis_killed_gives_503_then_recovers() {
     assert_eq!(stack.verify("memory", Some(&fresh)).await.status(), 200);
 }
 
-/// `/verify` for `token` answered `allowed`, or 503 with `Retry-After` (Redis unreachable).
-async fn verify_or_unavailable(stack: &Stack, token: &str, allowed: u16) -> u16 {
-    let resp = stack.verify("memory", Some(token)).await;
-    let status = resp.status().as_u16();
-    assert!(
-        status == allowed || status == 503,
-        "/verify gave {status}, only {allowed} or 503 is right"
-    );
-    if status == 503 {
-        assert_eq!(common::header(&resp, "retry-after"), "1");
-    }
-    status
-}
-
 /// A restart of a standalone Redis that keeps its data: while it is down `/verify` answers 503
 /// with `Retry-After` for a live and a revoked token alike (never 200 for the revoked one, never
 /// 401 for the live one), and once it is back authd answers right again without a restart.
@@ -84,25 +70,34 @@ async fn redis_restart_gives_503_and_never_a_wrong_answer() {
     stack.cli(&["tokens", "revoke", &jti]);
     // The restarted server loads this snapshot (dump.rdb in its directory).
     let _: () = redis::cmd("SAVE").query(&mut stack.redis.conn()).unwrap();
-    assert_eq!(verify_or_unavailable(&stack, &live, 200).await, 200);
-    assert_eq!(verify_or_unavailable(&stack, &revoked, 401).await, 401);
+    assert_eq!(common::verify_or_unavailable(&stack, &live, 200).await, 200);
+    assert_eq!(
+        common::verify_or_unavailable(&stack, &revoked, 401).await,
+        401
+    );
 
     stack.redis.kill();
     for _ in 0..3 {
-        assert_eq!(verify_or_unavailable(&stack, &live, 200).await, 503);
-        assert_eq!(verify_or_unavailable(&stack, &revoked, 401).await, 503);
+        assert_eq!(common::verify_or_unavailable(&stack, &live, 200).await, 503);
+        assert_eq!(
+            common::verify_or_unavailable(&stack, &revoked, 401).await,
+            503
+        );
     }
     stack.redis.restart();
     let start = Instant::now();
-    while verify_or_unavailable(&stack, &live, 200).await != 200 {
-        verify_or_unavailable(&stack, &revoked, 401).await;
+    while common::verify_or_unavailable(&stack, &live, 200).await != 200 {
+        common::verify_or_unavailable(&stack, &revoked, 401).await;
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "authd did not reconnect"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(verify_or_unavailable(&stack, &revoked, 401).await, 401);
+    assert_eq!(
+        common::verify_or_unavailable(&stack, &revoked, 401).await,
+        401
+    );
     assert_eq!(health(&stack).await, 200);
 }
 

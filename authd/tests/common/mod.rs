@@ -231,3 +231,17 @@ pub fn header(resp: &reqwest::Response, name: &str) -> String {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_else(|| panic!("no {name} header in {:?}", resp.headers()))
 }
+
+/// `/verify` for `token` answered `allowed`, or 503 with `Retry-After` (Redis unreachable).
+pub async fn verify_or_unavailable(stack: &Stack, token: &str, allowed: u16) -> u16 {
+    let resp = stack.verify("memory", Some(token)).await;
+    let status = resp.status().as_u16();
+    assert!(
+        status == allowed || status == 503,
+        "/verify gave {status}, only {allowed} or 503 is right"
+    );
+    if status == 503 {
+        assert_eq!(header(&resp, "retry-after"), "1");
+    }
+    status
+}
