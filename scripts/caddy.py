@@ -12,11 +12,14 @@ turn (round robin: a legacy session's requests then mostly reach a replica that 
 the session's owner), each checked on `/health` (a replica that fails it, or drains, gets nothing
 new) and a request whose connection is refused retried on another.
 An https PUBLIC_URL is served with certificates from an ACME CA (`Acme`), HTTP redirected to HTTPS.
+A loopback PUBLIC_URL is served on its loopback aliases too (`loopback_aliases`): authd gives each
+alias its own resource URLs and token audiences; any other Host gets 421 naming PUBLIC_URL.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,6 +40,44 @@ from routes import AUTH_RESPONSE_HEADERS, CORS, IDENTITY_HEADERS, Route, routes
 # body, which ends as 502, the answer such a body got before (the sidecar closes on it).
 BUFFER_REQUESTS = "buffer_requests"
 MAX_BUFFERED_BODY = "64MiB"
+
+
+# The loopback names of one machine (RFC 6761 section 6.3, RFC 8252 sections 7.3 and 8.3), as a URL
+# spells them. authd derives the same aliases from PUBLIC_URL (authd/src/resource/loopback.rs).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def ipv6_loopback() -> bool:
+    """Whether this host has the IPv6 loopback address (`::1` can be bound): `[::1]` is served only
+    then, since Caddy refuses to start on an address it cannot bind."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def loopback_aliases(public_url: str, ipv6: bool = True) -> list[str]:
+    """The other loopback origins of an http loopback PUBLIC_URL, same port (`http://localhost:8080`
+    and `http://[::1]:8080` for `http://127.0.0.1:8080`); none for any other PUBLIC_URL (https needs
+    a certificate per name, which no ACME CA issues for loopback). `[::1]` only with `ipv6`."""
+    url = urlsplit(public_url)
+    host = (url.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    if url.scheme != "http" or host not in LOOPBACK_HOSTS:
+        return []
+    port = f":{url.port}" if url.port else ""
+    return [f"http://{h}{port}" for h in LOOPBACK_HOSTS if h != host and (ipv6 or h != "[::1]")]
+
+
+def _bind_address(origin: str) -> str:
+    """The address Caddy binds for a loopback origin (`localhost` is 127.0.0.1: /etc/hosts may not
+    name ::1 for it)."""
+    host = urlsplit(origin).hostname or ""
+    return {"localhost": "127.0.0.1"}.get(host, host)
 
 
 def _matcher(route: Route) -> str | None:
@@ -168,11 +209,12 @@ def _globals(log_dir: str, acme: Acme | None) -> list[str]:
 
 def render_caddyfile(
     servers: list[Server], public_url: str, authd: Upstreams, sidecars: dict[str, Upstreams], log_dir: str,
-    acme: Acme | None = None,
+    acme: Acme | None = None, aliases: list[str] | None = None,
 ) -> str:
     """The native Caddyfile: plain http on a loopback PUBLIC_URL, or HTTPS with ACME certificates
     for an https one (`acme`). `authd` and `sidecars` values are loopback `host:port` addresses, or
-    lists of them (the replicas of a service)."""
+    lists of them (the replicas of a service). `aliases`: other origins served as the same site
+    (`loopback_aliases`, the default)."""
     origin = urlsplit(public_url)
     if not origin.hostname or origin.scheme not in ("http", "https") or (origin.scheme == "https") != bool(acme):
         raise ValueError(f"native mode serves http on loopback or https with ACME, not {public_url!r}")
@@ -180,9 +222,13 @@ def render_caddyfile(
     if missing:
         raise ValueError(f"no sidecar address for {', '.join(missing)}")
     table = routes(servers, "path")
-    bind = acme.bind if acme else origin.hostname
+    aliases = loopback_aliases(public_url, ipv6_loopback()) if aliases is None else aliases
+    site = [f"{origin.scheme}://{origin.netloc}", *aliases]
+    binds = [acme.bind] if acme else list(dict.fromkeys(_bind_address(o) for o in site))
+    # Caddy spells an IPv6 bind address in brackets.
+    bind = " ".join(f"[{b}]" if ":" in b else b for b in binds if b)
     lines = _globals(log_dir, acme) + [
-        f"{origin.scheme}://{origin.netloc} {{",
+        f"{', '.join(site)} {{",
         *([f"\tbind {bind}"] if bind else []),
         "\tlog {",
         f"\t\toutput file {log_dir}/access.log",
@@ -196,21 +242,22 @@ def render_caddyfile(
     lines += ["\t}", "}", ""]
     if acme is None:
         # (Over HTTPS another name fails at TLS already: no certificate is issued for it.)
-        lines += misdirected_site(origin.scheme, origin.hostname, origin.port, public_url)
+        lines += misdirected_site(origin.scheme, bind, origin.port, public_url)
     return "\n".join(lines)
 
 
-def misdirected_site(scheme: str, host: str, port: int | None, public_url: str) -> list[str]:
-    """Every other Host on the public port (`localhost` for `127.0.0.1`, a typo) gets 421 naming the
-    URL to use, instead of Caddy's empty 200 that clients report as a bad content type. Not served
-    as an alias: a resource URL must be byte-equal to the one the user pasted (RFC 9728 section 3.3,
-    client requirement P2), so only PUBLIC_URL's host can work."""
+def misdirected_site(scheme: str, bind: str, port: int | None, public_url: str) -> list[str]:
+    """Every other Host on the public port (a typo, a name of this machine that is no loopback
+    alias) gets 421 naming the URL to use, instead of Caddy's empty 200 that clients report as a
+    bad content type. Such a host cannot simply be served: a resource URL is the one the user
+    pasted (RFC 9728 section 3.3, client requirement P2), and authd knows only PUBLIC_URL's origin
+    and its loopback aliases."""
     port = port or (443 if scheme == "https" else 80)
     message = (f"this gateway serves {public_url} (PUBLIC_URL): use {public_url}/<name>/mcp, "
                f"e.g. {public_url}/time/mcp")
     return [
         f"{scheme}://:{port} {{",
-        f"\tbind {host}",
+        f"\tbind {bind}",
         f'\trespond "{message}" 421 {{',
         "\t\tclose",
         "\t}",

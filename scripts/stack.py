@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import confine
-from caddy import acme_for, render_caddyfile
+from caddy import acme_for, loopback_aliases, render_caddyfile
 from envfile import read_env
 from fragments import ROOT, FragmentError, Replicas, Server, authd_env, replica_counts
 from gateway import selected_servers
@@ -351,7 +351,8 @@ class Stack:
             # Caddy routes to /mcp (the compose generator fixes the same settings per service).
             "SIDECAR_MCP_PATH": "/mcp",
             "SIDECAR_SESSION_MODE": s.session_mode,
-            "SIDECAR_ALLOWED_HOSTS": urlsplit(self.public_url).netloc,
+            # PUBLIC_URL's host and its loopback aliases, which Caddy serves too.
+            "SIDECAR_ALLOWED_HOSTS": ",".join(urlsplit(o).netloc for o in [self.public_url, *loopback_aliases(self.public_url)]),
             # Browser clients (CORS for every MCP endpoint) call from any origin with a bearer
             # token, which is no ambient credential; DNS rebinding is stopped by the Host check.
             "SIDECAR_ALLOWED_ORIGINS": "*",

@@ -201,14 +201,12 @@ async fn mint(app: &App, cmd: TokenCommand) -> Result<(), String> {
         name,
         email,
     } = cmd;
-    let resources = &app.config.resources;
-    let service = resources
-        .service_of(&resource)
+    let (_, resource) = app
+        .config
+        .resources
+        .resolve(&resource)
         .ok_or_else(|| format!("{resource} is not a configured MCP resource"))?;
-    let resource = resources
-        .resource_of(service)
-        .unwrap_or_default()
-        .to_owned();
+    let resource = resource.to_owned();
     let who = Identity {
         name: name.unwrap_or_else(|| user.clone()),
         id: user,

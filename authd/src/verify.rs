@@ -191,7 +191,8 @@ pub async fn verify(State(app): State<AppState>, headers: HeaderMap) -> Response
     } else {
         Cow::Borrowed(host)
     };
-    let Some(service) = resources.service_forwarded(proto, &host, uri) else {
+    // The resource on the origin the request came to: a loopback alias has its own (RFC 8707 §2).
+    let Some((service, resource)) = resources.service_forwarded(proto, &host, uri) else {
         return refuse(&VerifyError::NoService, None);
     };
     // A CORS preflight carries no credentials (Fetch standard §4.8); it reaches no MCP method,
@@ -201,7 +202,6 @@ pub async fn verify(State(app): State<AppState>, headers: HeaderMap) -> Response
     {
         return allowed("", "", "", "");
     }
-    let resource = resources.resource_of(service).unwrap_or_default();
     match check(&app, &headers, service, resource).await {
         Ok(v) => {
             let c = &v.claims;
@@ -211,7 +211,7 @@ pub async fn verify(State(app): State<AppState>, headers: HeaderMap) -> Response
             if !matches!(e, VerifyError::NoToken) {
                 tracing::info!(mcp.service = %service, reason = %e, "verify refused");
             }
-            refuse(&e, resources.metadata_url(service).as_deref())
+            refuse(&e, crate::resource::metadata_url(resource).as_deref())
         }
     }
 }

@@ -62,8 +62,8 @@ fuzz_target!(|input: &[u8]| {
             "trailing slash kept: {n:?}"
         );
         for r in resources() {
-            if let Some(service) = r.service_of(uri) {
-                assert_eq!(r.resource_of(service), Some(n.as_str()));
+            if let Some((_, resource)) = r.resolve(uri) {
+                assert_eq!(resource, n.as_str());
             }
         }
     } else if let Ok(u) = &parsed {
@@ -86,9 +86,8 @@ fuzz_target!(|input: &[u8]| {
         let path = u.path();
         for r in resources() {
             let forwarded = r.service_forwarded(u.scheme(), &host, path);
-            if let Some(service) = forwarded {
+            if let Some((service, resource)) = forwarded {
                 let rebuilt = format!("{}://{host}{path}", u.scheme());
-                let resource = r.resource_of(service).unwrap_or("");
                 let n = resource::normalize(&rebuilt).unwrap_or_default();
                 assert!(
                     n == resource || n.starts_with(&format!("{resource}/")),

@@ -1,5 +1,6 @@
 """Deployer traps that need a running stack, each pinned by a test that fails if it comes back:
-a request for a host the native gateway does not serve, `authd keys rotate` through the scripts
+a request for a host the native gateway does not serve (its loopback aliases it serves:
+test_loopback_aliases.py), `authd keys rotate` through the scripts
 writing another directory's .env, and signing keys that needed a Rust toolchain."""
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from envfile import read_env
 
 
 @pytest.mark.edges("caddy")
-def test_other_host_gets_an_error_naming_the_right_url(stack):
+@pytest.mark.parametrize("host", ["gateway.example", "127.0.0.2", "localhost.example"])
+def test_other_host_gets_an_error_naming_the_right_url(stack, host):
     port = stack.public_url.rsplit(":", 1)[1]
-    resp = httpx.post(stack.url("time"), json={}, headers={"Host": f"localhost:{port}"}, timeout=10)
+    resp = httpx.post(stack.url("time"), json={}, headers={"Host": f"{host}:{port}"}, timeout=10)
     assert resp.status_code == 421
     assert f"{stack.public_url}/time/mcp" in resp.text
 

@@ -61,15 +61,12 @@ pub fn check_request(
     let resource = q
         .get("resource")
         .ok_or_else(|| AuthorizeError::InvalidTarget("resource is required (RFC 8707)".into()))?;
-    let service = resources.service_of(resource).ok_or_else(|| {
+    let (_, resource) = resources.resolve(resource).ok_or_else(|| {
         AuthorizeError::InvalidTarget("resource is not an MCP server of this gateway".into())
     })?;
     Ok(Checked {
         code_challenge: challenge.clone(),
-        resource: resources
-            .resource_of(service)
-            .unwrap_or_default()
-            .to_owned(),
+        resource: resource.to_owned(),
         scope: scope::resolve(q.get("scope").map(String::as_str)),
         prompt: Prompt::parse(q.get("prompt").map(String::as_str))?,
     })

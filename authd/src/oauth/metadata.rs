@@ -41,8 +41,9 @@ pub async fn authorization_server(State(app): State<AppState>) -> Json<serde_jso
     }))
 }
 
-fn protected_resource(app: &AppState, service: Option<&str>) -> Response {
-    let Some(resource) = service.and_then(|s| app.config.resources.resource_of(s)) else {
+/// `found`: the service and the resource URL to publish for it (on the origin asked, RFC 9728 §3.3).
+fn protected_resource(app: &AppState, found: Option<(&str, &str)>) -> Response {
+    let Some((service, resource)) = found else {
         return json_error(
             StatusCode::NOT_FOUND,
             "invalid_target",
@@ -75,19 +76,19 @@ pub async fn protected_resource_suffixed(
     Path(suffix): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let service = app
+    let found = app
         .config
         .resources
         .service_for_metadata(forwarded_host(&headers), &format!("/{suffix}"));
-    protected_resource(&app, service)
+    protected_resource(&app, found)
 }
 
 /// `GET /.well-known/oauth-protected-resource` (host routing: one resource per host, client
 /// requirement P1).
 pub async fn protected_resource_root(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let service = app
+    let found = app
         .config
         .resources
         .service_for_metadata(forwarded_host(&headers), "");
-    protected_resource(&app, service)
+    protected_resource(&app, found)
 }

@@ -37,14 +37,10 @@ pub async fn device_authorization(
     let requested = p
         .get("resource")
         .ok_or_else(|| OAuthError::InvalidTarget("resource is required (RFC 8707)".into()))?;
-    let resources = &app.config.resources;
-    let resource = resources
-        .service_of(requested)
-        .and_then(|s| resources.resource_of(s))
-        .ok_or_else(|| {
-            OAuthError::InvalidTarget("resource is not an MCP server of this gateway".into())
-        })?
-        .to_owned();
+    let (_, resource) = app.config.resources.resolve(requested).ok_or_else(|| {
+        OAuthError::InvalidTarget("resource is not an MCP server of this gateway".into())
+    })?;
+    let resource = resource.to_owned();
     let limits = &app.config.limits;
     let device_code = random_token();
     let device_hash = hash(&device_code);
