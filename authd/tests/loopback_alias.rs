@@ -37,56 +37,40 @@ async fn verify_on(stack: &Stack, host: &str, service: &str, token: &str) -> req
         .unwrap()
 }
 
+/// The JSON answer of `req`.
+async fn json(req: reqwest::RequestBuilder) -> Value {
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn metadata_names_the_resource_of_the_origin_asked() {
     let stack = Stack::start().await;
     let localhost = alias_host(&stack, "localhost");
     // A real request to the alias (authd listens on 127.0.0.1, which `localhost` names): the
     // resource comes from its Host.
-    let doc: Value = stack
-        .http
-        .get(prm_on(&localhost, "memory"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = json(stack.http.get(prm_on(&localhost, "memory"))).await;
     assert_eq!(doc["resource"], resource_on(&localhost, "memory"));
     assert_eq!(
         doc["authorization_servers"],
         serde_json::json!([stack.issuer()])
     );
-    // Behind the edge: from X-Forwarded-Host.
-    for host in [alias_host(&stack, "[::1]"), localhost.to_uppercase()] {
-        let doc: Value = stack
-            .http
-            .get(stack.url("/.well-known/oauth-protected-resource/memory/mcp"))
-            .header("X-Forwarded-Host", &host)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(
-            doc["resource"],
-            resource_on(&host.to_lowercase(), "memory"),
-            "{host}"
-        );
-    }
-    // No alias (another loopback address, a public name): PUBLIC_URL's resource.
-    for host in ["127.0.0.2:1", "gw.example.com"] {
-        let doc: Value = stack
+    let behind_edge = |host: &str| {
+        stack
             .http
             .get(stack.url("/.well-known/oauth-protected-resource/memory/mcp"))
             .header("X-Forwarded-Host", host)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    };
+    // Behind the edge: from X-Forwarded-Host.
+    for host in [alias_host(&stack, "[::1]"), localhost.to_uppercase()] {
+        let doc = json(behind_edge(&host)).await;
+        let own = resource_on(&host.to_lowercase(), "memory");
+        assert_eq!(doc["resource"], own, "{host}");
+    }
+    // No alias (another loopback address, a public name): PUBLIC_URL's resource.
+    for host in ["127.0.0.2:1", "gw.example.com"] {
+        let doc = json(behind_edge(host)).await;
         assert_eq!(doc["resource"], stack.resource("memory"), "{host}");
     }
     // The one authorization server's metadata names the issuer clients derived it from.

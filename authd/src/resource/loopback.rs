@@ -34,16 +34,8 @@ pub fn aliases(origin: &str) -> Vec<String> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::resource::tests::path;
     use crate::resource::{Resources, Routing, metadata_url};
-
-    fn path() -> Resources {
-        Resources::new(
-            Routing::Path {
-                public_url: "http://127.0.0.1:8080/".into(),
-            },
-            vec!["fetch".into(), "sequential-thinking".into()],
-        )
-    }
 
     #[test]
     fn every_other_loopback_name_on_the_same_port() {

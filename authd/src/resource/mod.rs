@@ -195,7 +195,8 @@ pub fn normalize(resource: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn path() -> Resources {
+    /// PUBLIC_URL `http://127.0.0.1:8080` (with a trailing slash) and two services.
+    pub(super) fn path() -> Resources {
         Resources::new(
             Routing::Path {
                 public_url: "http://127.0.0.1:8080/".into(),
