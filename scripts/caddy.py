@@ -73,11 +73,11 @@ def loopback_aliases(public_url: str, ipv6: bool = True) -> list[str]:
     return [f"http://{h}{port}" for h in LOOPBACK_HOSTS if h != host and (ipv6 or h != "[::1]")]
 
 
-def _bind_address(origin: str) -> str:
-    """The address Caddy binds for a loopback origin (`localhost` is 127.0.0.1: /etc/hosts may not
-    name ::1 for it)."""
-    host = urlsplit(origin).hostname or ""
-    return {"localhost": "127.0.0.1"}.get(host, host)
+def site_binds(origins: list[str]) -> list[str]:
+    """The addresses Caddy binds for plain-http origins, once each (`localhost` is 127.0.0.1:
+    /etc/hosts may not name ::1 for it)."""
+    hosts = (urlsplit(o).hostname or "" for o in origins)
+    return list(dict.fromkeys({"localhost": "127.0.0.1"}.get(h, h) for h in hosts))
 
 
 def _matcher(route: Route) -> str | None:
@@ -224,7 +224,7 @@ def render_caddyfile(
     table = routes(servers, "path")
     aliases = loopback_aliases(public_url, ipv6_loopback()) if aliases is None else aliases
     site = [f"{origin.scheme}://{origin.netloc}", *aliases]
-    binds = [acme.bind] if acme else list(dict.fromkeys(_bind_address(o) for o in site))
+    binds = [acme.bind] if acme else site_binds(site)
     # Caddy spells an IPv6 bind address in brackets.
     bind = " ".join(f"[{b}]" if ":" in b else b for b in binds if b)
     lines = _globals(log_dir, acme) + [

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import confine  # noqa: E402
+from caddy import ipv6_loopback, loopback_aliases, site_binds  # noqa: E402
 from envfile import read_env  # noqa: E402
 from fragments import ROOT, FragmentError, authd_env, load_servers  # noqa: E402
 from run import PIDFILE, running_launcher, shown  # noqa: E402
@@ -239,7 +240,10 @@ def native(r: Report, env: dict[str, str], env_file: Path, data_dir: Path, authd
     if url.scheme != "http":
         r.fail(f"PUBLIC_URL {env.get('PUBLIC_URL')!r}: expected http://host:port or https://<domain>")
         return
-    check_port(r, host, url.port or 80, "PUBLIC_URL", ours)
+    # Caddy binds PUBLIC_URL's address and those of its loopback aliases (scripts/caddy.py).
+    public_url = env.get("PUBLIC_URL", "http://127.0.0.1:8080")
+    for address in site_binds([public_url, *loopback_aliases(public_url, ipv6_loopback())]):
+        check_port(r, address, url.port or 80, f"PUBLIC_URL on {address}", ours)
     if host not in ("127.0.0.1", "localhost", "::1"):
         r.warn(f"PUBLIC_URL is plain http on {host}: tokens would cross the network unencrypted")
 

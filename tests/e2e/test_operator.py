@@ -153,7 +153,7 @@ def test_doctor_passes_a_good_setup_and_names_each_problem(gateway, bin_dir):
         bad = script("doctor.py", "native", *dirs, check=1).stdout
     finally:
         holder.close()
-    for problem in (f"port {port} (PUBLIC_URL) is taken", "every allow list is empty",
+    for problem in (f"port {port} (PUBLIC_URL on 127.0.0.1) is taken", "every allow list is empty",
                     "DEV_LOGIN_PASSWORD is blank or the example", "authd: ACCESS_TOKEN_TTL_SECS"):
         assert problem in bad, bad
 
