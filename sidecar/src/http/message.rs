@@ -31,7 +31,8 @@ pub struct Post<'a> {
 /// instead loses number spellings and silently drops repeated members (found by the fuzz target
 /// `id_remapping`). Public for that target.
 pub fn compact(body: Bytes) -> Bytes {
-    if !body.iter().any(|b| *b == b'\n' || *b == b'\r') {
+    // `contains` on bytes is a word-at-a-time memchr; nearly every body has no line break.
+    if !body.contains(&b'\n') && !body.contains(&b'\r') {
         return body;
     }
     body.iter()
