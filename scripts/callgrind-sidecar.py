@@ -92,8 +92,13 @@ class Client:
         return response.status, dict(response.getheaders()), answer
 
 
-def checked(status: int, answer: dict | None, request_id: int) -> None:
-    if status != 200 or not answer or answer.get("id") != request_id or "result" not in answer:
+def checked(status: int, answer: dict | None, request_id: int, tool: str | None = None) -> None:
+    """A success answer to `request_id`; for echo, the echo of that call's own message."""
+    result = (answer or {}).get("result") if (answer or {}).get("id") == request_id else None
+    ok = status == 200 and isinstance(result, dict) and not result.get("isError")
+    if ok and tool == "echo":
+        ok = result.get("content", [{}])[0].get("text") == f"Echo: callgrind-{request_id}"
+    if not ok:
         raise SystemExit(f"callgrind-sidecar: bad answer to {request_id}: {status} {answer}")
 
 
@@ -166,12 +171,12 @@ def measure(sidecar: Path, out: Path, tool: str, era: str, framing: str, count: 
         next_id = 1
         for _ in range(warmup):
             status, _, answer = client.post(call(tool, next_id, stateless))
-            checked(status, answer, next_id)
+            checked(status, answer, next_id, tool)
             next_id += 1
         control("--zero", str(proc.pid))
         for _ in range(count):
             status, _, answer = client.post(call(tool, next_id, stateless))
-            checked(status, answer, next_id)
+            checked(status, answer, next_id, tool)
             next_id += 1
         control(f"--dump={label}", str(proc.pid))
         dumps = sorted(out.glob(f"{label}.out*"), key=lambda p: p.stat().st_mtime)
