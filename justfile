@@ -94,6 +94,12 @@ bench-connect: setup
 bench-sidecar: setup
     bash scripts/bench-sidecar.sh
 
+# The sidecar's instructions per request under callgrind (deterministic on a loaded machine): legacy
+# session requests against stateless ones, same call; dumps in reports/callgrind/ for callgrind_annotate.
+profile-sidecar: setup
+    cargo build --profile profiling --quiet -p sidecar --bin sidecar
+    python3 scripts/callgrind-sidecar.py
+
 # The cost of forwarding between sidecar replicas: calls served by the session's owner against calls
 # forwarded by the other replica (CPU per request, p50/p99 at 1x1 and 16x4); writes reports/bench-replicas.*.
 bench-replicas: setup

@@ -24,6 +24,8 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # certutil: the browser tests through Traefik trust the test ACME CA in the browser's own NSS store.
 command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
+# valgrind: `just profile-sidecar` counts the sidecar's instructions per request with callgrind.
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
   sudo_cmd=""

@@ -166,7 +166,8 @@ impl Peer {
             (Asker::Stateless { method }, Some(result)) => bridge::stateless_result(method, result),
             _ => None,
         };
-        let body = jsonrpc::response(&waiter.client_id, shaped.as_deref().or(result), error);
+        let result = shaped.as_deref().or(result.map(RawValue::get));
+        let body = jsonrpc::response_text(&waiter.client_id, result, error);
         let code = error.and_then(jsonrpc::error_code);
         waiter
             .tx

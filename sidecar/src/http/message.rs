@@ -31,7 +31,8 @@ pub struct Post<'a> {
 /// instead loses number spellings and silently drops repeated members (found by the fuzz target
 /// `id_remapping`). Public for that target.
 pub fn compact(body: Bytes) -> Bytes {
-    if !body.iter().any(|b| *b == b'\n' || *b == b'\r') {
+    // `contains` on bytes is a word-at-a-time memchr; nearly every body has no line break.
+    if !body.contains(&b'\n') && !body.contains(&b'\r') {
         return body;
     }
     body.iter()
@@ -49,6 +50,9 @@ pub async fn read(body: Incoming, max: usize) -> Result<Bytes, HttpError> {
 /// notification or response.
 pub fn messages(body: &[u8]) -> Result<(Vec<Envelope<'_>>, bool), HttpError> {
     let text = std::str::from_utf8(body).map_err(|e| HttpError::Parse(e.to_string()))?;
+    if !text.trim_start().starts_with('[') {
+        return one_message(text).map(|env| (vec![env], false));
+    }
     let (raw, batch) = jsonrpc::split_body(text).map_err(|e| HttpError::Parse(e.to_string()))?;
     if raw.is_empty() {
         return Err(HttpError::InvalidMessage("empty batch"));
@@ -63,6 +67,21 @@ pub fn messages(body: &[u8]) -> Result<(Vec<Envelope<'_>>, bool), HttpError> {
         .collect::<Option<Vec<_>>>()
         .ok_or(HttpError::InvalidMessage("not a JSON-RPC 2.0 message"))?;
     Ok((messages, batch))
+}
+
+/// A body of one message, parsed once (no batch to split first). What fails is told apart as
+/// before: text that is not JSON at all is a parse error, JSON that is no JSON-RPC message an
+/// invalid one.
+fn one_message(text: &str) -> Result<Envelope<'_>, HttpError> {
+    let invalid = HttpError::InvalidMessage("not a JSON-RPC 2.0 message");
+    match Envelope::parse(text) {
+        Ok(env) if env.kind() != Kind::Invalid => Ok(env),
+        Ok(_) => Err(invalid),
+        Err(_) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Err(invalid),
+            Err(e) => Err(HttpError::Parse(e.to_string())),
+        },
+    }
 }
 
 #[cfg(test)]

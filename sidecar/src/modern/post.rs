@@ -41,7 +41,12 @@ use crate::protocol::{bridge, param_headers};
 /// the ids legacy sessions use for their streams.
 const STREAM_BIT: u64 = 1 << 63;
 
-fn values(headers: &HeaderMap, name: HeaderName) -> Vec<&str> {
+/// The routing headers' names, checked once at compile time rather than on every request.
+static VERSION: HeaderName = HeaderName::from_static(HEADER_VERSION);
+static METHOD: HeaderName = HeaderName::from_static(HEADER_METHOD);
+static NAME: HeaderName = HeaderName::from_static(HEADER_NAME);
+
+fn values<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Vec<&'h str> {
     headers
         .get_all(name)
         .iter()
@@ -111,9 +116,9 @@ pub async fn post(
     let meta = modern::request_meta(&params).map_err(fail)?;
     let name = params.routed_name(method).map_err(fail)?;
     let routing = RoutingHeaders {
-        version: values(headers, HeaderName::from_static(HEADER_VERSION)),
-        method: values(headers, HeaderName::from_static(HEADER_METHOD)),
-        name: values(headers, HeaderName::from_static(HEADER_NAME)),
+        version: values(headers, &VERSION),
+        method: values(headers, &METHOD),
+        name: values(headers, &NAME),
     };
     modern::check_headers(&routing, method, &meta.version, name.as_deref()).map_err(fail)?;
     modern::check_version(&meta.version).map_err(fail)?;
@@ -279,7 +284,7 @@ async fn forward(
     let child_call = ChildCall::new(child.clone(), own, stream, rx, tx);
     let params = bridge::for_child(&request.params.members, request.meta);
     if !child
-        .send(jsonrpc::request_line(own, method, params.as_deref()))
+        .send(jsonrpc::request_line_text(own, method, params.as_deref()))
         .await
     {
         child

@@ -21,19 +21,19 @@ const CACHEABLE: [&str; 6] = [
 /// stateless revision, which such a child may refuse: the Python SDK's servers do) and without the
 /// members of multi-round-trip requests (`inputResponses`, `requestState`: the sidecar's own
 /// business). Everything else, `_meta.progressToken` included, is copied as it is. `None`:
-/// nothing is left. `meta`: the members of `params._meta`.
-pub fn for_child(params: &Members<'_>, meta: &Members<'_>) -> Option<Box<RawValue>> {
+/// nothing is left. `meta`: the members of `params._meta`. JSON text: it is written from members
+/// of parsed JSON, so it needs no second parse (`jsonrpc::request_line_text`).
+pub fn for_child(params: &Members<'_>, meta: &Members<'_>) -> Option<String> {
     let child_meta = meta
         .write(|key| (!key.starts_with(ENVELOPE_PREFIX)).then_some(None))
         .ok()?;
-    let text = params
+    params
         .write(|key| match key {
             "inputResponses" | "requestState" => None,
             "_meta" => child_meta.as_deref().map(Some),
             _ => Some(None),
         })
-        .ok()??;
-    RawValue::from_string(text).ok()
+        .ok()?
 }
 
 /// The reserved prefix of the per-request envelope's `_meta` keys.
@@ -43,7 +43,9 @@ const ENVELOPE_PREFIX: &str = "io.modelcontextprotocol/";
 /// it) and, for cacheable methods, the caching hints (`ttlMs` 0: immediately stale; `cacheScope`
 /// private: never shared across users). Members the child set itself are kept. The text is only
 /// parsed when it mentions a member we would add; results that are not objects pass unchanged.
-pub fn stateless_result(method: &str, result: &RawValue) -> Option<Box<RawValue>> {
+/// JSON text: the members added in front of a valid object's own, so it needs no second parse
+/// (`jsonrpc::response_text`).
+pub fn stateless_result(method: &str, result: &RawValue) -> Option<String> {
     const RESULT_TYPE: (&str, &str) = ("\"resultType\"", "\"complete\"");
     const HINTS: [(&str, &str); 2] = [("\"ttlMs\"", "0"), ("\"cacheScope\"", "\"private\"")];
     let text = result.get().trim();
@@ -69,7 +71,7 @@ pub fn stateless_result(method: &str, result: &RawValue) -> Option<Box<RawValue>
         out.pop();
     }
     out.push_str(rest);
-    RawValue::from_string(out).ok()
+    Some(out)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ fn raw(s: &str) -> Box<RawValue> {
 #[test]
 fn results_gain_result_type_and_cache_hints_once() {
     let r = |method: &str, text: &str| {
-        let out = stateless_result(method, &raw(text)).map(|b| b.get().to_owned());
+        let out = stateless_result(method, &raw(text));
         out.map(|o| serde_json::from_str::<serde_json::Value>(&o).unwrap())
     };
     assert_eq!(
@@ -48,8 +48,7 @@ fn children_get_params_without_the_stateless_envelope() {
             .get("_meta")
             .map(|m| Members::parse(m.get()).unwrap())
             .unwrap_or_default();
-        for_child(&params, &meta)
-            .map(|p| serde_json::from_str::<serde_json::Value>(p.get()).unwrap())
+        for_child(&params, &meta).map(|p| serde_json::from_str::<serde_json::Value>(&p).unwrap())
     };
     let out = child(
         r#"{"name":"echo","arguments":{"message":"hi"},"requestState":"s","inputResponses":{},

@@ -6,6 +6,7 @@
 //! the child, so the few writers here build the outgoing message around the raw parts.
 
 use std::borrow::Cow;
+use std::io::Write;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -182,20 +183,27 @@ fn line(value: &impl Serialize) -> Bytes {
 
 /// A request towards a child, under the sidecar's own id; newline-terminated (stdio framing).
 pub fn request_line(id: u64, method: &str, params: Option<&RawValue>) -> Bytes {
-    #[derive(Serialize)]
-    struct Out<'a> {
-        jsonrpc: &'static str,
-        id: u64,
-        method: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        params: Option<&'a RawValue>,
+    request_line_text(id, method, params.map(RawValue::get))
+}
+
+/// `request_line` with params given as JSON text built from valid JSON (a stateless request's
+/// params as a child takes them, `bridge::for_child`): copied as they are, never parsed again.
+pub fn request_line_text(id: u64, method: &str, params: Option<&str>) -> Bytes {
+    let mut out = Vec::with_capacity(64 + method.len() + params.map_or(0, str::len));
+    let _ = write!(out, r#"{{"jsonrpc":"2.0","id":{id},"method":"#);
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, method);
+    member(&mut out, "params", params);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+/// `,"key":value` when there is a value (JSON text, copied as it is).
+fn member(out: &mut Vec<u8>, key: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        let _ = write!(out, r#","{key}":"#);
+        out.extend_from_slice(value.as_bytes());
     }
-    line(&Out {
-        jsonrpc: "2.0",
-        id,
-        method,
-        params,
-    })
 }
 
 /// A notification towards a child; newline-terminated.
@@ -223,28 +231,40 @@ pub fn cancelled_line(id: u64, reason: &str) -> Bytes {
 
 /// A response towards a child (answer to a server-to-client request); newline-terminated.
 pub fn response_line(id: &RawValue, result: Option<&RawValue>, error: Option<&RawValue>) -> Bytes {
-    #[derive(Serialize)]
-    struct Out<'a> {
-        jsonrpc: &'static str,
-        id: &'a RawValue,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        result: Option<&'a RawValue>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        error: Option<&'a RawValue>,
-    }
-    line(&Out {
-        jsonrpc: "2.0",
-        id,
-        result,
-        error,
-    })
+    response_bytes(id, result.map(RawValue::get), error, true)
 }
 
 /// A response towards the client, carrying the client's own id (no trailing newline).
 pub fn response(id: &RawValue, result: Option<&RawValue>, error: Option<&RawValue>) -> Bytes {
-    let mut out = response_line(id, result, error);
-    out.truncate(out.len() - 1);
-    out
+    response_bytes(id, result.map(RawValue::get), error, false)
+}
+
+/// `response` with a result given as JSON text built from valid JSON (a child's result shaped for
+/// the stateless revision, `bridge::stateless_result`): copied as it is, never parsed again.
+pub fn response_text(id: &RawValue, result: Option<&str>, error: Option<&RawValue>) -> Bytes {
+    response_bytes(id, result, error, false)
+}
+
+fn response_bytes(
+    id: &RawValue,
+    result: Option<&str>,
+    error: Option<&RawValue>,
+    line: bool,
+) -> Bytes {
+    let (result_len, error_len) = (
+        result.map_or(0, str::len),
+        error.map_or(0, |e| e.get().len()),
+    );
+    let mut out = Vec::with_capacity(48 + id.get().len() + result_len + error_len);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(id.get().as_bytes());
+    member(&mut out, "result", result);
+    member(&mut out, "error", error.map(RawValue::get));
+    out.push(b'}');
+    if line {
+        out.push(b'\n');
+    }
+    Bytes::from(out)
 }
 
 /// A JSON-RPC error (JSON-RPC 2.0 §5.1): every error the sidecar answers with, whatever its cause
