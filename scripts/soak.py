@@ -132,13 +132,16 @@ class Faults:
             if late and fault in (self.kill_sidecar, self.restart_authd) and self.done.get(fault.__name__):
                 continue
             t = time.monotonic() - start
+            at = time.strftime("%H:%M:%S", time.gmtime())
             try:
                 fault()
             except Exception as e:  # noqa: BLE001 (a fault that cannot be applied fails the run)
                 self.problems.append(f"{fault.__name__} at {t:.0f} s: {e}")
             self.done[fault.__name__] = self.done.get(fault.__name__, 0) + 1
-            self.log.append({"t": round(t, 1), "fault": fault.__name__, "took": round(time.monotonic() - start - t, 1)})
-            say(f"{t:6.0f} s  {fault.__name__}")
+            # Wall clock too (UTC): the load generator stamps its failure samples on that clock.
+            self.log.append({"t": round(t, 1), "at": at, "fault": fault.__name__,
+                             "took": round(time.monotonic() - start - t, 1)})
+            say(f"{t:6.0f} s  {at} UTC  {fault.__name__}")
             time.sleep(gap)
         for fault in cycle:
             if not self.done.get(fault.__name__):
@@ -168,6 +171,8 @@ def write_reports(prefix: Path, verdict: dict, watch: procwatch.Watch) -> None:
         lines.append(f"| {kind} | {s['requests']} | {s['ok']} | {s['p50_ms']} | {s['p99_ms']} | "
                      f"{s['defined_errors'] or '-'} | {s['failures'] or '-'} | {s['recoveries'] or '-'} |")
     lines += ["", "Faults: " + ", ".join(f"{k} x{v}" for k, v in verdict["faults"].items()), "",
+              "Fault log (UTC; failure samples in the problems below carry the same clock): "
+              + ", ".join(f"{e['at']} {e['fault']}" for e in verdict.get("fault_log", [])), "",
               "| service | samples | seconds | fds first/last/max | RSS KiB first/last/max | flat |",
               "|---|---|---|---|---|---|"]
     for v in verdict["resources"]:

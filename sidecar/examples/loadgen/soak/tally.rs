@@ -6,7 +6,7 @@
 //! wrong request or twice, a wrong or unreadable answer, an unexpected status).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -24,6 +24,22 @@ pub fn is_defined(error: &Error) -> bool {
         Error::Connect(_) | Error::StreamCut(_) | Error::JsonRpc(_) => true,
         _ => false,
     }
+}
+
+/// `HH:MM:SS.mmm` of a wall-clock time, UTC (the soak driver logs its faults on the same clock).
+fn clock(at: SystemTime) -> String {
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let secs = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        ms % 1000
+    )
 }
 
 #[derive(Clone, Default)]
@@ -48,8 +64,9 @@ impl Tally {
         *self.framings.entry(framing).or_default() += 1;
     }
 
-    /// Counts `error`; returns whether it is a defined one.
-    pub fn error(&mut self, error: &Error) -> bool {
+    /// Counts `error` of a request sent at `sent` (wall clock, so that a failure sample can be laid
+    /// next to the soak driver's fault log); returns whether it is a defined one.
+    pub fn error(&mut self, error: &Error, sent: SystemTime) -> bool {
         let defined = is_defined(error);
         let bucket = if defined {
             &mut self.errors
@@ -58,7 +75,11 @@ impl Tally {
         };
         *bucket.entry(error.class()).or_default() += 1;
         if !defined && self.samples.len() < SAMPLES {
-            self.samples.push(error.to_string());
+            self.samples.push(format!(
+                "sent {} UTC, failed after {:.1} s: {error}",
+                clock(sent),
+                sent.elapsed().unwrap_or_default().as_secs_f64()
+            ));
         }
         defined
     }
@@ -171,17 +192,23 @@ mod tests {
     #[test]
     fn hangs_and_wrong_answers_fail_while_restarts_are_defined() {
         let mut tally = Tally::default();
-        assert!(tally.error(&Error::Status {
-            status: 404,
-            body: String::new()
-        }));
-        assert!(tally.error(&Error::Connect("refused".into())));
-        assert!(!tally.error(&Error::Timeout(Duration::from_secs(1))));
-        assert!(!tally.error(&Error::Duplicate(3)));
-        assert!(!tally.error(&Error::Status {
-            status: 401,
-            body: String::new()
-        }));
+        assert!(tally.error(
+            &Error::Status {
+                status: 404,
+                body: String::new()
+            },
+            SystemTime::now()
+        ));
+        assert!(tally.error(&Error::Connect("refused".into()), SystemTime::now()));
+        assert!(!tally.error(&Error::Timeout(Duration::from_secs(1)), SystemTime::now()));
+        assert!(!tally.error(&Error::Duplicate(3), SystemTime::now()));
+        assert!(!tally.error(
+            &Error::Status {
+                status: 401,
+                body: String::new()
+            },
+            SystemTime::now()
+        ));
         tally.ok(Duration::from_millis(2), Framing::Json);
         tally.worker_done(true);
         let summary = tally.summary();

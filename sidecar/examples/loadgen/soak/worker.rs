@@ -5,7 +5,7 @@
 //! connection, 502/503 while a service restarts) are retried after a growing pause.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 use tokio::task::JoinHandle;
@@ -77,8 +77,9 @@ pub async fn run(kind: Kind, target: Arc<Target>, until: Instant) -> Tally {
     };
     let mut last_ok = false;
     while Instant::now() < until {
+        let sent = SystemTime::now();
         let outcome = worker.step().await;
-        last_ok = worker.account(outcome).await;
+        last_ok = worker.account(outcome, sent).await;
     }
     if let Some(session) = worker.session.take() {
         session.close().await;
@@ -176,7 +177,11 @@ impl Worker {
 
     /// Counts the outcome; on a 404 the session is dropped (the next step re-initializes), on any
     /// other error the worker pauses before retrying. Returns whether the request succeeded.
-    async fn account(&mut self, outcome: Result<(Duration, Framing), Error>) -> bool {
+    async fn account(
+        &mut self,
+        outcome: Result<(Duration, Framing), Error>,
+        sent: SystemTime,
+    ) -> bool {
         match outcome {
             Ok((latency, framing)) => {
                 self.tally.ok(latency, framing);
@@ -184,7 +189,7 @@ impl Worker {
                 true
             }
             Err(error) => {
-                self.tally.error(&error);
+                self.tally.error(&error, sent);
                 if matches!(error, Error::Status { status: 404, .. }) {
                     self.session = None;
                     self.lost = true;
