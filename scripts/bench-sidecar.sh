@@ -58,8 +58,10 @@ fi
 sidecar="$CARGO_TARGET_DIR/release/sidecar"
 loadgen="$CARGO_TARGET_DIR/release/examples/loadgen"
 
-# Peer bridges from PyPI, in their own virtualenv so their pins never meet the test dependencies.
-if [ ! -f "$peers/.install-stamp" ] || [ scripts/bench-peers.txt -nt "$peers/.install-stamp" ]; then
+# Peer bridges from PyPI, in their own virtualenv so their pins never meet the test dependencies;
+# only when a target needs them (`just bench-replicas` measures sidecars only).
+if [[ ",$targets," == *,mcp-proxy,* || ",$targets," == *,mcp-streamablehttp-proxy,* ]] &&
+  { [ ! -f "$peers/.install-stamp" ] || [ scripts/bench-peers.txt -nt "$peers/.install-stamp" ]; }; then
   say "installing peer bridges into .venv-bench"
   python3 -m venv "$peers"
   "$peers/bin/pip" install --quiet --disable-pip-version-check -r scripts/bench-peers.txt

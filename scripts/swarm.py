@@ -375,9 +375,14 @@ def remove(state: dict) -> None:
             raise SwarmError(f"stack {stack} still has containers or networks after {DEPLOY_TIMEOUT_SECS:.0f} s")
         time.sleep(0.5)  # poll interval between real `docker ps` / `docker network ls` answers, bounded
     # A swarm keeps the stopped containers of finished jobs; they hold the volumes they mounted.
-    leftovers = docker("ps", "-aq", "--filter", label).split()
-    if leftovers:
-        docker("rm", "-f", *leftovers)
+    # The engine may be removing some itself (old tasks of a scaled or updated service), and
+    # refuses a second removal of those ("already in progress"): until none is left, bounded.
+    while leftovers := docker("ps", "-aq", "--filter", label).split():
+        if time.monotonic() > deadline:
+            raise SwarmError(f"stack {stack}: containers {' '.join(leftovers)} not removed after "
+                             f"{DEPLOY_TIMEOUT_SECS:.0f} s")
+        docker("rm", "-f", *leftovers, check=False)
+        time.sleep(0.5)  # poll interval while the engine finishes removals it had begun, bounded
     remove_block(stack)
     # The test CA's root dies with its Pebble (a new one makes a new root).
     (Path(state["data_dir"]) / "test-ca.pem").unlink(missing_ok=True)

@@ -5,6 +5,9 @@
 //! 401 for a revoked one, or 503 with `Retry-After` while no master is reachable (never 200 for
 //! the revoked token, never 401 for the live one); `/token` 401 `invalid_client` for an unknown
 //! client, or 503 `temporarily_unavailable`. The 503 windows are printed (`--nocapture`).
+//! Sentinels protected by their own password (`REDIS_SENTINEL_PASSWORD`, distinct from the data
+//! servers' `REDIS_PASSWORD`): the right one works through a failover; a wrong or missing one
+//! leaves authd serving 503 (never a wrong answer) and says why in its log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -14,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::process::{Scratch, wait_for};
-use common::sentinel::{Deployment, FAILOVER_LIMIT, MASTER};
+use common::sentinel::{Deployment, FAILOVER_LIMIT, MASTER, Passwords};
 use common::{ALICE, Stack};
 
 /// One round of the stream: the statuses of the three requests, and when.
@@ -184,4 +187,90 @@ async fn failovers_give_only_defined_answers_and_authd_reconnects_by_itself() {
             "sentinel {what}: {down} of {total} rounds had a 503, first to last 503 {span:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_sentinels_take_their_own_password() {
+    const DATA: &str = "the-data-servers-password";
+    const SENTINELS: &str = "the-sentinels-own-password";
+    let scratch = Scratch::new();
+    let passwords = Passwords {
+        data: Some(DATA.to_owned()),
+        sentinels: Some(SENTINELS.to_owned()),
+    };
+    let mut d = Deployment::start_with(&scratch.0, &passwords);
+    let sentinels = d.sentinels_var();
+    // The right passwords: authd (and its admin commands) find the master through the sentinels.
+    let mut stack = Stack::with(&[
+        ("REDIS_SENTINELS", &sentinels),
+        ("REDIS_SENTINEL_MASTER", MASTER),
+        ("REDIS_PASSWORD", DATA),
+        ("REDIS_SENTINEL_PASSWORD", SENTINELS),
+    ])
+    .await;
+    let live = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
+    let revoked = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
+    let jti = common::jwt::claims(&revoked)["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.cli(&["tokens", "revoke", &jti]);
+    d.sync_replicas(1);
+
+    // ...and again after a failover, with only defined answers in between.
+    let shared = Arc::new(stack);
+    let stop = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let task = stream(
+        Arc::clone(&shared),
+        live.clone(),
+        revoked.clone(),
+        Arc::clone(&stop),
+        Arc::clone(&samples),
+    );
+    let first = d.master_port().unwrap();
+    d.failover();
+    wait_for("failover", FAILOVER_LIMIT, || {
+        d.master_port().is_some_and(|p| p != first)
+    });
+    let switched = Instant::now();
+    wait_for("authd on the new master", FAILOVER_LIMIT, || {
+        recovered(&samples, switched)
+    });
+    stop.store(true, Ordering::Relaxed);
+    task.await
+        .expect("every answer in the stream was a defined one");
+    stack = Arc::into_inner(shared).expect("the stream is over");
+    let fresh = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
+    assert_eq!(stack.verify("memory", Some(&fresh)).await.status(), 200);
+
+    // A wrong sentinel password (the data servers' is right), then none: authd serves, /health
+    // and /verify say 503 with Retry-After, never 200 for a live token nor 401 for a revoked
+    // one, and the log names the sentinels' refusal.
+    for (wrong, refusal) in [(DATA, "AuthenticationFailed"), ("", "NOAUTH")] {
+        let before = stack.authd.log().len();
+        stack.restart_authd_without_redis(&[("REDIS_SENTINEL_PASSWORD", wrong)]);
+        for _ in 0..3 {
+            assert_eq!(common::verify_or_unavailable(&stack, &live, 200).await, 503);
+            assert_eq!(
+                common::verify_or_unavailable(&stack, &revoked, 401).await,
+                503
+            );
+        }
+        let health = stack.http.get(stack.url("/health")).send().await.unwrap();
+        assert_eq!(health.status(), 503);
+        wait_for("the sentinels' refusal in the log", FAILOVER_LIMIT, || {
+            let log = stack.authd.log();
+            log[before..].lines().any(|l| {
+                l.contains("cannot follow the sentinel's master switches") && l.contains(refusal)
+            })
+        });
+    }
+
+    // The right one again: served again.
+    stack.restart_authd(&[("REDIS_SENTINEL_PASSWORD", SENTINELS)]);
+    for token in [&live, &fresh] {
+        assert_eq!(stack.verify("memory", Some(token)).await.status(), 200);
+    }
+    assert_eq!(stack.verify("memory", Some(&revoked)).await.status(), 401);
 }

@@ -136,6 +136,7 @@ async fn run(
     let spec = Arc::new(ChildSpec {
         command: config.command.clone(),
         max_line_bytes: config.max_line_bytes,
+        start_timeout: config.child_start_timeout,
         metrics: metrics.clone(),
         hidden_env,
         groups: groups.clone(),

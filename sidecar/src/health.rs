@@ -15,8 +15,6 @@ use crate::child::handshake;
 use crate::child::{Child, ChildSpec};
 use crate::clock;
 
-/// Time a fresh probe child gets to start and answer `initialize`.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time the probe's `ping` gets.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -129,7 +127,7 @@ async fn probe(
     let child = match slot.as_ref().filter(|c| c.is_alive()) {
         Some(child) => child.clone(),
         None => {
-            let (child, result) = handshake::spawn_initialized(spec, START_TIMEOUT).await?;
+            let (child, result) = handshake::spawn_initialized(spec, spec.start_timeout).await?;
             let _ = init.set(result);
             *slot = Some(child.clone());
             child

@@ -1,9 +1,9 @@
 """Docker Swarm (issue 12): the stack `just stack-deploy` renders from the same fragments as
-compose, deployed on a one-node swarm with two replicas of authd and of two MCP services, behind
-Traefik's swarm provider over HTTPS from the test CA. Login and a tool call on every server of the
-stack (SERVERS: the Node servers, see there); then
-a rolling update of authd and scaling of a sidecar while a client keeps calling: every failed call
-is one the client recovers from by re-initializing.
+compose, deployed on a one-node swarm with two replicas of authd and of three MCP services (two Node
+servers and a Python one), behind Traefik's swarm provider over HTTPS from the test CA. Login and a
+tool call on every server of the stack (SERVERS); then a rolling update of authd and scaling of a
+Node and a Python sidecar while a client keeps calling: every failed call is one the client
+recovers from by re-initializing.
 
 Every server is called in both protocol eras: 2026-07-28 requests are stateless (any replica
 answers); a legacy session lives on the replica that holds its child, and Traefik spreads its
@@ -30,12 +30,12 @@ from fragments import load_servers
 pytestmark = pytest.mark.anyio
 
 MODERN = "2026-07-28"
-# The servers of the stack (MCP_SERVICES): the Node ones. On this shared 2-core host under load
-# the Python servers (time, fetch, git) take longer to start in a swarm task than the sidecar's
-# start timeout (30 s), so their tasks never turn healthy; the compose suite covers them.
-SERVERS = ("everything", "sequential-thinking", "memory", "filesystem")
-# Two MCP services with two replicas (no data directory: they may run anywhere).
-REPLICATED = ("everything", "sequential-thinking")
+# The servers of the stack (MCP_SERVICES): the Node ones and a Python one (time), whose processes
+# take longest to start in a swarm task on a loaded host (SIDECAR_CHILD_START_TIMEOUT_SECS, left
+# at its default, covers it); the compose suite covers the other Python servers.
+SERVERS = ("everything", "sequential-thinking", "memory", "filesystem", "time")
+# MCP services with two replicas (no data directory: they may run anywhere).
+REPLICATED = ("everything", "sequential-thinking", "time")
 REPLICAS = {"AUTHD_REPLICAS": "2", **{f"MCP_REPLICAS_{n.upper().replace('-', '_')}": "2" for n in REPLICATED}}
 # No warm children and one shared child per sidecar (the default is two of each): the replicas
 # start their server processes at once, which a loaded 2-core host is slow to do.
@@ -47,7 +47,11 @@ CALLS = {
     "everything": ("echo", {"message": "through the swarm"}, "through the swarm"),
     "sequential-thinking": ("sequentialthinking", {"thought": "swarm", "thoughtNumber": 1, "totalThoughts": 1,
                                                    "nextThoughtNeeded": False}, "thoughtNumber"),
+    "time": ("get_current_time", {"timezone": "UTC"}, "UTC"),
 }
+# The replicated sidecars `docker service scale` takes up and down while a legacy client calls
+# each (a Node server and a Python one).
+SCALED = ("sequential-thinking", "time")
 
 
 class SwarmEdge(ComposeEdge):
@@ -154,10 +158,10 @@ def test_mcp_services_cannot_reach_redis(swarm):
 
 
 async def test_rolling_update_and_scaling_while_a_client_calls(swarm, users):
-    """`docker service update --force` of authd (start-first) and `docker service scale` of a
-    replicated sidecar up and down while a client keeps calling it in a legacy session (forwarded
-    to its owner by the other replicas; 404 when the owner was scaled away) and another server
-    with 2026-07-28 requests. A failed call makes the client re-initialize; its next call must
+    """`docker service update --force` of authd (start-first) and `docker service scale` of two
+    replicated sidecars (SCALED) up and down while a client keeps calling each in a legacy session
+    (forwarded to its owner by the other replicas; 404 when the owner was scaled away) and another
+    server with 2026-07-28 requests. A failed call makes the client re-initialize; its next call must
     succeed."""
     done = threading.Event()
     errors: list[BaseException] = []
@@ -165,8 +169,9 @@ async def test_rolling_update_and_scaling_while_a_client_calls(swarm, users):
     def operate() -> None:
         try:
             swarm.docker("service", "update", "--force", "--detach=false", swarm.service("authd"))
-            swarm.docker("service", "scale", "--detach=false", f"{swarm.service('mcp-sequential-thinking')}=3")
-            swarm.docker("service", "scale", "--detach=false", f"{swarm.service('mcp-sequential-thinking')}=2")
+            for server in SCALED:
+                swarm.docker("service", "scale", "--detach=false", f"{swarm.service(f'mcp-{server}')}=3")
+                swarm.docker("service", "scale", "--detach=false", f"{swarm.service(f'mcp-{server}')}=2")
         except BaseException as err:  # reported by the test below, after the client stops
             errors.append(err)
         finally:
@@ -177,10 +182,11 @@ async def test_rolling_update_and_scaling_while_a_client_calls(swarm, users):
     operator.start()
     while not done.is_set():
         try:  # a new session (re-initialize) after every failure
-            async with connect(swarm.url("sequential-thinking"), users["dev"]) as legacy, \
+            async with connect(swarm.url(SCALED[0]), users["dev"]) as legacy, \
+                    connect(swarm.url(SCALED[1]), users["dev"]) as python, \
                     connect(swarm.url("everything"), users["dev"], MODERN) as modern:
                 while not done.is_set():
-                    for client, server in ((legacy, "sequential-thinking"), (modern, "everything")):
+                    for client, server in ((legacy, SCALED[0]), (python, SCALED[1]), (modern, "everything")):
                         tool, args, expected = CALLS[server]
                         assert expected in text(await client.call_tool(tool, args))
                         outcomes.append("ok")
@@ -188,7 +194,7 @@ async def test_rolling_update_and_scaling_while_a_client_calls(swarm, users):
             outcomes.append(f"failed: {err!r}"[:300])
     operator.join()
     assert not errors, errors
-    for server, mode in (("sequential-thinking", "legacy"), ("everything", MODERN)):  # a last re-initialization
+    for server, mode in (*((s, "legacy") for s in SCALED), ("everything", MODERN)):  # a last re-initialization
         assert CALLS[server][2] in await call(swarm, users, server, mode)
         outcomes.append("ok")
     failures = [o for o in outcomes if o != "ok"]
@@ -200,4 +206,5 @@ async def test_rolling_update_and_scaling_while_a_client_calls(swarm, users):
         if outcome != "ok":
             assert outcomes[i + 1] == "ok", outcomes[i:i + 3]
     replicas = swarm.replicas()
-    assert replicas["authd"] == "2/2" and replicas["mcp-sequential-thinking"] == "2/2", replicas
+    assert replicas["authd"] == "2/2", replicas
+    assert all(replicas[f"mcp-{s}"] == "2/2" for s in SCALED), replicas

@@ -22,7 +22,8 @@ NS = "gw"
 ENV = {"ROUTING": "path", "BASE_DOMAIN": "gw.example", "PUBLIC_URL": "https://gw.example",
        "AUTHD_REPLICAS": "3", "MCP_REPLICAS": "2", "MCP_REPLICAS_TIME": "4",
        "JWT_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----x", "REDIS_PASSWORD": "pw",
-       "SIDECAR_REQUEST_STATE_KEY": "k" * 43, "SIDECAR_SESSION_KEY": "s" * 43, "LOG_LEVEL": "debug"}
+       "SIDECAR_REQUEST_STATE_KEY": "k" * 43, "SIDECAR_SESSION_KEY": "s" * 43, "LOG_LEVEL": "debug",
+       "REDIS_SENTINELS": "10.0.0.11:26379", "REDIS_SENTINEL_MASTER": "authd", "REDIS_SENTINEL_PASSWORD": "spw"}
 
 
 @pytest.fixture(scope="module", params=["path", "host"])
@@ -74,7 +75,8 @@ def test_authd_readiness_rolling_update_and_disruption_budget(objects):
 
 def test_secrets_only_in_the_secret(objects):
     secret = by_kind(objects, "Secret")["gateway-secrets"]["stringData"]
-    assert {"JWT_PRIVATE_KEY", "REDIS_PASSWORD", "SIDECAR_REQUEST_STATE_KEY", "SIDECAR_SESSION_KEY"} <= set(secret)
+    assert {"JWT_PRIVATE_KEY", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "SIDECAR_REQUEST_STATE_KEY",
+            "SIDECAR_SESSION_KEY"} <= set(secret)
     plain = by_kind(objects, "ConfigMap")["authd-settings"]["data"]
     assert not [k for k in plain if SECRET_SETTING.search(k)]
     for d in by_kind(objects, "Deployment").values():

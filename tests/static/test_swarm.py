@@ -27,7 +27,10 @@ SETTINGS = {"PUBLIC_URL": f"https://gw.example:{PORT}", "BASE_DOMAIN": "gw.examp
             "JWT_PRIVATE_KEY": "not-a-real-key", "REDIS_PASSWORD": "not-a-real-password",
             "OIDC_CLIENT_ID": "gateway", "OIDC_CLIENT_SECRET": "x", "DEV_LOGIN_USER": "dev",
             "DEV_LOGIN_PASSWORD": "y", "ACME_EMAIL": "ops@gw.example",
-            "SIDECAR_SESSION_KEY": "c2Vzc2lvbi1rZXktb2YtdGhlLXJlcGxpY2FzLW9mLWEtc2VydmljZQ=="}
+            "SIDECAR_SESSION_KEY": "c2Vzc2lvbi1rZXktb2YtdGhlLXJlcGxpY2FzLW9mLWEtc2VydmljZQ==",
+            # An external Redis Sentinel deployment whose sentinels have their own password.
+            "REDIS_SENTINELS": "10.0.0.11:26379,10.0.0.12:26379", "REDIS_SENTINEL_MASTER": "authd",
+            "REDIS_SENTINEL_PASSWORD": "not-a-real-sentinel-password"}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +100,8 @@ def test_secrets_from_files_never_in_the_environment(rendered):
     for name, svc in services.items():
         assert not [k for k in (svc.get("environment") or {}) if SECRET_SETTING.search(k)], name
     authd = services["authd"]
-    assert {"jwt_private_key", "redis_password", "oidc_client_secret"} <= {s["source"] for s in authd["secrets"]}
+    assert {"jwt_private_key", "redis_password", "redis_sentinel_password", "oidc_client_secret"} <= \
+        {s["source"] for s in authd["secrets"]}
     assert authd["entrypoint"][:2] == ["sh", "-c"] and authd["entrypoint"][3:] == ["authd"]
     assert 'JWT_PRIVATE_KEY="$$(cat /run/secrets/jwt_private_key)"' in authd["entrypoint"][2]
     assert {s["source"] for s in services["mcp-time"]["secrets"]} == {"sidecar_request_state_key",

@@ -19,7 +19,8 @@ mod sections;
 
 use reader::Reader;
 use sections::{
-    allow_policy, limits, pinned_documents, private_key, redis_target, upstream_config,
+    allow_policy, limits, pinned_documents, private_key, redis_target, sentinel_password,
+    upstream_config,
 };
 
 /// Which upstream identity provider users log in with.
@@ -93,6 +94,9 @@ pub struct Config {
     pub resources: Resources,
     pub redis: RedisTarget,
     pub redis_password: Option<SecretString>,
+    /// `REDIS_SENTINEL_PASSWORD`: the sentinels' own password (their `requirepass`), distinct
+    /// from the data servers' `REDIS_PASSWORD`.
+    pub redis_sentinel_password: Option<SecretString>,
     pub key_prefix: String,
     /// PEM text of the RSA signing key (decoded from base64).
     pub jwt_private_key: SecretString,
@@ -174,6 +178,7 @@ impl Config {
         };
         let redis = redis_target(&mut r);
         let redis_password = r.secret("REDIS_PASSWORD").map(SecretString::from);
+        let redis_sentinel_password = sentinel_password(&mut r, &redis);
         let key_prefix = r.or("REDIS_KEY_PREFIX", "oauth:");
         let jwt_private_key = match private_key(&mut r, "JWT_PRIVATE_KEY") {
             Some(k) => k,
@@ -199,6 +204,7 @@ impl Config {
                 resources: Resources::new(routing, services),
                 redis,
                 redis_password,
+                redis_sentinel_password,
                 key_prefix,
                 jwt_private_key,
                 jwt_next_private_key,

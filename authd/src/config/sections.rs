@@ -74,6 +74,18 @@ pub(super) fn redis_target(r: &mut Reader<'_>) -> RedisTarget {
     }
 }
 
+/// `REDIS_SENTINEL_PASSWORD` (or its `_FILE`): what authd authenticates to the sentinels with when
+/// they are protected by `requirepass`; only meaningful with `REDIS_SENTINELS`.
+pub(super) fn sentinel_password(r: &mut Reader<'_>, target: &RedisTarget) -> Option<SecretString> {
+    let password = r.secret("REDIS_SENTINEL_PASSWORD")?;
+    if let RedisTarget::Url(_) = target {
+        r.problems
+            .push("REDIS_SENTINEL_PASSWORD: set without REDIS_SENTINELS".into());
+        return None;
+    }
+    Some(SecretString::from(password))
+}
+
 pub(super) fn upstream_config(r: &mut Reader<'_>) -> UpstreamConfig {
     match r.or("UPSTREAM", "oidc").as_str() {
         "github" => {
@@ -262,6 +274,34 @@ mod tests {
                 "REDIS_URL: missing"
             ]
         );
+    }
+
+    #[test]
+    fn the_sentinel_password_needs_sentinels() {
+        use secrecy::ExposeSecret;
+        let password = |pairs: &[(&str, &str)]| {
+            let v = vars(pairs);
+            let mut r = Reader {
+                vars: &v,
+                problems: Vec::new(),
+            };
+            let target = redis_target(&mut r);
+            let pw = sentinel_password(&mut r, &target);
+            (pw.map(|p| p.expose_secret().to_owned()), r.problems)
+        };
+        let sentinels = [
+            ("REDIS_SENTINELS", "10.0.0.1:26379"),
+            ("REDIS_SENTINEL_MASTER", "authd"),
+            ("REDIS_SENTINEL_PASSWORD", "sentinels-own"),
+        ];
+        assert_eq!(password(&sentinels), (Some("sentinels-own".into()), vec![]));
+        assert_eq!(password(&sentinels[..2]), (None, vec![]));
+        let (pw, p) = password(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("REDIS_SENTINEL_PASSWORD", "sentinels-own"),
+        ]);
+        assert_eq!(pw, None);
+        assert_eq!(p, ["REDIS_SENTINEL_PASSWORD: set without REDIS_SENTINELS"]);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! the sentinels' `+switch-master` event drops the connection the moment the sentinels switch
 //! (the same documentation's client guidelines), before the demoted master is reconfigured. Every
 //! wait is bounded: while no master is reachable, requests fail fast and authd answers 503.
+//! Sentinels protected by `requirepass` get their own password (`REDIS_SENTINEL_PASSWORD`), on
+//! every connection to them: the master look-ups and the watcher's subscription. A wrong one fails
+//! like an unreachable sentinel: no master, 503, and the sentinels' refusal in the log.
 
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -16,7 +19,10 @@ use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, RedisError, RedisFuture};
+use redis::{
+    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo,
+    RedisError, RedisFuture,
+};
 use redis::{RedisResult, ServerErrorKind, Value};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -34,10 +40,14 @@ pub enum Connection {
 
 impl Connection {
     /// Creates the connection without connecting: authd starts (and reports 503) while Redis is down.
-    pub fn new(target: &RedisTarget, password: Option<&SecretString>) -> RedisResult<Connection> {
+    /// `password` is the data servers', `sentinel_password` the sentinels'.
+    pub fn new(
+        target: &RedisTarget,
+        password: Option<&SecretString>,
+        sentinel_password: Option<&SecretString>,
+    ) -> RedisResult<Connection> {
         match target {
             RedisTarget::Url(url) => {
-                use redis::IntoConnectionInfo;
                 let mut info = url.as_str().into_connection_info()?;
                 if let Some(pw) = password {
                     let settings = info
@@ -65,13 +75,20 @@ impl Connection {
                 if let Some(pw) = password {
                     builder = builder.set_client_to_redis_password(pw.expose_secret());
                 }
+                if let Some(pw) = sentinel_password {
+                    builder = builder.set_client_to_sentinel_password(pw.expose_secret());
+                }
                 let inner = Arc::new(Inner {
                     sentinels: tokio::sync::Mutex::new(builder.build()?),
                     master: RwLock::new(None),
                 });
+                let watched = sentinels
+                    .iter()
+                    .map(|(h, p)| sentinel_info(h, *p, sentinel_password))
+                    .collect::<RedisResult<Vec<_>>>()?;
                 // Admin commands and `serve` run in the runtime; the watcher ends with the store.
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(watch(Arc::downgrade(&inner), sentinels.clone()));
+                    rt.spawn(watch(Arc::downgrade(&inner), watched));
                 }
                 Ok(Connection::Sentinel(SentinelConnection(inner)))
             }
@@ -149,22 +166,57 @@ impl Inner {
     }
 }
 
+/// How the watcher reaches one sentinel: its address, with the sentinels' password if any.
+fn sentinel_info(
+    host: &str,
+    port: u16,
+    password: Option<&SecretString>,
+) -> RedisResult<ConnectionInfo> {
+    let info = ConnectionAddr::Tcp(host.to_owned(), port).into_connection_info()?;
+    Ok(match password {
+        Some(pw) => {
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_password(pw.expose_secret());
+            info.set_redis_settings(settings)
+        }
+        None => info,
+    })
+}
+
 /// Follows `+switch-master` on the first sentinel that answers (another one when it goes away)
 /// and drops the master connection on every switch, and on every new subscription (a switch may
 /// have happened while none was held).
-async fn watch(inner: Weak<Inner>, sentinels: Vec<(String, u16)>) {
+async fn watch(inner: Weak<Inner>, sentinels: Vec<ConnectionInfo>) {
     use futures::StreamExt;
+    // The last failure said per sentinel: each is said once, not at every round.
+    let mut said: Vec<Option<String>> = vec![None; sentinels.len()];
     loop {
-        for (host, port) in &sentinels {
+        for (info, said) in sentinels.iter().zip(&mut said) {
             let subscribed = tokio::time::timeout(TIMEOUT, async {
-                let client = redis::Client::open(ConnectionAddr::Tcp(host.clone(), *port))?;
+                let client = redis::Client::open(info.clone())?;
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.subscribe("+switch-master").await?;
                 RedisResult::Ok(pubsub)
             })
             .await;
-            let Ok(Ok(pubsub)) = subscribed else {
-                continue;
+            let pubsub = match subscribed {
+                Ok(Ok(pubsub)) => {
+                    *said = None;
+                    pubsub
+                }
+                Ok(Err(e)) => {
+                    // A sentinel that refuses authd (a wrong REDIS_SENTINEL_PASSWORD) shows here.
+                    let error = e.to_string();
+                    if said.as_ref() != Some(&error) {
+                        tracing::warn!(redis.sentinel = %info.addr(), error = %error,
+                            "cannot follow the sentinel's master switches");
+                        *said = Some(error);
+                    }
+                    continue;
+                }
+                Err(_) => continue,
             };
             let mut events = pubsub.into_on_message();
             loop {
@@ -176,7 +228,7 @@ async fn watch(inner: Weak<Inner>, sentinels: Vec<(String, u16)>) {
                 if events.next().await.is_none() {
                     break;
                 }
-                tracing::info!(redis.sentinel = %format!("{host}:{port}"), "redis master switched");
+                tracing::info!(redis.sentinel = %info.addr(), "redis master switched");
             }
         }
         if inner.strong_count() == 0 {

@@ -55,7 +55,11 @@ impl Store {
     /// Creates the store without connecting: authd starts (and reports 503) while Redis is down.
     pub fn new(config: &Config) -> Result<Store> {
         Ok(Store {
-            conn: Connection::new(&config.redis, config.redis_password.as_ref())?,
+            conn: Connection::new(
+                &config.redis,
+                config.redis_password.as_ref(),
+                config.redis_sentinel_password.as_ref(),
+            )?,
             prefix: config.key_prefix.as_str().into(),
             disabled: format!("{}disabled_users", config.key_prefix).into(),
         })

@@ -95,8 +95,17 @@ impl Stack {
 
     /// Restarts authd (same port, Redis and key) with `overrides` applied to its settings.
     pub fn restart_authd(&mut self, overrides: &[(&str, &str)]) {
+        self.restart_authd_until(overrides, b"HTTP/1.1 2");
+    }
+
+    /// The same, for settings that leave authd without Redis: waits until `/health` says 503.
+    pub fn restart_authd_without_redis(&mut self, overrides: &[(&str, &str)]) {
+        self.restart_authd_until(overrides, b"HTTP/1.1 503");
+    }
+
+    fn restart_authd_until(&mut self, overrides: &[(&str, &str)], status: &[u8]) {
         set_all(&mut self.env, overrides);
-        self.authd.start(&self.env);
+        self.authd.start_until(&self.env, status);
         // Pooled keep-alive connections went to the old process.
         self.http = plain_client();
     }

@@ -334,6 +334,12 @@ impl Authd {
     /// Starts `authd` with exactly `env` (nothing inherited but `PATH`), in the scratch directory so
     /// no `.env` of the developer is picked up, and waits for `/health`.
     pub fn start(&mut self, env: &[(String, String)]) {
+        self.start_until(env, b"HTTP/1.1 2");
+    }
+
+    /// The same, waiting until `/health` answers with a status line that starts with `status`
+    /// (`HTTP/1.1 503`: serving, without Redis).
+    pub fn start_until(&mut self, env: &[(String, String)], status: &[u8]) {
         self.stop();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authd"));
         cmd.arg("serve").env_clear().current_dir(&self.dir);
@@ -344,7 +350,7 @@ impl Authd {
         let url = format!("{}/health", self.base());
         wait_until("authd", || {
             guard.assert_running();
-            blocking_get_ok(&url)
+            blocking_get_status(&url, status)
         });
         self.guard = Some(guard);
     }
@@ -360,8 +366,9 @@ impl Authd {
     }
 }
 
-/// A plain HTTP/1.1 GET over a socket: readiness polling without an async runtime.
-fn blocking_get_ok(url: &str) -> bool {
+/// A plain HTTP/1.1 GET over a socket whose answer starts with `status`: readiness polling
+/// without an async runtime.
+fn blocking_get_status(url: &str, status: &[u8]) -> bool {
     let url = url::Url::parse(url).unwrap();
     let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
     let Ok(mut s) = TcpStream::connect(addr) else {
@@ -377,7 +384,7 @@ fn blocking_get_ok(url: &str) -> bool {
         return false;
     }
     let mut head = [0u8; 12];
-    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 2")
+    s.read_exact(&mut head).is_ok() && head.starts_with(status)
 }
 
 /// Runs `authd args` with exactly `env` (and `PATH`) to its end.

@@ -5,6 +5,9 @@
 //! be handed a socket nor report a port it chose, so each one is started on a random port and,
 //! when that port is taken, started again on another: a server counts as ours only when the
 //! `process_id` it reports over that port is our child's.
+//!
+//! A deployment may be protected: the data servers by one password (`requirepass`, and
+//! `masterauth` for replication), the sentinels by another (their own `requirepass`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,15 +22,26 @@ pub const MASTER: &str = "authd";
 /// How long a failover may take on a loaded machine (sentinels' own timers are about a second).
 pub const FAILOVER_LIMIT: Duration = Duration::from_secs(60);
 
+/// The passwords of a protected deployment; `None`: open.
+#[derive(Clone, Default)]
+pub struct Passwords {
+    /// The data servers' (`REDIS_PASSWORD` for authd).
+    pub data: Option<String>,
+    /// The sentinels' own (`REDIS_SENTINEL_PASSWORD` for authd).
+    pub sentinels: Option<String>,
+}
+
 /// One `redis-server` (data server or sentinel) on a loopback port.
 pub struct Server {
     pub port: u16,
+    password: Option<String>,
     guard: Guard,
 }
 
 impl Server {
-    /// Starts `redis-server` with `args` (and `--port`), trying fresh ports while one is taken.
-    fn start(dir: &Path, name: &'static str, args: &[String]) -> Server {
+    /// Starts `redis-server` with `args` (and `--port`), trying fresh ports while one is taken;
+    /// `password` is what the server requires of clients (given in `args` too).
+    fn start(dir: &Path, name: &'static str, args: &[String], password: Option<&String>) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         for _ in 0..50 {
             let port = 20000 + rand::random::<u16>() % 10000;
@@ -42,12 +56,17 @@ impl Server {
                 if guard.exited() {
                     return true;
                 }
-                ours = info_field(port, "server", "process_id").as_deref()
+                ours = info_field(port, password, "server", "process_id").as_deref()
                     == Some(pid.to_string().as_str());
                 ours
             });
             if ours {
-                return Server { port, guard };
+                let password = password.cloned();
+                return Server {
+                    port,
+                    password,
+                    guard,
+                };
             }
             // The port was taken (the server exited on the bind failure): another one.
         }
@@ -55,7 +74,7 @@ impl Server {
     }
 
     pub fn conn(&self) -> redis::Connection {
-        conn(self.port)
+        conn(self.port, self.password.as_ref())
     }
 
     /// SIGKILL: a crash, not a shutdown.
@@ -64,16 +83,23 @@ impl Server {
     }
 }
 
-fn conn(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+fn url(port: u16, password: Option<&String>) -> String {
+    match password {
+        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}/"),
+        None => format!("redis://127.0.0.1:{port}/"),
+    }
+}
+
+fn conn(port: u16, password: Option<&String>) -> redis::Connection {
+    redis::Client::open(url(port, password))
         .unwrap()
         .get_connection_with_timeout(Duration::from_secs(2))
         .unwrap()
 }
 
 /// One field of `INFO section`, or None when the server does not answer.
-fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+fn info_field(port: u16, password: Option<&String>, section: &str, field: &str) -> Option<String> {
+    let client = redis::Client::open(url(port, password)).ok()?;
     let mut c = client
         .get_connection_with_timeout(Duration::from_secs(2))
         .ok()?;
@@ -91,25 +117,52 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Master, replica in sync, three sentinels that know the replica and each other.
+    /// Master, replica in sync, three sentinels that know the replica and each other; open.
     pub fn start(dir: &Path) -> Deployment {
+        Deployment::start_with(dir, &Passwords::default())
+    }
+
+    /// The same, protected by `passwords`.
+    pub fn start_with(dir: &Path, passwords: &Passwords) -> Deployment {
+        let data_auth: Vec<&str> = match &passwords.data {
+            Some(pw) => vec!["--requirepass", pw, "--masterauth", pw],
+            None => vec![],
+        };
         let plain = |extra: &[&str]| -> Vec<String> {
             ["--save", "", "--appendonly", "no", "--daemonize", "no"]
                 .iter()
+                .chain(&data_auth)
                 .chain(extra)
                 .map(|s| (*s).to_owned())
                 .collect()
         };
-        let master = Server::start(&dir.join("data0"), "redis-master", &plain(&[]));
+        let data_pw = passwords.data.as_ref();
+        let master = Server::start(&dir.join("data0"), "redis-master", &plain(&[]), data_pw);
         let mport = master.port.to_string();
         let replica = Server::start(
             &dir.join("data1"),
             "redis-replica",
             &plain(&["--replicaof", "127.0.0.1", &mport]),
+            data_pw,
         );
         wait_until("replica in sync", || {
-            info_field(replica.port, "replication", "master_link_status").as_deref() == Some("up")
+            info_field(replica.port, data_pw, "replication", "master_link_status").as_deref()
+                == Some("up")
         });
+        // Sentinels log in to the data servers with theirs, and to each other with their own.
+        let auth = [
+            passwords
+                .data
+                .as_ref()
+                .map(|pw| format!("sentinel auth-pass {MASTER} {pw}\n")),
+            passwords
+                .sentinels
+                .as_ref()
+                .map(|pw| format!("requirepass {pw}\nsentinel sentinel-pass {pw}\n")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<String>();
         let sentinels = (0..3)
             .map(|i| {
                 let sdir = dir.join(format!("sentinel{i}"));
@@ -123,7 +176,7 @@ impl Deployment {
                         "sentinel monitor {MASTER} 127.0.0.1 {mport} 2\n\
                          sentinel down-after-milliseconds {MASTER} 1000\n\
                          sentinel failover-timeout {MASTER} 10000\n\
-                         sentinel parallel-syncs {MASTER} 1\n"
+                         sentinel parallel-syncs {MASTER} 1\n{auth}"
                     ),
                 )
                 .unwrap();
@@ -133,7 +186,7 @@ impl Deployment {
                     "--daemonize".to_owned(),
                     "no".to_owned(),
                 ];
-                Server::start(&sdir, "redis-sentinel", &args)
+                Server::start(&sdir, "redis-sentinel", &args, passwords.sentinels.as_ref())
             })
             .collect();
         let d = Deployment {

@@ -48,6 +48,9 @@ const STDOUT_BUFFER: usize = 2 * 1024;
 pub struct ChildSpec {
     pub command: Vec<String>,
     pub max_line_bytes: usize,
+    /// `SIDECAR_CHILD_START_TIMEOUT_SECS`: time a fresh child gets to start and answer
+    /// `initialize`, wherever it is handshaken (sessions, pools, the health probe).
+    pub start_timeout: Duration,
     pub metrics: Arc<Metrics>,
     /// Variables of the sidecar's own environment the child must not inherit (those from `.env`).
     pub hidden_env: Vec<OsString>,

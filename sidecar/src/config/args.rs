@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Seconds a child may take to answer one request.
     #[arg(long, env = "SIDECAR_REQUEST_TIMEOUT_SECS", default_value = "300")]
     pub request_timeout_secs: String,
+    /// Seconds a fresh child gets to start and answer `initialize`.
+    #[arg(long, env = "SIDECAR_CHILD_START_TIMEOUT_SECS", default_value = "120")]
+    pub child_start_timeout_secs: String,
     /// Seconds without client activity after which a session ends.
     #[arg(long, env = "SIDECAR_IDLE_TIMEOUT_SECS", default_value = "1800")]
     pub idle_timeout_secs: String,

@@ -33,7 +33,7 @@ pub const MAX_BYTES: u64 = 1 << 30;
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Time an idle session is kept: a week.
 pub const MAX_IDLE_SECS: u64 = 604_800;
-/// Keep-alive and probe intervals, shutdown grace: an hour.
+/// Keep-alive and probe intervals, child start, shutdown grace: an hour.
 pub const MAX_INTERVAL_SECS: u64 = 3_600;
 /// Reconnection delay announced to SSE clients: an hour.
 pub const MAX_RETRY_MS: u64 = 3_600_000;
@@ -67,6 +67,8 @@ pub struct Config {
     pub max_line_bytes: usize,
     pub max_concurrent_requests: usize,
     pub request_timeout: Duration,
+    /// `SIDECAR_CHILD_START_TIMEOUT_SECS`.
+    pub child_start_timeout: Duration,
     pub idle_timeout: Duration,
     pub keepalive: Duration,
     pub sse_buffer_events: usize,
@@ -170,6 +172,11 @@ impl ServeArgs {
                 "SIDECAR_REQUEST_TIMEOUT_SECS",
                 &self.request_timeout_secs,
                 1..=MAX_TIMEOUT_SECS,
+            ),
+            child_start_timeout: c.secs(
+                "SIDECAR_CHILD_START_TIMEOUT_SECS",
+                &self.child_start_timeout_secs,
+                1..=MAX_INTERVAL_SECS,
             ),
             idle_timeout: c.secs(
                 "SIDECAR_IDLE_TIMEOUT_SECS",

@@ -69,7 +69,7 @@ fn lists_are_normalised() {
 }
 
 /// Every numeric setting with its largest valid value (its flag is its name in kebab case).
-const NUMBERS: [(&str, u64); 18] = [
+const NUMBERS: [(&str, u64); 19] = [
     ("SIDECAR_WARM_POOL", MAX_POOL),
     ("SIDECAR_SHARED_POOL", MAX_POOL),
     ("SIDECAR_MAX_SESSIONS", MAX_COUNT),
@@ -78,6 +78,7 @@ const NUMBERS: [(&str, u64); 18] = [
     ("SIDECAR_MAX_LINE_BYTES", MAX_BYTES),
     ("SIDECAR_MAX_CONCURRENT_REQUESTS", MAX_COUNT),
     ("SIDECAR_REQUEST_TIMEOUT_SECS", MAX_TIMEOUT_SECS),
+    ("SIDECAR_CHILD_START_TIMEOUT_SECS", MAX_INTERVAL_SECS),
     ("SIDECAR_IDLE_TIMEOUT_SECS", MAX_IDLE_SECS),
     ("SIDECAR_KEEPALIVE_SECS", MAX_INTERVAL_SECS),
     ("SIDECAR_SSE_BUFFER_EVENTS", MAX_COUNT),

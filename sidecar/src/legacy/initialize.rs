@@ -65,6 +65,8 @@ pub async fn initialize(
     app.sessions.insert(session.clone()).map_err(limit_error)?;
     let answer = match &session.backend {
         Backend::Own(child) => {
+            // The child may still be starting (a cold spawn, or a warm one not yet through its
+            // runtime's start): the start timeout bounds the handshake, not the request timeout.
             let limit = config.max_concurrent_requests;
             let params = env.params;
             child
@@ -73,11 +75,11 @@ pub async fn initialize(
                     "initialize",
                     params,
                     limit,
-                    config.request_timeout,
+                    config.child_start_timeout,
                 )
                 .await
         }
-        Backend::Shared(pool) => match pool.initialize_result(config.request_timeout).await {
+        Backend::Shared(pool) => match pool.initialize_result(config.child_start_timeout).await {
             Some(result) => shared_answer(client_id, env.params, result),
             None => RpcError::from(Refused::Gone("the shared mcp servers are not ready"))
                 .response(Some(client_id)),

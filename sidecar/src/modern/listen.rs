@@ -45,7 +45,7 @@ pub async fn open(
         })?;
     let init = app
         .health
-        .initialize_result(app.config.request_timeout)
+        .initialize_result(app.config.child_start_timeout)
         .await
         .ok_or(HttpError::SpawnFailed)?;
     let capabilities = serde_json::from_str::<Value>(init.get())

@@ -26,7 +26,6 @@ use crate::modern::exchange::{self, Call};
 use crate::modern::mrtr::ChildCall;
 use crate::modern::pools::StatelessPool;
 use crate::modern::{discover, listen};
-use crate::pool::shared::START_TIMEOUT;
 use crate::protocol::headers::Accepts;
 use crate::protocol::jsonrpc::{self, Envelope, Kind, RpcError};
 use crate::protocol::members::Members;
@@ -127,7 +126,7 @@ pub async fn post(
         "server/discover" => {
             let init = app
                 .health
-                .initialize_result(app.config.request_timeout)
+                .initialize_result(app.config.child_start_timeout)
                 .await
                 .ok_or(HttpError::SpawnFailed)?;
             Ok(json_response(StatusCode::OK, discover::answer(id, init)))
@@ -255,7 +254,7 @@ async fn forward(
         .pool
         // A first child starts from the warm pool; one that cannot start within the handshake's
         // time is a server that does not start (502), not a slow answer.
-        .pick_ready(START_TIMEOUT)
+        .pick_ready(app.config.child_start_timeout)
         .await
         .ok_or(HttpError::SpawnFailed)?;
     let (tx, rx): (DeliveryTx, _) = mpsc::unbounded_channel();

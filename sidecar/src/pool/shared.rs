@@ -19,8 +19,6 @@ use crate::child::{Child, ChildSpec, handshake};
 use crate::clock;
 use crate::pool::warm::WarmPool;
 
-/// Time a fresh child gets to start and answer `initialize` (and a request, to find one ready).
-pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often dead children are replaced.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Time a resource (un)subscription may take.
@@ -202,7 +200,8 @@ impl SharedPool {
         // Attached first: a child may send requests right after `initialize` (roots/list).
         child.attach(&self.settings.label, self.unsolicited.clone());
         let result =
-            handshake::initialize(&child, &self.settings.capabilities, START_TIMEOUT).await;
+            handshake::initialize(&child, &self.settings.capabilities, self.spec.start_timeout)
+                .await;
         if let Some(warm) = &self.warm {
             warm.refill();
         }
