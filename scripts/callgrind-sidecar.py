@@ -117,7 +117,7 @@ def wait_for(port_file: Path, pid: subprocess.Popen, limit: float) -> int:
                 return port
             except OSError:
                 pass
-        time.sleep(0.2)
+        time.sleep(0.2)  # poll interval; the loop is bounded by the deadline
     raise SystemExit("callgrind-sidecar: the sidecar did not answer /health in time")
 
 

@@ -62,6 +62,18 @@ async fn sample(stack: &Stack, live: &str, revoked: &str) -> Sample {
     }
 }
 
+/// Two of alice's tokens: one live, one revoked.
+fn live_and_revoked(stack: &Stack) -> (String, String) {
+    let live = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
+    let revoked = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
+    let jti = common::jwt::claims(&revoked)["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.cli(&["tokens", "revoke", &jti]);
+    (live, revoked)
+}
+
 /// A background stream of samples until `stop`.
 fn stream(
     stack: Arc<Stack>,
@@ -115,17 +127,13 @@ async fn failovers_give_only_defined_answers_and_authd_reconnects_by_itself() {
         ("REDIS_SENTINEL_MASTER", MASTER),
     ])
     .await;
-    let live = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
-    let revoked = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
-    let jti = common::jwt::claims(&revoked)["jti"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    stack.cli(&["tokens", "revoke", &jti]);
+    let (live, revoked) = live_and_revoked(&stack);
     d.sync_replicas(1);
     let stack = Arc::new(stack);
-    let stop = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(Vec::new()));
+    let (stop, samples) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(Mutex::new(Vec::new())),
+    );
     let task = stream(
         Arc::clone(&stack),
         live.clone(),
@@ -208,19 +216,15 @@ async fn protected_sentinels_take_their_own_password() {
         ("REDIS_SENTINEL_PASSWORD", SENTINELS),
     ])
     .await;
-    let live = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
-    let revoked = stack.mint("oidc:alice", "memory", &["--email", ALICE.email]);
-    let jti = common::jwt::claims(&revoked)["jti"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    stack.cli(&["tokens", "revoke", &jti]);
+    let (live, revoked) = live_and_revoked(&stack);
     d.sync_replicas(1);
 
     // ...and again after a failover, with only defined answers in between.
     let shared = Arc::new(stack);
-    let stop = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(Vec::new()));
+    let (stop, samples) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(Mutex::new(Vec::new())),
+    );
     let task = stream(
         Arc::clone(&shared),
         live.clone(),
