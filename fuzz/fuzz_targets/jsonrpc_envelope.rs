@@ -79,8 +79,12 @@ fn check_message(raw: &RawValue, expected: &Value, body: &str) {
     );
     let kind = env.kind();
     let has = |k: &str| object.get(k).is_some_and(|v| !v.is_null());
+    // Only a string or a number identifies a request (JSON-RPC 2.0 §4).
+    let request_id = object
+        .get("id")
+        .is_some_and(|v| v.is_string() || v.is_number());
     let expected_kind = match (has("method"), has("id"), has("result") || has("error")) {
-        (true, true, false) => Kind::Request,
+        (true, true, false) if request_id => Kind::Request,
         (true, false, false) => Kind::Notification,
         (false, true, true) => Kind::Response,
         _ => Kind::Invalid,

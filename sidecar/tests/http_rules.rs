@@ -2,7 +2,8 @@
 //! docs/architecture/security.md#who-trusts-whom; MCP 2025-11-25, Transports: "Streamable HTTP",
 //! "Session Management", "Protocol Version Header"; client requirements M3, M4
 //! (docs/architecture/client-requirements.md)):
-//! missing or foreign sessions, version header, malformed JSON, content type, Origin/Host, methods.
+//! missing or foreign sessions, version header, malformed JSON, ids that are no string or number,
+//! content type, Origin/Host, methods.
 //! After each, the sidecar still serves and no child beyond the idle pools is left.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -158,6 +159,29 @@ async fn malformed_json_is_400_parse_error() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(resp).await, Some(-32700));
+    assert_eq!(
+        session.request("ping", json!({})).await["result"],
+        json!({})
+    );
+    sc.assert_clean(&[&session], idle).await;
+}
+
+#[tokio::test]
+async fn a_request_id_that_is_no_string_or_number_is_400_invalid_request() {
+    // JSON-RPC 2.0 §4: an id is a string or a number; MCP's base protocol forbids anything else.
+    // Such a message is refused whole, never forwarded to the child.
+    let sc = sidecar(fixture("echo")).start().await;
+    let idle = sc.steady_children().await;
+    let session = sc.initialize(V_2025_11_25).await;
+    for id in [json!({"a": 1}), json!([1]), json!(true)] {
+        let resp = session
+            .post(&request_body(id.clone(), "ping", json!({})))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "id {id}");
+        assert_eq!(error_code(resp).await, Some(-32600), "id {id}");
+    }
     assert_eq!(
         session.request("ping", json!({})).await["result"],
         json!({})

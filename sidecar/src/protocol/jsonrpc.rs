@@ -85,7 +85,7 @@ impl<'a> Envelope<'a> {
             self.id,
             self.result.is_some() || self.error.is_some(),
         ) {
-            (Some(_), Some(_), false) => Kind::Request,
+            (Some(_), Some(id), false) if is_request_id(id) => Kind::Request,
             (Some(_), None, false) => Kind::Notification,
             (None, Some(_), true) => Kind::Response,
             _ => Kind::Invalid,
@@ -95,6 +95,14 @@ impl<'a> Envelope<'a> {
     pub fn method(&self) -> &str {
         self.method.as_deref().unwrap_or("")
     }
+}
+
+/// Whether `id` may identify a request: a string or a number (JSON-RPC 2.0 §4; MCP's base
+/// protocol narrows it to a string or an integer and forbids null, which serde reads as no id).
+/// An object, array or boolean id makes the message invalid (-32600), so it is never forwarded.
+fn is_request_id(id: &RawValue) -> bool {
+    let t = id.get();
+    t.starts_with('"') || t.starts_with('-') || t.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// Splits a POST body into its messages: one object, or the elements of a batch.
@@ -346,6 +354,15 @@ mod tests {
         );
         assert_eq!(k(r#"{"jsonrpc":"2.0"}"#), Kind::Invalid);
         assert!(Envelope::parse("[1]").is_err());
+        // Only strings and numbers identify a request (JSON-RPC 2.0 §4).
+        for id in [r#"{"a":1}"#, "[1]", "true", "false"] {
+            let message = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#);
+            assert_eq!(k(&message), Kind::Invalid, "{message}");
+        }
+        assert_eq!(
+            k(r#"{"jsonrpc":"2.0","id":-1.5,"method":"ping"}"#),
+            Kind::Request
+        );
     }
 
     #[test]
