@@ -19,6 +19,7 @@ alias its own resource URLs and token audiences; any other Host gets 421 naming 
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -108,6 +109,27 @@ def _balancing(upstreams: list[str], indent: str) -> list[str]:
     return [f"{indent}{line}" for line in (
         "lb_policy round_robin", f"lb_try_duration {TRY_DURATION}", "health_uri /health",
         f"health_interval {HEALTH_INTERVAL}", f"health_timeout {HEALTH_TIMEOUT}")]
+
+
+# Caddy's own log of its active health checks (2.6): a replica starts in rotation, leaves it with
+# each failed check (a refused or timed-out connection, a status other than 2xx) and comes back
+# with `host is up` once a check passes again.
+HEALTH_LOGGER = "http.handlers.reverse_proxy.health_checker.active"
+BACK_IN_ROTATION = "host is up"
+
+
+def out_of_rotation(log_text: str, hosts: list[str]) -> list[str]:
+    """The upstreams among `hosts` whose last health-check outcome in Caddy's JSON log is a
+    failure: Caddy sends them nothing until a check passes."""
+    last: dict[str, str] = {}
+    for line in log_text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("logger") == HEALTH_LOGGER and entry.get("host") in hosts:
+            last[entry["host"]] = entry.get("msg", "")
+    return [h for h in hosts if last.get(h, BACK_IN_ROTATION) != BACK_IN_ROTATION]
 
 
 def _handle(route: Route, authd: Upstreams, sidecars: dict[str, Upstreams]) -> list[str]:

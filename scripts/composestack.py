@@ -37,7 +37,7 @@ from fragments import ROOT, FragmentError  # noqa: E402
 from gateway import selected_servers  # noqa: E402
 from hostsfile import remove_block, write_block  # noqa: E402
 from images import ImageError, builds_locally, prepare  # noqa: E402
-from testacme import acme_settings, public_names, wait_for_certificates, write_acme_files  # noqa: E402
+from testacme import acme_settings, public_names, wait_for_certificates, wait_routed, write_acme_files  # noqa: E402
 from traefik import coverage_overlay, write_compose  # noqa: E402
 
 EX_USAGE = 64
@@ -154,6 +154,7 @@ def up(state: dict, test: bool, log=print) -> None:
                     "--wait-timeout", str(UP_TIMEOUT_SECS)], env=cenv, check=True)
     if test:
         wait_for_certificates(env, servers, Path(state["data_dir"]) / "test-ca.pem")
+        wait_routed(env, servers, Path(state["data_dir"]) / "test-ca.pem")
 
 
 def build(state: dict, env: dict[str, str], servers, cenv: dict[str, str], services: tuple[str, ...] = (),

@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import confine
-from caddy import acme_for, loopback_aliases, render_caddyfile
+from caddy import acme_for, loopback_aliases, out_of_rotation, render_caddyfile
 from envfile import read_env
 from fragments import ROOT, FragmentError, Replicas, Server, authd_env, replica_counts
 from gateway import selected_servers
@@ -226,6 +226,8 @@ class Stack:
         # configured; blank DEV_LOGIN_USER to use the OIDC_ISSUER of .env instead.
         self.dev_login = self.env.get("UPSTREAM", "oidc") == "oidc" and bool(self.env.get("DEV_LOGIN_USER"))
         self.services: dict[str, Service] = {}
+        # Caddy's log and where this start of it begins (the log is appended to across runs).
+        self.edge_log: tuple[Path, int] = (self.log_dir / "caddy" / "caddy.log", 0)
 
     # ------------------------------------------------------------------ addresses
     def url(self, server: str) -> str:
@@ -409,6 +411,7 @@ class Stack:
             try:
                 self._start(svc)
                 self.env["PUBLIC_URL"] = self.public_url
+                self.edge_log = (log, offset)
                 return
             except StackError:
                 with open(log, "rb") as f:
@@ -443,10 +446,28 @@ class Stack:
             # The whole path: edge, authd and its store.
             wait_until("the gateway", lambda: http_ok(f"{self.public_url}/.well-known/oauth-authorization-server"),
                        None, self.log_dir / "caddy")
+            self._wait_in_rotation()
             self._write_state()
         except BaseException:
             self.stop()
             raise
+
+    def _wait_in_rotation(self) -> None:
+        """Until Caddy balances over every replica. Its health checks began when it started, before
+        any replica served, so each replica may have failed one (Caddy then sends it nothing until
+        a check passes, up to HEALTH_INTERVAL later): a stack reported ready before that would give
+        every request to the other replica."""
+        replicated = [self.address(n) for group in (self.authds, *self.sidecars.values()) if len(group) > 1
+                      for n in group]
+        if not replicated:
+            return
+        log, offset = self.edge_log
+
+        def in_rotation() -> bool:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                return not out_of_rotation(f.read().decode(errors="replace"), replicated)
+        wait_until("every replica in the edge's rotation", in_rotation, self.services["caddy"].proc, log)
 
     def _write_admin_env(self, env: dict[str, str]) -> None:
         """authd's effective settings (ports picked at start) for `scripts/admin.py`; 0600."""

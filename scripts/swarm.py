@@ -49,7 +49,7 @@ from fragments import ROOT, FragmentError, replica_counts  # noqa: E402
 from gateway import selected_servers  # noqa: E402
 from hostsfile import remove_block  # noqa: E402
 from images import ImageError  # noqa: E402
-from testacme import public_names, wait_for_certificates  # noqa: E402
+from testacme import public_names, wait_for_certificates, wait_routed  # noqa: E402
 
 EX_USAGE = 64
 STACK_FILE = "swarm-stack.yml"
@@ -359,6 +359,7 @@ def deploy(state: dict, test: bool, log=print) -> None:
     wait_converged(stack, list(doc["services"]))
     if test:
         wait_for_certificates(env, servers, data / "test-ca.pem", https_port(env["PUBLIC_URL"]))
+        wait_routed(env, servers, data / "test-ca.pem", https_port(env["PUBLIC_URL"]))
 
 
 def remove(state: dict) -> None:

@@ -1,9 +1,11 @@
 """The ACME test CA of `just up-test` (docker-compose.test.yml): Pebble's settings and the key of
 its API endpoint, Traefik's network aliases for every public name (Pebble validates HTTP-01 by
-resolving them with Docker's DNS), and the wait until each name serves a certificate from it."""
+resolving them with Docker's DNS), the wait until each name serves a certificate from it, and the
+wait until Traefik routes to authd and to every MCP service."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import ssl
@@ -74,11 +76,15 @@ def serves_certificate(address: str, name: str, ca: Path, port: int = 443) -> bo
         return False
 
 
+def edge_address(env: dict[str, str]) -> str:
+    """Where Traefik's published ports are reached from this host."""
+    address = env.get("PUBLISH_ADDRESS") or "127.0.0.1"
+    return "127.0.0.1" if address == "0.0.0.0" else address
+
+
 def wait_for_certificates(env: dict[str, str], servers: list[Server], ca: Path, port: int = 443) -> None:
     """Until every public name serves a certificate that chains to the test CA on `port` (bounded)."""
-    address = env.get("PUBLISH_ADDRESS") or "127.0.0.1"
-    if address == "0.0.0.0":
-        address = "127.0.0.1"
+    address = edge_address(env)
     pending = public_names(env, servers)
     deadline = time.monotonic() + CERT_TIMEOUT_SECS
     while pending and time.monotonic() < deadline:
@@ -90,3 +96,48 @@ def wait_for_certificates(env: dict[str, str], servers: list[Server], ca: Path, 
     if pending:
         raise RuntimeError(f"no certificate from the test CA for {', '.join(pending)} after "
                            f"{CERT_TIMEOUT_SECS:.0f} s (see `docker compose logs traefik pebble`)")
+
+
+def edge_routes(env: dict[str, str], servers: list[Server]) -> list[tuple[str, str, str, int]]:
+    """(host name, method, path, status) of a request per router: authd's metadata (200) and an
+    MCP request without a token (forward-auth's 401). Traefik answers 404 for a router it has not
+    made yet: its providers see a new container or task only after it is healthy (the swarm
+    provider at its next poll)."""
+    metadata = "/.well-known/oauth-authorization-server"
+    if env.get("ROUTING", "path") == "host":
+        base = env["BASE_DOMAIN"]
+        return [(f"auth.{base}", "GET", metadata, 200),
+                *[(f"{s.service}.{base}", "POST", "/mcp", 401) for s in servers]]
+    host = urlsplit(env["PUBLIC_URL"]).hostname or env["BASE_DOMAIN"]
+    return [(host, "GET", metadata, 200), *[(host, "POST", f"/{s.name}/mcp", 401) for s in servers]]
+
+
+def status_of(address: str, port: int, name: str, method: str, path: str, ca: Path) -> int | None:
+    """The status of one request to `name` over TLS (verified against the test CA) on
+    `address:port`, or None without an answer."""
+    context = ssl.create_default_context(cafile=str(ca))
+    conn = http.client.HTTPConnection(name, port, timeout=5)
+    try:
+        conn.sock = context.wrap_socket(socket.create_connection((address, port), timeout=5), server_hostname=name)
+        conn.request(method, path, body=b"{}" if method == "POST" else None,
+                     headers={"Content-Type": "application/json"})
+        return conn.getresponse().status
+    except (OSError, ssl.SSLError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def wait_routed(env: dict[str, str], servers: list[Server], ca: Path, port: int = 443) -> None:
+    """Until every router of `edge_routes` answers as authd does through it (bounded)."""
+    address = edge_address(env)
+    pending = {route: None for route in edge_routes(env, servers)}
+    deadline = time.monotonic() + CERT_TIMEOUT_SECS
+    while pending and time.monotonic() < deadline:
+        pending = {r: got for r in pending if (got := status_of(address, port, *r[:3], ca)) != r[3]}
+        if pending:
+            time.sleep(1)  # poll interval between real requests, bounded by the deadline
+    if pending:
+        raise RuntimeError("Traefik does not route " + ", ".join(f"{m} https://{n}{p} (got {got}, want {want})"
+                                                                 for (n, m, p, want), got in pending.items())
+                           + f" after {CERT_TIMEOUT_SECS:.0f} s (see the traefik service's log)")

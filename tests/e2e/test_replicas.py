@@ -9,7 +9,8 @@ the test must see status codes and event ids):
 - 2026-07-28 (stateless) requests are served by both replicas, nothing forwarded;
 - stopping one authd loses no request;
 - `kill -9` of a session's owner: 404, and the client's new session lands on the survivor;
-- the negative control: with SIDECAR_FORWARD_SESSIONS=false the same follow-up requests fail.
+- the negative control: with SIDECAR_FORWARD_SESSIONS=false the same follow-up requests fail;
+- the launcher's view of Caddy's rotation (its health-check log) follows a real Caddy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import json
 import os
 import re
 import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -26,8 +31,10 @@ from mcp.shared.exceptions import MCPError
 
 import raw
 from client import connect
+from caddy import out_of_rotation, render_caddyfile
 from conftest import COMMON_SETTINGS, ROOT, e2e_servers
 from envfile import create_env
+from listen import loopback_listener
 from stack import Stack
 from test_lifecycle import login
 from test_servers import text
@@ -243,3 +250,64 @@ async def test_without_forwarding_follow_up_requests_fail(unforwarded, users):
     statuses += [raw.tools_list(url, token, session).status_code for _ in range(4)]
     # Round robin: every other request reaches the replica without the session, which now refuses.
     assert 404 in statuses and {200, 202} & set(statuses), statuses
+
+
+class Replica(ThreadingHTTPServer):
+    """A replica's `/health` on a socket bound before Caddy starts (as the launcher binds them):
+    503 until `healthy` is set."""
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), self.Handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = loopback_listener()
+        self.healthy = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200 if self.server.healthy.is_set() else 503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    @property
+    def address(self) -> str:
+        return "%s:%d" % self.socket.getsockname()
+
+
+def wait_for(what: str, probe, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not probe():
+        assert time.monotonic() < deadline, f"not {what} after {limit:.0f} s"
+        time.sleep(0.1)  # poll interval between reads of Caddy's log, bounded
+
+
+def test_the_launchers_view_of_the_rotation_follows_caddy(tmp_path):
+    """scripts/stack.py reports a stack ready once Caddy holds every replica in rotation, read from
+    Caddy's health-check log (`out_of_rotation`): replicas failing `/health` leave it, and come back
+    once it passes."""
+    replicas = [Replica(), Replica()]
+    for replica in replicas:
+        threading.Thread(target=replica.serve_forever, daemon=True).start()
+    hosts = [r.address for r in replicas]
+    time_server = [s for s in e2e_servers() if s.name == "time"]
+    caddyfile = tmp_path / "Caddyfile"
+    caddyfile.write_text(render_caddyfile(time_server, "http://127.0.0.1:0", hosts, {"mcp-time": hosts},
+                                          str(tmp_path)))
+    log = tmp_path / "caddy.log"
+    caddy = subprocess.Popen(["caddy", "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        assert out_of_rotation("", hosts) == []  # Caddy's start: in rotation until a check fails
+        wait_for("out of rotation", lambda: log.exists() and out_of_rotation(log.read_text(), hosts) == hosts)
+        replicas[0].healthy.set()
+        wait_for("back in rotation", lambda: out_of_rotation(log.read_text(), hosts) == [hosts[1]])
+        replicas[1].healthy.set()
+        wait_for("back in rotation", lambda: out_of_rotation(log.read_text(), hosts) == [])
+    finally:
+        caddy.terminate()
+        caddy.wait(timeout=30)
+        for replica in replicas:
+            replica.shutdown()
+            replica.server_close()
