@@ -23,7 +23,7 @@ run() {
   fi
 }
 
-cargo nextest run --workspace --no-run >/dev/null
+if [ "$rust_runs" -gt 0 ]; then cargo nextest run --workspace --no-run >/dev/null; fi
 for n in $(seq 1 "$rust_runs"); do
   run rust "$n" cargo nextest run --workspace --no-fail-fast
 done
