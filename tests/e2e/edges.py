@@ -115,6 +115,7 @@ class ComposeEdge:
         self.state = json.loads((self.data_dir / composestack.STATE).read_text())
 
     def stop(self) -> None:
+        self.save_logs()
         try:
             self.just("down")
         finally:
@@ -123,6 +124,18 @@ class ComposeEdge:
             if volumes:
                 self.docker("volume", "rm", *volumes)
             subprocess.run(["docker", "network", "rm", self.env["EDGE_NETWORK"]], capture_output=True)
+
+    def save_logs(self) -> None:
+        """Every service's log, before `down` removes the containers: logs/e2e-<routing>/ (the
+        native stacks log to logs/e2e*/ too), so that a failed test can be read afterwards."""
+        if not hasattr(self, "state"):  # `just up-test` did not get as far as writing its state
+            return
+        out = ROOT / "logs" / f"e2e-{self.routing}"
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            (out / "compose.log").write_text(self.compose("logs", "--no-color", "--timestamps"))
+        except subprocess.SubprocessError as err:
+            (out / "compose.log").write_text(f"docker compose logs failed: {err}\n")
 
     # ------------------------------------------------------------------ addresses
     @property
