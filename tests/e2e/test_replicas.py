@@ -22,7 +22,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -35,7 +34,7 @@ from caddy import out_of_rotation, render_caddyfile
 from conftest import COMMON_SETTINGS, ROOT, e2e_servers
 from envfile import create_env
 from listen import loopback_listener
-from stack import Stack
+from stack import Stack, wait_until
 from test_lifecycle import login
 from test_servers import text
 
@@ -276,13 +275,6 @@ class Replica(ThreadingHTTPServer):
         return "%s:%d" % self.socket.getsockname()
 
 
-def wait_for(what: str, probe, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while not probe():
-        assert time.monotonic() < deadline, f"not {what} after {limit:.0f} s"
-        time.sleep(0.1)  # poll interval between reads of Caddy's log, bounded
-
-
 def test_the_launchers_view_of_the_rotation_follows_caddy(tmp_path):
     """scripts/stack.py reports a stack ready once Caddy holds every replica in rotation, read from
     Caddy's health-check log (`out_of_rotation`): replicas failing `/health` leave it, and come back
@@ -300,11 +292,12 @@ def test_the_launchers_view_of_the_rotation_follows_caddy(tmp_path):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     try:
         assert out_of_rotation("", hosts) == []  # Caddy's start: in rotation until a check fails
-        wait_for("out of rotation", lambda: log.exists() and out_of_rotation(log.read_text(), hosts) == hosts)
+        wait_until("out of rotation", lambda: log.exists() and out_of_rotation(log.read_text(), hosts) == hosts,
+                   caddy, log)
         replicas[0].healthy.set()
-        wait_for("back in rotation", lambda: out_of_rotation(log.read_text(), hosts) == [hosts[1]])
+        wait_until("one back in rotation", lambda: out_of_rotation(log.read_text(), hosts) == [hosts[1]], caddy, log)
         replicas[1].healthy.set()
-        wait_for("back in rotation", lambda: out_of_rotation(log.read_text(), hosts) == [])
+        wait_until("both back in rotation", lambda: out_of_rotation(log.read_text(), hosts) == [], caddy, log)
     finally:
         caddy.terminate()
         caddy.wait(timeout=30)
