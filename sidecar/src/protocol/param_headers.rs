@@ -111,22 +111,27 @@ fn rendered(value: &Value) -> Option<String> {
     }
 }
 
-/// Whether a decoded header value agrees with the argument: integers compare as numbers
-/// (`42` equals `42.0`, the revision's SHOULD), everything else as text.
+/// Whether a decoded header value agrees with the argument: the argument's own JSON form always
+/// does (a large integer's is written with an exponent, `5.5e+79`); besides, integers compare as
+/// numbers (`42` equals `42.0`, the revision's SHOULD), everything else as text.
 fn agrees(annotation: &Annotation, value: &Value, text: &str, decoded: &str) -> bool {
-    if annotation.integer
-        && let Some(n) = value.as_f64().filter(|n| n.fract() == 0.0)
-    {
-        let (whole, fraction) = decoded.split_once('.').unwrap_or((decoded, ""));
-        let canonical = !whole.is_empty()
-            && whole
-                .trim_start_matches('-')
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-            && fraction.bytes().all(|b| b == b'0');
-        return canonical && whole.parse::<f64>().ok() == Some(n);
+    if decoded == text {
+        return true;
     }
-    decoded == text
+    let Some(n) = value
+        .as_f64()
+        .filter(|n| annotation.integer && n.fract() == 0.0)
+    else {
+        return false;
+    };
+    let (whole, fraction) = decoded.split_once('.').unwrap_or((decoded, ""));
+    let canonical = !whole.is_empty()
+        && whole
+            .trim_start_matches('-')
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b == b'0');
+    canonical && whole.parse::<f64>().ok() == Some(n)
 }
 
 /// Checks a call's `Mcp-Param-*` headers (`headers`: lowercase name and trimmed value, each

@@ -108,4 +108,17 @@ fn headers_must_mirror_their_arguments() {
     let counted = json!({"count": 7});
     assert!(check(&a, &counted, &headers(&[("Mcp-Param-Count", "7.5")])).is_err());
     assert!(check(&a, &counted, &headers(&[("Mcp-Param-Count", "1e1")])).is_err());
+    // An integer too large for 64 bits is a float to serde_json, and its JSON form has an exponent:
+    // a client that writes either that form or every digit agrees (found by fuzzing).
+    let digits = "5".repeat(79) + "42";
+    let huge: Value = serde_json::from_str(&format!(r#"{{"count": {digits}}}"#)).unwrap();
+    let exponent = huge["count"].to_string();
+    assert!(exponent.contains('e'), "{exponent}");
+    for written in [exponent.as_str(), digits.as_str()] {
+        assert!(
+            check(&a, &huge, &headers(&[("Mcp-Param-Count", written)])).is_ok(),
+            "{written}"
+        );
+    }
+    assert!(check(&a, &huge, &headers(&[("Mcp-Param-Count", "5e80")])).is_err());
 }
