@@ -45,7 +45,7 @@ from envfile import SECRET_SETTING, read_env  # noqa: E402
 from fragments import DATA_TARGET, ROOT, FragmentError, Server, authd_env, replica_counts  # noqa: E402
 from gateway import selected_servers  # noqa: E402
 from routes import Route, routes  # noqa: E402
-from traefik import MCP_MIDDLEWARES, SIDECAR_PORT, compose_services, middlewares, preflight_labels  # noqa: E402
+from traefik import MCP_MIDDLEWARES, SIDECAR_PORT, SIDECAR_SCHEME, compose_services, middlewares, preflight_labels  # noqa: E402
 from traefik import traefik_rule  # noqa: E402
 
 EX_USAGE = 64
@@ -216,8 +216,11 @@ def traefik_objects(servers: list[Server], table: list[Route], env: dict[str, st
             rules.append((f"{route.id}-preflight", labels[f"traefik.http.routers.{route.id}-preflight.rule"],
                           int(labels[f"traefik.http.routers.{route.id}-preflight.priority"]), "authd", []))
         for name, rule, priority, target, mws in rules:
+            service = {"name": target, "port": ports[target]}
+            if target != "authd":
+                service["scheme"] = SIDECAR_SCHEME
             entry = {"match": interpolate(rule, env), "kind": "Rule", "priority": priority,
-                     "services": [{"name": target, "port": ports[target]}]}
+                     "services": [service]}
             if mws:
                 entry["middlewares"] = mws
             objects.append({"apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute",

@@ -109,6 +109,14 @@ def dynamic_config() -> dict:
     return {"http": {"middlewares": middlewares()}}
 
 
+# Traefik reaches sidecars over HTTP/2 without TLS (prior knowledge). Over HTTP/1 its proxy can close
+# a streaming answer's connection right after the head: its server discards the client's request
+# body once an answer starts, while its transport still reads that body's end (golang/go#40747,
+# traefik/traefik#10381); an SSE stream then ends before its events. Over HTTP/2 the transport has
+# read the body's end before the request is complete, so no answer can start first.
+SIDECAR_SCHEME = "h2c"
+
+
 def preflight_labels(route: Route) -> dict[str, str]:
     """A CORS preflight router in front of an MCP router, to authd, which answers every `OPTIONS`
     with 204 and the CORS headers of client requirement E3 (Traefik's CORS middleware answers a
@@ -129,6 +137,7 @@ def compose_services(server: Server, own_routes: list[Route], routing: str) -> d
     network = container.internal_network(server)[1]["name"]
     labels = {"traefik.enable": "true", "traefik.docker.network": network}
     labels[f"traefik.http.services.{server.service}.loadbalancer.server.port"] = str(SIDECAR_PORT)
+    labels[f"traefik.http.services.{server.service}.loadbalancer.server.scheme"] = SIDECAR_SCHEME
     for route in own_routes:
         labels.update(traefik_labels(route))
     host = f"{server.service}.${{BASE_DOMAIN}}" if routing == "host" else "${BASE_DOMAIN}"

@@ -107,7 +107,26 @@ async fn listeners_get_what_they_asked_for_and_only_that() {
 #[tokio::test]
 async fn resource_updates_reach_the_listener_that_subscribed() {
     let sc = sidecar(everything()).start().await;
-    let client = Stateless::new(&sc);
+    resource_updates(Stateless::new(&sc)).await;
+}
+
+/// The same over HTTP/2 without TLS, with prior knowledge (RFC 9113 §3.3): how Traefik reaches a
+/// sidecar (scripts/traefik.py says why).
+#[tokio::test]
+async fn resource_updates_reach_a_listener_over_cleartext_http2() {
+    let sc = sidecar(everything()).start().await;
+    let mut client = Stateless::new(&sc);
+    client.client = cleartext_http2_client();
+    let discover = client.body(json!(1), "server/discover", json!({}));
+    let resp = client.post(&discover).send().await.unwrap();
+    assert_eq!(
+        (resp.status(), resp.version()),
+        (StatusCode::OK, reqwest::Version::HTTP_2)
+    );
+    resource_updates(client).await;
+}
+
+async fn resource_updates(client: Stateless) {
     let uri = "demo://resource/static/document/architecture.md";
     let (mut stream, honoured) =
         listen(&client, "L-res", json!({"resourceSubscriptions": [uri]})).await;

@@ -304,6 +304,32 @@ async fn a_request_is_forwarded_once_at_most() {
     assert_eq!(metric(&owner, "method=\"forwarded\"").await, 0.0);
 }
 
+/// A request that reaches the other replica over cleartext HTTP/2, as Traefik sends it, names its
+/// host in `:authority` only; forwarded over HTTP/1.1 it must carry that host as its Host field
+/// (RFC 9113 §8.3.1), not the owner's address, which the owner's Host check refuses (403). The
+/// owner advertises a name of itself that is not on its Host allow list to make the difference.
+#[tokio::test]
+async fn a_request_over_cleartext_http2_is_forwarded_with_its_host() {
+    let owner = replica(time_server())
+        .env("SIDECAR_ADVERTISE_URL", "http://[::ffff:127.0.0.1]:{port}")
+        .spawn();
+    let other = replica(time_server()).spawn();
+    futures::join!(owner.wait_healthy(), other.wait_healthy());
+    let started = owner.initialize(V_2025_11_25).await;
+    let mut session = through(&started, &other);
+    session.client = cleartext_http2_client();
+    let resp = session
+        .post(&request_body(json!(7), "ping", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status(), resp.version()),
+        (StatusCode::OK, reqwest::Version::HTTP_2)
+    );
+    assert_eq!(metric(&other, "method=\"forwarded\"").await, 1.0);
+}
+
 #[tokio::test]
 async fn with_forwarding_off_the_other_replica_answers_404() {
     let owner = replica(time_server()).spawn();

@@ -56,6 +56,9 @@ class NativeEdge:
         """(interface, port) on which the edge talks to the server's sidecar."""
         return "lo", int(self.stack.address(f"mcp-{server}").rsplit(":", 1)[1])
 
+    def fresh_wire(self, server: str) -> None:
+        """Caddy talks HTTP/1.1 to the sidecars: a capture can start at any request (wire.py)."""
+
     def log_text(self, component: str) -> str:
         """What a component logged so far: `edge` (Caddy's access log), `authd` or `mcp-<name>`."""
         path = self.stack.log_dir / ("caddy/access.log" if component == "edge" else f"{component}/{component}.log")
@@ -219,6 +222,11 @@ class ComposeEdge:
         """The bridge of the server's own network (Traefik <-> its sidecar) and port 3000."""
         network_id = self.docker("network", "inspect", "-f", "{{.Id}}", f"{self.project}-{server}").strip()
         return f"br-{network_id[:12]}", 3000
+
+    def fresh_wire(self, server: str) -> None:
+        """Restarts the server's sidecar, so that Traefik's next request opens a new HTTP/2
+        connection to it: a capture started now sees the connection from its start (wire.py)."""
+        self.restart(f"mcp-{server}")
 
     def run_in_data(self, server: str, argv: list[str]) -> str:
         """A command in the server's container, in its data volume (as the server's user)."""

@@ -27,12 +27,13 @@ async def token_for(stack, user, name: str) -> str:
 
 
 async def test_sidecar_gets_authd_identity_and_never_the_token(stack, users):
-    token = await token_for(stack, users["dev"], "time")
     marker = f"wire-{uuid.uuid4().hex}"
     forged = {"X-User-Id": "oidc:mallory", "X-User-Name": "mallory", "X-Client-Id": "mallory-client",
               "X-Scopes": "mallory-scope"}
     interface, port = stack.sidecar_wire("time")
+    stack.fresh_wire("time")
     with Capture(interface, port) as wire:
+        token = await token_for(stack, users["dev"], "time")
         resp = httpx.post(stack.url("time"), json=raw.INITIALIZE | {"id": marker},
                           headers=raw.headers(token) | forged, timeout=60)
     assert resp.status_code == 200, resp.text[:300]

@@ -1,7 +1,10 @@
 """What crosses the wire between the edge and a sidecar, read off the real interface: an AF_PACKET
 capture (root) of the TCP payloads sent to the sidecar's port, on loopback (native) or on the bridge
 of the compose network the sidecars share with Traefik (promiscuous, so frames between two
-containers are seen). Plain HTTP/1.1 flows there: the bytes are the request the sidecar receives."""
+containers are seen). Caddy speaks HTTP/1.1 there: the bytes are the requests as text. Traefik speaks
+HTTP/2 without TLS (scripts/traefik.py SIDECAR_SCHEME): its frames are decoded, header blocks with
+HPACK (RFC 7541), whose table carries over from one request to the next, so the capture must see the
+connection from its start (the edges' `fresh_wire`)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,12 @@ import struct
 import threading
 import time
 
+import hpack
+
+# RFC 9113 §3.4, §6.1, §6.2, §6.10.
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, CONTINUATION = 0x0, 0x1, 0x9
+END_HEADERS, PADDED, PRIORITY = 0x4, 0x8, 0x20
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 SOL_PACKET = 263
@@ -66,4 +75,32 @@ class Capture:
         self.payload += tcp[(tcp[12] >> 4) * 4:]
 
     def text(self) -> str:
-        return self.payload.decode("latin-1")
+        """What the sidecar received: HTTP/1.1 as sent, or HTTP/2 as header lines and bodies."""
+        data = bytes(self.payload)
+        start = data.find(H2_PREFACE)
+        return (http2_text(data[start + len(H2_PREFACE):]) if start >= 0 else data).decode("latin-1")
+
+
+def http2_text(frames: bytes) -> bytes:
+    """HTTP/2 frames as HTTP/1-like text: each header block as `name: value` lines, each DATA
+    frame's payload as it is."""
+    decoder, out, block, at = hpack.Decoder(), bytearray(), bytearray(), 0
+    while at + 9 <= len(frames):
+        length = int.from_bytes(frames[at:at + 3], "big")
+        kind, flags = frames[at + 3], frames[at + 4]
+        payload = frames[at + 9:at + 9 + length]
+        at += 9 + length
+        if kind in (DATA, HEADERS) and flags & PADDED:
+            payload = payload[1:len(payload) - payload[0]]
+        if kind == HEADERS and flags & PRIORITY:
+            payload = payload[5:]
+        if kind == DATA:
+            out += payload
+        elif kind in (HEADERS, CONTINUATION):
+            block += payload
+            if flags & END_HEADERS:
+                for name, value in decoder.decode(bytes(block), raw=True):
+                    out += name + b": " + value + b"\r\n"
+                out += b"\r\n"
+                block.clear()
+    return bytes(out)

@@ -72,7 +72,8 @@ def all_labels(servers, routing):
 
 @pytest.mark.parametrize("routing", ROUTINGS)
 def test_priorities_and_middlewares_follow_design(servers, routing):
-    table = routers(all_labels(servers, routing))
+    labels = all_labels(servers, routing)
+    table = routers(labels)
     by_priority = {}
     for name, r in table.items():
         by_priority.setdefault(int(r["priority"]), []).append(name)
@@ -91,6 +92,8 @@ def test_priorities_and_middlewares_follow_design(servers, routing):
         preflight = table[f"{s.service}-preflight"]
         assert preflight["rule"] == f"{mcp['rule']} && Method(`OPTIONS`)"
         assert preflight["service"] == "authd" and int(preflight["priority"]) > int(mcp["priority"])
+        # Traefik reaches a sidecar over cleartext HTTP/2 (scripts/traefik.py SIDECAR_SCHEME says why).
+        assert labels[f"traefik.http.services.{s.service}.loadbalancer.server.scheme"] == "h2c"
         assert ("oauth-protected-resource" in table[f"{s.service}-prm"]["rule"])
         assert table[f"{s.service}-prm"]["service"] == "authd"
     for name in by_priority[4] + by_priority[3] + by_priority[1]:

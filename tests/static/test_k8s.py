@@ -108,6 +108,8 @@ def test_traefik_objects_follow_the_route_table(objects, servers):
         entry = ingress[route.id]["spec"]["routes"][0]
         assert "${" not in entry["match"] and entry["priority"] == route.priority
         assert entry["services"][0]["name"] == route.target
+        # Sidecars over cleartext HTTP/2, as in compose (scripts/traefik.py SIDECAR_SCHEME).
+        assert entry["services"][0].get("scheme") == (None if route.target == "authd" else "h2c")
         names = [m["name"] for m in entry.get("middlewares", [])]
         expected = [m.split("@")[0] for m in MCP_MIDDLEWARES] if route.forward_auth else []
         assert names[:len(expected)] == expected

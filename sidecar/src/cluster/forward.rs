@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONNECTION, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, Version};
 use hyper_util::client::legacy::Client as Pool;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -81,6 +81,14 @@ pub async fn forward(
     wait: Duration,
 ) -> Result<Response<Incoming>, Unreachable> {
     let (mut parts, body) = req.into_parts();
+    // A request that came over HTTP/2 names its host in `:authority` only; over HTTP/1.1 to the
+    // owner it becomes the Host field (RFC 9113 §8.3.1), which the owner's Host check reads.
+    if !parts.headers.contains_key(HOST)
+        && let Some(host) = parts.uri.authority()
+        && let Ok(host) = HeaderValue::from_str(host.as_str())
+    {
+        parts.headers.insert(HOST, host);
+    }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = format!("{owner}{path}")
         .parse()

@@ -26,6 +26,7 @@ pub struct SidecarBuilder {
 }
 
 impl SidecarBuilder {
+    /// A setting; `{port}` in `value` becomes the port the sidecar is given.
     pub fn env(mut self, key: &str, value: impl ToString) -> Self {
         self.env.push((key.to_string(), value.to_string()));
         self
@@ -93,7 +94,7 @@ impl SidecarBuilder {
             cmd.env(key, value);
         }
         for (key, value) in &self.env {
-            cmd.env(key, value);
+            cmd.env(key, value.replace("{port}", &port.to_string()));
         }
         cmd.current_dir(&workdir)
             .stdin(Stdio::null())

@@ -161,3 +161,12 @@ pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
+
+/// HTTP/2 without TLS, with prior knowledge (RFC 9113 §3.3): how Traefik reaches a sidecar.
+pub fn cleartext_http2_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .unwrap()
+}
