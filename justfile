@@ -84,7 +84,7 @@ test-soak: setup
     python3 scripts/soak.py 150s --report reports/soak-short
 
 # All benchmarks.
-bench: bench-sidecar bench-replicas bench-verify bench-connect
+bench: bench-sidecar bench-eras bench-replicas bench-verify bench-connect
 
 # `sidecar connect` against mcp-remote (pinned), same stdio workload and endpoint; writes reports/.
 bench-connect: setup
@@ -99,6 +99,13 @@ bench-sidecar: setup
 profile-sidecar: setup
     cargo build --profile profiling --quiet -p sidecar --bin sidecar
     python3 scripts/callgrind-sidecar.py
+
+# Stateless (MCP 2026-07-28) requests against legacy sessions on the same sidecar, at steady state:
+# each shape warms up 5 s, because a new sidecar's children (the one a session or a user takes, the
+# warm pool's replacement, Node's JIT) are still settling after bench-sidecar's 1 s; median of 5
+# rounds; writes reports/bench-eras.*.
+bench-eras: setup
+    BENCH_ROUNDS=5 BENCH_TARGETS=sidecar,sidecar-stateless BENCH_SHAPES=1x1,1x16,64x1 BENCH_WARMUP_SECS=5 BENCH_REPORT=bench-eras bash scripts/bench-sidecar.sh
 
 # The cost of forwarding between sidecar replicas: calls served by the session's owner against calls
 # forwarded by the other replica (CPU per request, p50/p99 at 1x1 and 16x4); writes reports/bench-replicas.*.
