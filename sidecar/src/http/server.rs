@@ -1,7 +1,7 @@
 //! The accept loop (HTTP/1.1 with keep-alive, SSE needing long-lived responses; and HTTP/2 over
 //! cleartext with prior knowledge, RFC 9113 §3.3, which is how Traefik reaches a sidecar), and
-//! graceful shutdown: once the drain (`shutdown::Drain`) is over, stop accepting and let what is still in
-//! flight finish until the grace period ends. Every request learns the local address its
+//! graceful shutdown: once the drain (`shutdown::Drain`) is over, stop accepting and let what is
+//! still in flight finish until the grace period ends. Every request learns the local address its
 //! connection arrived at (a replica's own address, `cluster`) and counts as in flight until its
 //! answer's last byte.
 
