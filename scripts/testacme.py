@@ -11,7 +11,9 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -20,6 +22,9 @@ from fragments import Server
 
 PEBBLE_DIRECTORY = "https://pebble:14000/dir"
 CERT_TIMEOUT_SECS = 300.0
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def acme_settings(data: Path) -> dict[str, str]:
@@ -82,17 +87,26 @@ def edge_address(env: dict[str, str]) -> str:
     return "127.0.0.1" if address == "0.0.0.0" else address
 
 
+def poll_each(items: Iterable[T], answer: Callable[[T], R], done: Callable[[T, R], bool]) -> dict[T, R]:
+    """Ask `answer` of every item not done yet, once a second, until all are done or
+    CERT_TIMEOUT_SECS passed; the items left, each with its last answer."""
+    left = list(items)
+    deadline = time.monotonic() + CERT_TIMEOUT_SECS
+    while True:
+        pending = {item: got for item in left if not done(item, got := answer(item))}
+        left = list(pending)
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(1)  # poll interval between real TLS handshakes or requests, bounded by the deadline
+
+
 def wait_for_certificates(env: dict[str, str], servers: list[Server], ca: Path, port: int = 443) -> None:
     """Until every public name serves a certificate that chains to the test CA on `port` (bounded)."""
+    if not ca.exists():
+        raise RuntimeError(f"no test CA root at {ca}")
     address = edge_address(env)
-    pending = public_names(env, servers)
-    deadline = time.monotonic() + CERT_TIMEOUT_SECS
-    while pending and time.monotonic() < deadline:
-        if not ca.exists():
-            raise RuntimeError(f"no test CA root at {ca}")
-        pending = [n for n in pending if not serves_certificate(address, n, ca, port)]
-        if pending:
-            time.sleep(1)  # poll interval between real TLS handshakes, bounded by the deadline
+    pending = poll_each(public_names(env, servers), lambda name: serves_certificate(address, name, ca, port),
+                        lambda _, served: served)
     if pending:
         raise RuntimeError(f"no certificate from the test CA for {', '.join(pending)} after "
                            f"{CERT_TIMEOUT_SECS:.0f} s (see `docker compose logs traefik pebble`)")
@@ -131,12 +145,8 @@ def status_of(address: str, port: int, name: str, method: str, path: str, ca: Pa
 def wait_routed(env: dict[str, str], servers: list[Server], ca: Path, port: int = 443) -> None:
     """Until every router of `edge_routes` answers as authd does through it (bounded)."""
     address = edge_address(env)
-    pending = {route: None for route in edge_routes(env, servers)}
-    deadline = time.monotonic() + CERT_TIMEOUT_SECS
-    while pending and time.monotonic() < deadline:
-        pending = {r: got for r in pending if (got := status_of(address, port, *r[:3], ca)) != r[3]}
-        if pending:
-            time.sleep(1)  # poll interval between real requests, bounded by the deadline
+    pending = poll_each(edge_routes(env, servers), lambda r: status_of(address, port, *r[:3], ca),
+                        lambda r, got: got == r[3])
     if pending:
         raise RuntimeError("Traefik does not route " + ", ".join(f"{m} https://{n}{p} (got {got}, want {want})"
                                                                  for (n, m, p, want), got in pending.items())

@@ -253,9 +253,9 @@ async fn unsolicited_messages_arrive_on_the_standalone_stream() {
     }
     // The bridge keeps the session's GET stream open (the sidecar counts it as `stream`).
     connect_common::eventually("the standalone stream to open", || async {
-        let metrics = sc.client.get(sc.url("/metrics")).send().await.unwrap();
-        let text = metrics.text().await.unwrap();
-        text.contains(r#"sidecar_requests_total{method="stream",status="200"}"#)
+        sc.metrics()
+            .await
+            .contains(r#"sidecar_requests_total{method="stream",status="200"}"#)
     })
     .await;
     bridge.finish().await;

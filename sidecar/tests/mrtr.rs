@@ -38,19 +38,11 @@ fn state_of(answer: &Answer) -> String {
 }
 
 async fn held_calls(sc: &Sidecar) -> u64 {
-    let text = sc
-        .client
-        .get(sc.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = sc.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix("sidecar_held_calls "))
         .and_then(|v| v.parse().ok())
-        .unwrap()
+        .expect("sidecar_held_calls is exported")
 }
 
 fn refused(answer: &Answer, what: &str) {

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,7 +15,6 @@ use serde_json::{Value, json};
 /// 32 random bytes, base64: the key both replicas share.
 const KEY: &str = "q83vEjRWeJC8V8t1z3rJ1E3l2b8cN0pZsQ2wYv5m6aE=";
 const OTHER_KEY: &str = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE=";
-const EVENT_WITHIN: Duration = Duration::from_secs(30);
 
 /// One replica. No warm pool: sessions spawn their child on demand, which halves the processes
 /// these tests start at once (each replica's health probe child is started anyway).
@@ -44,32 +41,6 @@ fn through(session: &Session, other: &Sidecar) -> Session {
     );
     moved.id = session.id.clone();
     moved
-}
-
-async fn metric(sc: &Sidecar, needle: &str) -> f64 {
-    let text = sc
-        .client
-        .get(sc.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.contains(needle) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-fn long_call(id: u64, token: &str, duration: u64, steps: u64) -> Value {
-    request_body(
-        json!(id),
-        "tools/call",
-        json!({"name": "trigger-long-running-operation",
-               "arguments": {"duration": duration, "steps": steps},
-               "_meta": {"progressToken": token}}),
-    )
 }
 
 async fn assert_session_gone(session: &Session, what: &str) {
@@ -117,8 +88,8 @@ async fn every_method_reaches_the_owner_through_the_other_replica() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(content_type(&resp).starts_with("text/event-stream"));
     drop(resp);
-    assert!(metric(&other, "method=\"forwarded\"").await >= 4.0);
-    assert_eq!(metric(&other, "sidecar_sessions ").await, 0.0);
+    assert!(other.metric("method=\"forwarded\"").await >= 4.0);
+    assert_eq!(other.metric("sidecar_sessions ").await, 0.0);
     // Another user presenting the id: the owner's user binding holds across the hop.
     let mut mallory = through(&started, &other);
     mallory.user = Some("mallory".into());
@@ -134,15 +105,7 @@ async fn last_event_id_resumes_through_the_other_replica() {
     let (owner, other) = pair(everything).await;
     let started = owner.initialize(V_2025_11_25).await;
     let mut stream = started.post_sse(&long_call(7, "resume", 2, 4)).await;
-    let first = loop {
-        let event = stream
-            .next_within(EVENT_WITHIN, "first progress")
-            .await
-            .expect("first progress");
-        if !event.data.is_empty() && event.json()["method"] == "notifications/progress" {
-            break event;
-        }
-    };
+    let first = stream.next_progress().await;
     drop(stream); // the connection to the owner breaks mid-call
     let session = through(&started, &other);
     let resp = session
@@ -152,23 +115,9 @@ async fn last_event_id_resumes_through_the_other_replica() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "GET with Last-Event-ID");
-    let mut stream = SseStream::new(resp);
-    let mut progress = Vec::new();
-    let response = loop {
-        let event = stream
-            .next_within(EVENT_WITHIN, "resumed stream")
-            .await
-            .expect("the resumed stream ends with the response");
-        if event.data.is_empty() {
-            continue;
-        }
-        let message = event.json();
-        if message["method"] == "notifications/progress" {
-            progress.push(message["params"]["progress"].as_f64().unwrap());
-        } else if message["id"] == 7 {
-            break message;
-        }
-    };
+    let (progress, response) = SseStream::new(resp)
+        .progress_and_response("resume", 7)
+        .await;
     assert_eq!(progress, vec![2.0, 3.0, 4.0], "replayed, then live");
     assert!(
         response["result"]["content"][0]["text"]
@@ -231,7 +180,7 @@ async fn tampered_and_foreign_ids_get_404_and_both_keep_serving() {
         }
     }
     for sc in [&foreign, &other_service] {
-        assert_eq!(metric(sc, "method=\"tools/list\"").await, 0.0);
+        assert_eq!(sc.metric("method=\"tools/list\"").await, 0.0);
     }
     through(&genuine, &other).request("ping", json!({})).await;
     other.assert_still_serves().await;
@@ -301,7 +250,7 @@ async fn a_request_is_forwarded_once_at_most() {
     assert_eq!(started.delete().await, StatusCode::NO_CONTENT);
     assert_session_gone(&started, "deleted on the owner").await;
     assert_session_gone(&through(&started, &other), "deleted, through the other").await;
-    assert_eq!(metric(&owner, "method=\"forwarded\"").await, 0.0);
+    assert_eq!(owner.metric("method=\"forwarded\"").await, 0.0);
 }
 
 /// A request that reaches the other replica over cleartext HTTP/2, as Traefik sends it, names its
@@ -327,7 +276,7 @@ async fn a_request_over_cleartext_http2_is_forwarded_with_its_host() {
         (resp.status(), resp.version()),
         (StatusCode::OK, reqwest::Version::HTTP_2)
     );
-    assert_eq!(metric(&other, "method=\"forwarded\"").await, 1.0);
+    assert_eq!(other.metric("method=\"forwarded\"").await, 1.0);
 }
 
 #[tokio::test]
@@ -355,7 +304,7 @@ async fn stateless_requests_are_served_by_either_replica() {
                 .unwrap()
                 .contains("UTC")
         );
-        assert_eq!(metric(sc, "method=\"forwarded\"").await, 0.0);
+        assert_eq!(sc.metric("method=\"forwarded\"").await, 0.0);
     }
 }
 
@@ -368,15 +317,7 @@ async fn sigterm_drains_health_503_no_new_sessions_in_flight_requests_finish() {
     let session = sc.initialize(V_2025_11_25).await;
     let mut stream = session.post_sse(&long_call(5, "drain", 3, 3)).await;
     // The call is running (its first progress arrived) when SIGTERM comes.
-    loop {
-        let event = stream
-            .next_within(EVENT_WITHIN, "first progress")
-            .await
-            .expect("progress");
-        if !event.data.is_empty() {
-            break;
-        }
-    }
+    stream.next_progress().await;
     signal(sc.pid(), "TERM");
     let (status, health) = within(EVENT_WITHIN, "health turns 503", async {
         loop {

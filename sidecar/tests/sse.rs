@@ -13,40 +13,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const EVENT_WITHIN: Duration = Duration::from_secs(30);
-
-fn long_call(id: u64, token: &str, duration: u64, steps: u64) -> Value {
-    request_body(
-        json!(id),
-        "tools/call",
-        json!({"name": "trigger-long-running-operation",
-               "arguments": {"duration": duration, "steps": steps},
-               "_meta": {"progressToken": token}}),
-    )
-}
-
-/// Read a request's SSE stream to its end: (progress values seen, final response).
-async fn progress_and_response(mut stream: SseStream, token: &str, id: u64) -> (Vec<f64>, Value) {
-    let mut progress = Vec::new();
-    while let Some(event) = stream.next_within(EVENT_WITHIN, "progress stream").await {
-        assert!(event.id.is_some(), "every event has an id: {event:?}");
-        if event.data.is_empty() {
-            continue;
-        }
-        let message = event.json();
-        if message["method"] == "notifications/progress" {
-            assert_eq!(
-                message["params"]["progressToken"], token,
-                "progress of another request: {message}"
-            );
-            progress.push(message["params"]["progress"].as_f64().unwrap());
-        } else if message["id"] == id {
-            return (progress, message);
-        }
-    }
-    panic!("stream of request {id} ended without its response");
-}
-
 #[tokio::test]
 async fn progress_notifications_reach_the_request_stream_only() {
     let sc = sidecar(everything()).start().await;
@@ -54,8 +20,8 @@ async fn progress_notifications_reach_the_request_stream_only() {
     let a = session.post_sse(&long_call(1, "token-a", 1, 3)).await;
     let b = session.post_sse(&long_call(1, "token-b", 1, 2)).await;
     let ((pa, ra), (pb, rb)) = futures::join!(
-        progress_and_response(a, "token-a", 1),
-        progress_and_response(b, "token-b", 1)
+        a.progress_and_response("token-a", 1),
+        b.progress_and_response("token-b", 1)
     );
     assert_eq!(pa, vec![1.0, 2.0, 3.0], "progress of a");
     assert_eq!(pb, vec![1.0, 2.0], "progress of b");
@@ -250,15 +216,7 @@ async fn last_event_id_resumes_a_broken_request_stream() {
     let sc = sidecar(everything()).start().await;
     let session = sc.initialize(V_2025_11_25).await;
     let mut stream = session.post_sse(&long_call(42, "resume", 2, 4)).await;
-    let first = loop {
-        let event = stream
-            .next_within(EVENT_WITHIN, "first progress")
-            .await
-            .expect("first progress");
-        if !event.data.is_empty() && event.json()["method"] == "notifications/progress" {
-            break event;
-        }
-    };
+    let first = stream.next_progress().await;
     assert_eq!(first.json()["params"]["progress"], 1);
     drop(stream); // the connection breaks mid-call
     let resp = session
@@ -268,7 +226,9 @@ async fn last_event_id_resumes_a_broken_request_stream() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "GET with Last-Event-ID");
-    let (progress, response) = progress_and_response(SseStream::new(resp), "resume", 42).await;
+    let (progress, response) = SseStream::new(resp)
+        .progress_and_response("resume", 42)
+        .await;
     assert_eq!(
         progress,
         vec![2.0, 3.0, 4.0],

@@ -83,6 +83,8 @@ def pytest_collection_modifyitems(config, items) -> None:
 @pytest.fixture(scope="session")
 def bin_dir() -> Path:
     return Path(os.environ["E2E_BIN_DIR"]) if os.environ.get("E2E_BIN_DIR") else build(False)
+
+
 OFFLINE_FETCH = "fetch-offline"
 
 

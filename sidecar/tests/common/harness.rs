@@ -157,6 +157,24 @@ impl Sidecar {
             .status()
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let resp = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "/metrics");
+        resp.text().await.unwrap()
+    }
+
+    /// The sum of the samples whose line contains `needle`; 0 when none does (a counter whose
+    /// label set never occurred is not exported).
+    pub async fn metric(&self, needle: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .filter(|l| l.contains(needle) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// A POST to the MCP endpoint outside any session, with the headers a client sends.
     pub fn post_raw(&self, body: &Value) -> reqwest::RequestBuilder {
         self.client

@@ -21,7 +21,7 @@ pub use harness::{Sidecar, SidecarBuilder, sidecar, signal};
 #[allow(unused_imports)]
 pub use session::*;
 #[allow(unused_imports)]
-pub use sse::SseStream;
+pub use sse::{EVENT_WITHIN, SseStream};
 #[allow(unused_imports)]
 pub use stateless::*;
 

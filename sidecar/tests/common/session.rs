@@ -246,6 +246,18 @@ pub fn request_body(id: Value, method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
+/// A call of the everything server's long-running tool: `steps` progress notifications over
+/// `duration` seconds, sent with `token` (MCP "Progress", `_meta.progressToken`).
+pub fn long_call(id: u64, token: &str, duration: u64, steps: u64) -> Value {
+    request_body(
+        json!(id),
+        "tools/call",
+        json!({"name": "trigger-long-running-operation",
+               "arguments": {"duration": duration, "steps": steps},
+               "_meta": {"progressToken": token}}),
+    )
+}
+
 /// Replace (not append) a header on a request builder: `RequestBuilder::header` appends a second
 /// value, which would test duplicate headers instead of the override we mean.
 pub trait SetHeader {

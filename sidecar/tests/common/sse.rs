@@ -5,6 +5,11 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
+/// Upper bound for the next event of a stream.
+pub const EVENT_WITHIN: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone, Default)]
 pub struct SseEvent {
     pub id: Option<String>,
@@ -69,6 +74,42 @@ impl SseStream {
     /// The next event within `limit`, failing the test on a hang.
     pub async fn next_within(&mut self, limit: Duration, what: &str) -> Option<SseEvent> {
         super::within(limit, what, self.next()).await
+    }
+
+    /// The next progress notification, skipping the priming event (no data) and anything else.
+    pub async fn next_progress(&mut self) -> SseEvent {
+        loop {
+            let event = self
+                .next_within(EVENT_WITHIN, "a progress notification")
+                .await
+                .expect("the stream ended before a progress notification");
+            if !event.data.is_empty() && event.json()["method"] == "notifications/progress" {
+                return event;
+            }
+        }
+    }
+
+    /// Read a request's stream to its end: (progress values seen, the response to `id`). Every
+    /// event has an id (resumable), and every progress notification carries `token`.
+    pub async fn progress_and_response(mut self, token: &str, id: u64) -> (Vec<f64>, Value) {
+        let mut progress = Vec::new();
+        while let Some(event) = self.next_within(EVENT_WITHIN, "progress stream").await {
+            assert!(event.id.is_some(), "every event has an id: {event:?}");
+            if event.data.is_empty() {
+                continue;
+            }
+            let message = event.json();
+            if message["method"] == "notifications/progress" {
+                assert_eq!(
+                    message["params"]["progressToken"], token,
+                    "progress of another request: {message}"
+                );
+                progress.push(message["params"]["progress"].as_f64().unwrap());
+            } else if message["id"] == id {
+                return (progress, message);
+            }
+        }
+        panic!("stream of request {id} ended without its response");
     }
 
     /// Wait (bounded) until at least `n` comment lines arrived, without consuming events beyond.
